@@ -1,0 +1,154 @@
+"""Provider ids in NFOs: <uniqueid>, <id>, Jellyfin's <tmdbid> tags, episodeguide and TMDB/IMDb/TVDB URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from agent.nfo.model import NfoResult
+
+# Tags other tools write for one provider id (Jellyfin, Radarr, Ember); the value is the provider type.
+ALIAS_ID_TAGS: Final = {
+    "tmdbid": "tmdb",
+    "imdbid": "imdb",
+    "imdb_id": "imdb",
+    "tvdbid": "tvdb",
+    "tvmazeid": "tvmaze",
+    "tvrageid": "tvrage",
+    "traktid": "trakt",
+    "zap2itid": "zap2it",
+    "anidbid": "anidb",
+}
+_IMDB: Final = re.compile(r"^tt\d{5,}$")
+_DIGITS: Final = re.compile(r"^\d+$")
+_URL: Final = re.compile(r"https?://[^\s<>\"']+", re.I)
+_BARE_IMDB: Final = re.compile(r"\b(tt\d{7,})\b")
+_TMDB_URL: Final = re.compile(r"themoviedb\.org/(?:3/)?(movie|tv)/(\d+)", re.I)
+_IMDB_URL: Final = re.compile(r"imdb\.[a-z.]+/(?:[a-z]{2}/)?title/(tt\d+)", re.I)
+_TVDB_PATH: Final = re.compile(
+    r"thetvdb\.com/(?:dereferrer/)?(series|movies?|episodes?)/(\d+)(?:[/?#]|$)", re.I
+)
+_TVDB_QUERY: Final = re.compile(r"thetvdb\.com/.*?[?&](?:series)?id=(\d+)", re.I)
+_TVDB_TAB_MOVIE: Final = re.compile(r"[?&]tab=movie", re.I)
+
+
+def clean_id(id_type: str, value: str | None) -> str | None:
+    """A provider id with blanks and placeholders ("0", "-1") removed; imdb ids must look like tt123."""
+    text = (value or "").strip()
+    if not text or text in {"0", "-1"}:
+        return None
+    if id_type == "imdb":
+        return text if _IMDB.match(text) else None
+    return text
+
+
+def default_numeric_type(kind: str | None) -> str:
+    """Which provider a bare number in <id> or <uniqueid> belongs to: tmdb for movies, tvdb for TV."""
+    return "tvdb" if kind in ("tvshow", "episodedetails") else "tmdb"
+
+
+def id_from_url(url: str) -> tuple[str, str, str | None] | None:
+    """(type, value, kind or None) for a TMDB, IMDb or TVDB link, else None."""
+    if match := _TMDB_URL.search(url):
+        return "tmdb", match.group(2), "movie" if match.group(1).lower() == "movie" else "tvshow"
+    if match := _IMDB_URL.search(url):
+        return "imdb", match.group(1), None
+    if match := _TVDB_PATH.search(url):
+        what = match.group(1).lower()
+        kinds = {"m": "movie", "e": "episodedetails", "s": "tvshow"}
+        return "tvdb", match.group(2), kinds[what[0]]
+    if match := _TVDB_QUERY.search(url):
+        return "tvdb", match.group(1), "movie" if _TVDB_TAB_MOVIE.search(url) else None
+    return None
+
+
+def ids_from_text(text: str) -> tuple[dict[str, str], list[str], str | None]:
+    """Ids, URLs and the kind a URL implies, found in free text (a URL-only NFO or lines after the XML)."""
+    ids: dict[str, str] = {}
+    urls: list[str] = []
+    kind: str | None = None
+    for raw in _URL.findall(text):
+        url = raw.rstrip(".,;)]")
+        urls.append(url)
+        found = id_from_url(url)
+        if found:
+            ids.setdefault(found[0], found[1])
+            kind = kind or found[2]
+    if "imdb" not in ids and (bare := _BARE_IMDB.search(text)):
+        ids["imdb"] = bare.group(1)
+    return ids, urls, kind
+
+
+def _put(ids: dict[str, str], id_type: str, value: str | None) -> None:
+    """Record an id unless that type is already known (earlier, more specific sources win)."""
+    id_type = id_type.strip().lower()
+    cleaned = clean_id(id_type, value)
+    if id_type and cleaned is not None:
+        ids.setdefault(id_type, cleaned)
+
+
+def _episodeguide_ids(element: ET.Element, ids: dict[str, str]) -> None:
+    """Ids from <episodeguide>: Kodi v20 JSON text, or the old <url> form."""
+    text = (element.text or "").strip()
+    if text.startswith("{"):
+        try:
+            data: Any = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str | int):
+                    _put(ids, str(key), str(value))
+            return
+    for url_el in element.iter("url"):
+        found = id_from_url((url_el.text or "").strip())
+        if found:
+            _put(ids, found[0], found[1])
+
+
+def collect_ids(root: ET.Element, kind: str | None) -> dict[str, str]:
+    """Every provider id in an NFO root, the first default <uniqueid> first (Kodi semantics)."""
+    ids: dict[str, str] = {}
+    uniques = root.findall("uniqueid")
+    uniques.sort(key=lambda el: (el.get("default") or "").lower() != "true")  # stable: defaults first
+    for el in uniques:
+        value = (el.text or "").strip()
+        id_type = el.get("type") or ("imdb" if _IMDB.match(value) else default_numeric_type(kind))
+        _put(ids, id_type, value)
+    for child in root:
+        if child.tag in ALIAS_ID_TAGS:
+            _put(ids, ALIAS_ID_TAGS[child.tag], child.text)
+    for el in root.findall("id"):
+        for attr, value in el.attrib.items():
+            if attr.lower() in ("tmdb", "imdb", "tvdb"):
+                _put(ids, attr.lower(), value)
+        value = (el.text or "").strip()
+        declared = el.get("type") or el.get("provider")
+        if declared:
+            _put(ids, declared, value)
+        elif _IMDB.match(value):
+            _put(ids, "imdb", value)
+        elif _DIGITS.match(value):
+            _put(ids, default_numeric_type(kind), value)
+    for el in root.findall("episodeguide"):
+        _episodeguide_ids(el, ids)
+    return ids
+
+
+def scalar_ids(ids: dict[str, str]) -> dict[str, Any]:
+    """The tmdb_id / imdb_id / tvdb_id fields for a uniqueids dict (ints for numeric providers)."""
+    out: dict[str, Any] = {}
+    for id_type, key in (("tmdb", "tmdb_id"), ("tvdb", "tvdb_id")):
+        if _DIGITS.match(ids.get(id_type, "")):
+            out[key] = int(ids[id_type])
+    if _IMDB.match(ids.get("imdb", "")):
+        out["imdb_id"] = ids["imdb"]
+    return out
+
+
+def nfo_ids(result: NfoResult) -> dict[str, str]:
+    """All provider ids an NFO result names, as {type: value}."""
+    return dict(result.fields.get("uniqueids") or {})

@@ -1,0 +1,277 @@
+"""Read any NFO (Kodi, Jellyfin, tinyMediaManager, Radarr/Sonarr, Ember, URL-only) into the field model."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Any, Final
+
+from agent.nfo.document import decode_nfo, split_document
+from agent.nfo.ids import collect_ids, ids_from_text, scalar_ids
+from agent.nfo.model import KINDS, NfoError, NfoResult
+
+# field key -> tags read for it, first non-empty wins.
+_TEXT_FIELDS: Final = {
+    "title": ("title", "name", "localtitle"),
+    "original_title": ("originaltitle",),
+    "sort_title": ("sorttitle", "sortname"),
+    "plot": ("plot", "biography", "review"),
+    "outline": ("outline",),
+    "tagline": ("tagline",),
+    "mpaa": ("mpaa",),
+    "certification": ("certification",),
+    "trailer": ("trailer",),
+    "dateadded": ("dateadded",),
+    "showtitle": ("showtitle",),
+}
+_INT_FIELDS: Final = {
+    "year": ("year",),
+    "runtime": ("runtime",),
+    "userrating": ("userrating",),
+    "season": ("season",),
+    "episode": ("episode",),
+    "episode_end": ("episodenumberend",),
+    "display_season": ("displayseason",),
+    "display_episode": ("displayepisode",),
+}
+_LIST_FIELDS: Final = {
+    "genres": ("genre",),
+    "countries": ("country",),
+    "studios": ("studio",),
+    "directors": ("director",),
+    "credits": ("credits", "writer"),
+    "tags": ("tag",),
+}
+_STREAM_INTS: Final = {"width", "height", "channels", "durationinseconds", "bitrate"}
+_STREAM_FLOATS: Final = {"aspect"}
+_DATE: Final = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_LEADING_NUMBER: Final = re.compile(r"^\s*(\d+(?:[.,]\d+)?)")
+
+
+def _text(el: ET.Element | None) -> str:
+    """The stripped text of an element ('' when missing)."""
+    return (el.text or "").strip() if el is not None else ""
+
+
+def _first_text(root: ET.Element, tags: tuple[str, ...]) -> str:
+    """The first non-empty text among the given child tags."""
+    for tag in tags:
+        for el in root.findall(tag):
+            if value := _text(el):
+                return value
+    return ""
+
+
+def to_int(value: str | None) -> int | None:
+    """An int from NFO text ('136', '136 min', '8.0', '1,234'), else None."""
+    text = (value or "").replace(",", "").strip()
+    match = _LEADING_NUMBER.match(text)
+    if not match:
+        return None
+    return round(float(match.group(1)))
+
+
+def to_float(value: str | None) -> float | None:
+    """A float from NFO text (comma decimal accepted), else None."""
+    try:
+        return float((value or "").strip().replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _date(value: str) -> str:
+    """A YYYY-MM-DD date from the start of value, '' when it is not one."""
+    match = _DATE.match(value.strip())
+    return f"{match.group(1)}-{int(match.group(2)):02d}-{int(match.group(3)):02d}" if match else ""
+
+
+def _list(root: ET.Element, tags: tuple[str, ...]) -> list[str]:
+    """Repeated tag values, each split on ' / ', de-duplicated in order."""
+    values: list[str] = []
+    for tag in tags:
+        for el in root.findall(tag):
+            for part in _text(el).split(" / "):
+                if (item := part.strip()) and item not in values:
+                    values.append(item)
+    return values
+
+
+def _ratings(root: ET.Element) -> list[dict[str, Any]]:
+    """<ratings><rating>, or the legacy top-level <rating>+<votes> when there is no <ratings>."""
+    out: list[dict[str, Any]] = []
+    for el in root.findall("ratings/rating"):
+        value = to_float(_text(el.find("value")))
+        if value is None:
+            continue
+        out.append({
+            "name": (el.get("name") or "default").strip() or "default",
+            "value": value,
+            "votes": to_int(_text(el.find("votes"))) or 0,
+            "max": to_int(el.get("max")) or 10,
+            "default": (el.get("default") or "").lower() == "true",
+        })
+    if not out and root.find("ratings") is None:
+        value = to_float(_first_text(root, ("rating",)))
+        if value is not None and value > 0:
+            votes = to_int(_first_text(root, ("votes",))) or 0
+            out.append({"name": "default", "value": value, "votes": votes, "max": 10, "default": True})
+    return out
+
+
+def _actors(root: ET.Element) -> list[dict[str, Any]]:
+    """Actors with name, role, order (the NFO's, else the position) and thumb."""
+    out: list[dict[str, Any]] = []
+    for index, el in enumerate(root.findall("actor")):
+        name = _text(el.find("name"))
+        if not name:
+            continue
+        order = to_int(_text(el.find("order"))) if el.find("order") is not None else None
+        if order is None:
+            order = to_int(_text(el.find("sortorder")))
+        out.append({
+            "name": name,
+            "role": _text(el.find("role")),
+            "order": index if order is None else order,
+            "thumb": _text(el.find("thumb")),
+        })
+    return out
+
+
+def _set(root: ET.Element) -> dict[str, str] | None:
+    """The movie set: <set><name/><overview/></set> or the legacy <set>name</set>."""
+    el = root.find("set")
+    if el is None:
+        return None
+    name = _text(el.find("name")) or _text(el)
+    return {"name": name, "overview": _text(el.find("overview"))} if name else None
+
+
+def _thumbs(root: ET.Element) -> list[dict[str, Any]]:
+    """Top-level <thumb> artwork as {aspect, url} (+ season for season art)."""
+    out: list[dict[str, Any]] = []
+    for el in root.findall("thumb"):
+        url = _text(el)
+        if not url:
+            continue
+        thumb: dict[str, Any] = {"aspect": (el.get("aspect") or "").strip(), "url": url}
+        season = to_int(el.get("season"))
+        if season is not None and (el.get("type") or "season") == "season":
+            thumb["season"] = season
+        out.append(thumb)
+    return out
+
+
+def _fanart(root: ET.Element) -> list[str]:
+    """<fanart><thumb> URLs, joined with the legacy fanart@url prefix when present."""
+    out: list[str] = []
+    for fanart in root.findall("fanart"):
+        base = (fanart.get("url") or "").strip()
+        for el in fanart.findall("thumb"):
+            if url := _text(el):
+                out.append(url if not base or "://" in url else base + url)
+    return out
+
+
+def _streamdetails(root: ET.Element) -> dict[str, list[dict[str, Any]]] | None:
+    """fileinfo/streamdetails as {video: [...], audio: [...], subtitle: [...]} of tag -> value."""
+    details = root.find("fileinfo/streamdetails")
+    if details is None:
+        return None
+    out: dict[str, list[dict[str, Any]]] = {"video": [], "audio": [], "subtitle": []}
+    for stream_type, streams in out.items():
+        for el in details.findall(stream_type):
+            stream: dict[str, Any] = {}
+            for child in el:
+                value: Any = _text(child)
+                if not value:
+                    continue
+                if child.tag in _STREAM_INTS:
+                    value = to_int(value)
+                elif child.tag in _STREAM_FLOATS:
+                    value = to_float(value)
+                if value is not None:
+                    stream[child.tag] = value
+            streams.append(stream)
+    return out if any(out.values()) else None
+
+
+def _named_seasons(root: ET.Element) -> dict[str, str]:
+    """<namedseason number="1">Name</namedseason> as {"1": "Name"}."""
+    out: dict[str, str] = {}
+    for el in root.findall("namedseason"):
+        number = to_int(el.get("number"))
+        if number is not None and (name := _text(el)):
+            out[str(number)] = name
+    return out
+
+
+def fields_from_element(root: ET.Element, kind: str | None) -> dict[str, Any]:
+    """The agent's field dict for one NFO root element; keys without a value are omitted."""
+    fields: dict[str, Any] = {}
+    for key, tags in _TEXT_FIELDS.items():
+        if value := _first_text(root, tags):
+            fields[key] = value
+    for key, tags in _INT_FIELDS.items():
+        if (number := to_int(_first_text(root, tags))) is not None:
+            fields[key] = number
+    for key, tags in (("premiered", ("premiered", "releasedate")), ("aired", ("aired",))):
+        if value := _date(_first_text(root, tags)):
+            fields[key] = value
+    if kind == "tvshow" and (status := _first_text(root, ("status",))):
+        fields["show_status"] = status
+    for key, tags in _LIST_FIELDS.items():
+        if values := _list(root, tags):
+            fields[key] = values
+    extras: dict[str, Any] = {
+        "actors": _actors(root),
+        "ratings": _ratings(root),
+        "set": _set(root),
+        "thumbs": _thumbs(root),
+        "fanart": _fanart(root),
+        "streamdetails": _streamdetails(root),
+        "named_seasons": _named_seasons(root),
+        "uniqueids": collect_ids(root, kind),
+    }
+    fields.update({key: value for key, value in extras.items() if value})
+    fields.update(scalar_ids(fields.get("uniqueids", {})))
+    return fields
+
+
+def _with_free_text_ids(result: NfoResult, free_text: str) -> str | None:
+    """Add the ids and URLs of free text to the result; returns the kind a URL implies."""
+    ids, urls, url_kind = ids_from_text(free_text)
+    result.urls = urls
+    if ids:
+        targets = result.episodes if result.episodes else [result.fields]
+        for fields in targets:
+            merged = dict(fields.get("uniqueids") or {})
+            for id_type, value in ids.items():
+                merged.setdefault(id_type, value)
+            fields["uniqueids"] = merged
+            fields.update(scalar_ids(merged))
+    return url_kind
+
+
+def parse_nfo(data: bytes, kind_hint: str | None = None) -> NfoResult:
+    """Read an NFO; a malformed or hostile file gives `error`, never an exception."""
+    result = NfoResult()
+    try:
+        text, result.encoding = decode_nfo(data)
+        doc = split_document(text, result.encoding)
+    except NfoError as exc:
+        result.error = exc.message
+        return result
+    if doc.roots:
+        name = doc.roots[0].name
+        result.kind = name if name in KINDS else (kind_hint if kind_hint in KINDS else None)
+        parsed = [fields_from_element(root.element, result.kind) for root in doc.roots]
+        result.fields = parsed[0]
+        if result.kind == "episodedetails":
+            result.episodes = parsed
+        _with_free_text_ids(result, doc.free_text)
+        return result
+    url_kind = _with_free_text_ids(result, doc.free_text)
+    result.kind = kind_hint if kind_hint in KINDS else url_kind
+    if not result.fields.get("uniqueids"):
+        result.error = "not a metadata NFO: no XML root element and no TMDB, IMDb or TVDB link"
+    return result
