@@ -32,7 +32,7 @@ _TVDB_PATH: Final = re.compile(
     r"thetvdb\.com/(?:dereferrer/)?(series|movies?|episodes?)/(\d+)(?:[/?#]|$)", re.I
 )
 _TVDB_QUERY: Final = re.compile(r"thetvdb\.com/.*?[?&](?:series)?id=(\d+)", re.I)
-_TVDB_TAB_MOVIE: Final = re.compile(r"[?&]tab=movie", re.I)
+_TVDB_TAB: Final = re.compile(r"[?&]tab=(series|movie)", re.I)
 
 
 def clean_id(id_type: str, value: str | None) -> str | None:
@@ -61,7 +61,9 @@ def id_from_url(url: str) -> tuple[str, str, str | None] | None:
         kinds = {"m": "movie", "e": "episodedetails", "s": "tvshow"}
         return "tvdb", match.group(2), kinds[what[0]]
     if match := _TVDB_QUERY.search(url):
-        return "tvdb", match.group(1), "movie" if _TVDB_TAB_MOVIE.search(url) else None
+        tab = _TVDB_TAB.search(url)
+        kind = None if tab is None else "movie" if tab.group(1).lower() == "movie" else "tvshow"
+        return "tvdb", match.group(1), kind
     return None
 
 
