@@ -1,0 +1,120 @@
+// Libraries list with a Scan button each and a live scan:progress line.
+
+import { api } from './api.js';
+import { el, formatTime, keepFocus, replaceChildren } from './dom.js';
+import { reportError } from './status.js';
+
+/** Counts as "12 movies · 3 missing" whatever shape the server chose (object or top-level numbers). */
+function describeCounts(library) {
+  const counts = library.counts && typeof library.counts === 'object' ? library.counts : {};
+  const parts = Object.entries(counts)
+    .filter(([, value]) => typeof value === 'number')
+    .map(([name, value]) => `${value} ${name.replaceAll('_', ' ')}`);
+  if (!parts.length) {
+    for (const name of ['movies', 'series', 'episodes']) {
+      if (typeof library[name] === 'number') parts.push(`${library[name]} ${name}`);
+    }
+  }
+  if (!parts.length && typeof library.counts === 'number') parts.push(`${library.counts} items`);
+  return parts.join(' · ') || 'not scanned yet';
+}
+
+/** The libraries cards and their scan progress. */
+export class LibrariesView {
+  /** list: the <ul> to fill. */
+  constructor(list) {
+    this.list = list;
+    this.libraries = [];
+    this.progress = new Map(); // library name -> text
+    this.scanJobs = new Map(); // job id -> library name
+  }
+
+  /** Fetch the configured libraries. */
+  async load() {
+    try {
+      const reply = await api('GET', '/api/libraries');
+      this.libraries = reply.items || [];
+      this.render();
+    } catch (err) {
+      reportError(`Could not load libraries`, err);
+    }
+  }
+
+  /** Enqueue a scan of one library. */
+  async scan(library, button) {
+    button.disabled = true;
+    try {
+      const reply = await api('POST', `/api/libraries/${encodeURIComponent(library.name)}/scan`);
+      const jobId = reply && reply.job_id;
+      if (jobId !== undefined) this.scanJobs.set(jobId, library.name);
+      this.setProgress(library.name, jobId !== undefined ? `Scan queued (job #${jobId})` : 'Scan queued');
+    } catch (err) {
+      reportError(`Scan of ${library.name} failed`, err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Apply a scan:progress frame {library, seen, total?}. */
+  applyProgress(data) {
+    if (!data || !data.library) return;
+    const seen = typeof data.seen === 'number' ? data.seen : 0;
+    const text = typeof data.total === 'number' && data.total > 0
+      ? `Scanning: ${seen} of ${data.total} (${Math.round((seen / data.total) * 100)}%)`
+      : `Scanning: ${seen} seen`;
+    this.setProgress(data.library, text);
+  }
+
+  /** React to job frames of scans this page started; returns true when a library finished scanning. */
+  applyJobFrame(frame) {
+    const data = frame.data || {};
+    const name = this.scanJobs.get(data.job_id);
+    if (name === undefined) return data.type === 'scan' && frame.type === 'job:completed';
+    if (frame.type === 'job:started') this.setProgress(name, 'Scanning…');
+    if (frame.type === 'job:completed') this.setProgress(name, 'Scan finished');
+    if (frame.type === 'job:failed') this.setProgress(name, `Scan failed: ${data.error || 'unknown error'}`);
+    if (frame.type === 'job:cancelled') this.setProgress(name, 'Scan cancelled');
+    if (['job:completed', 'job:failed', 'job:cancelled'].includes(frame.type) && !data.will_retry) {
+      this.scanJobs.delete(data.job_id);
+    }
+    return frame.type === 'job:completed';
+  }
+
+  /** Set the progress line of one library. */
+  setProgress(name, text) {
+    this.progress.set(name, text);
+    const node = this.list.querySelector(`[data-testid="scan-progress-${CSS.escape(name)}"]`);
+    if (node) node.textContent = text;
+  }
+
+  /** Redraw the cards. */
+  render() {
+    const items = this.libraries.map((library) => {
+      const button = el('button', {
+        type: 'button',
+        'data-testid': `scan-${library.name}`,
+        'aria-label': `Scan library ${library.name}`,
+        text: 'Scan',
+      });
+      button.addEventListener('click', () => this.scan(library, button));
+      return el('li', { class: 'library', 'data-testid': `library-${library.name}` },
+        el('div', { class: 'library-head' },
+          el('h3', { text: library.name }),
+          el('span', { class: 'badge', text: library.kind || '' }),
+          button,
+        ),
+        el('p', { class: 'muted path', text: library.path || '' }),
+        el('p', { text: describeCounts(library) }),
+        el('p', { class: 'muted', text: `Last scan: ${formatTime(library.last_scan_at)}` }),
+        el('p', {
+          class: 'scan-progress',
+          'data-testid': `scan-progress-${library.name}`,
+          'aria-live': 'polite',
+          text: this.progress.get(library.name) || '',
+        }),
+      );
+    });
+    if (!items.length) items.push(el('li', { class: 'empty', text: 'No libraries configured.' }));
+    keepFocus(this.list, () => replaceChildren(this.list, items));
+  }
+}
