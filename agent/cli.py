@@ -1,0 +1,186 @@
+"""The `metarr-agent` command: serve, check-config, migrate, scan, jobs, cache."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from agent import __version__
+from agent.config import Config, default_config_path, effective, load_config, secrets
+from agent.errors import UserError
+
+EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+log = logging.getLogger("agent")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A readable line per record with every configured secret replaced."""
+
+    def __init__(self, hidden: list[str]) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        self.hidden = sorted(set(hidden), key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format, then redact."""
+        text = super().format(record)
+        for secret in self.hidden:
+            text = text.replace(secret, "********")
+        return text
+
+
+def setup_logging(level: str, hidden: list[str]) -> None:
+    """Log lines to stderr at the configured level."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(hidden))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    """Load the config named on the command line, or the default."""
+    return load_config(Path(args.config) if args.config else default_config_path())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the agent until SIGINT/SIGTERM."""
+    from aiohttp import web
+
+    from agent.service import Agent, api_key_file, resolve_api_key
+    from agent.web.app import create_app
+
+    cfg = _load(args)
+    agent = Agent(cfg)
+    agent.api_key, generated = resolve_api_key(cfg)
+    setup_logging(cfg.log_level, [*secrets(cfg), agent.api_key])
+    host = "127.0.0.1" if cfg.server.host in ("localhost", "") else cfg.server.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the printed URL
+    if generated:
+        print(f"Generated an API key and saved it to {api_key_file(cfg)} (shown once):\n"
+              f"  API key:   {agent.api_key}\n"
+              f"  Dashboard: http://{shown}:{cfg.server.port}/?apikey={agent.api_key}", file=sys.stderr, flush=True)
+    else:
+        print(f"Dashboard: http://{shown}:{cfg.server.port}/ (API key from "
+              f"{'the config' if cfg.server.api_key else api_key_file(cfg)})", file=sys.stderr, flush=True)
+    log.info("metarr-agent %s serving on http://%s:%d with %d librar%s", __version__, host, cfg.server.port,
+             len(cfg.libraries), "y" if len(cfg.libraries) == 1 else "ies")
+    web.run_app(create_app(agent), host=host, port=cfg.server.port, print=None, shutdown_timeout=10,
+                access_log=None)
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate and print the effective config with secrets masked."""
+    cfg = _load(args)
+    print(f"# {cfg.path}: OK")
+    print(yaml.safe_dump(effective(cfg), sort_keys=False, default_flow_style=False), end="")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database to the current schema."""
+    from agent.store import migrate_file
+
+    cfg = _load(args)
+    before, after = migrate_file(cfg.data_dir / "metarr.sqlite")
+    print(f"database {cfg.data_dir / 'metarr.sqlite'}: schema {before} -> {after}"
+          + (" (already current)" if before == after else ""))
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """List jobs as a table."""
+    from agent.store import Database
+    from agent.store import jobs as sql
+
+    cfg = _load(args)
+
+    async def run() -> list:
+        db = Database(cfg.data_dir / "metarr.sqlite")
+        await db.open()
+        try:
+            if args.status and args.status not in ("pending", "running", "completed", "failed", "cancelled"):
+                raise UserError(f"unknown status {args.status!r} (use pending, running, completed, failed or cancelled)")
+            return (await db.read(sql.listing, args.status, args.type, args.limit, 0))[0]
+        finally:
+            await db.close()
+
+    jobs = asyncio.run(run())
+    if args.json:
+        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        return EXIT_OK
+    rows = [("ID", "TYPE", "PRI", "STATUS", "TRIES", "PROGRESS", "CREATED", "MESSAGE / ERROR")]
+    for j in jobs:
+        d = j.to_dict()
+        rows.append((str(j.id), j.type, str(j.priority), j.status.value, f"{j.attempts}/{j.max_retries + 1}",
+                     f"{j.progress * 100:.0f}%", (d["created_at"] or "")[:19].replace("T", " "),
+                     (j.error or j.message or "")[:60]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if len(rows) == 1:
+        print("(no jobs)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="metarr-agent", description="Metadata sidecar for Kodi and Jellyfin.")
+    parser.add_argument("--version", action="version", version=f"metarr-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", metavar="PATH", help="config file (default ./config/agent.yaml, else the example)")
+        p.set_defaults(fn=fn)
+        return p
+
+    add("serve", cmd_serve, "run the agent")
+    add("check-config", cmd_check_config, "validate and print the effective config (secrets masked)")
+    add("migrate", cmd_migrate, "bring the database to the current schema, then exit")
+    p = add("jobs", cmd_jobs, "list jobs as a table")
+    p.add_argument("--status", help="pending, running, completed, failed or cancelled")
+    p.add_argument("--type", help="job type, e.g. scan")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _extensions(sub, add)
+    return parser
+
+
+def _extensions(sub: argparse._SubParsersAction, add: Callable) -> None:
+    """Subcommands of later features (scan, cache) register themselves when present."""
+    import importlib
+
+    for name in ("agent.library.cli", "agent.cache_cli"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_commands(add)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; maps errors to exit codes with one line on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except UserError as exc:
+        print(f"metarr-agent: error: {exc.message}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
+        logging.getLogger("agent").debug("internal error", exc_info=exc)
+        print(f"metarr-agent: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL

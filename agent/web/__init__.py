@@ -1,0 +1,1 @@
+"""HTTP server: app factory, REST routes, /ws hub and the dashboard."""

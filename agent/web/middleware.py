@@ -1,0 +1,92 @@
+"""Auth and error middlewares: every error is JSON, never a traceback; every /api and /ws route needs the key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from agent.errors import AgentError
+
+log = logging.getLogger("agent.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = frozenset({"/api/health", "/api/openapi.json"})
+
+
+def error_response(status: int, message: str, detail: object = None) -> web.Response:
+    """The DESIGN error body."""
+    return web.json_response({"error": message, "detail": detail}, status=status)
+
+
+def request_key(request: web.Request) -> str | None:
+    """The API key from X-Api-Key, ?apikey= or HTTP Basic (key as password)."""
+    key = request.headers.get("X-Api-Key") or request.query.get("apikey") or request.query.get("api_key")
+    if key:
+        return key
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+def needs_key(path: str) -> bool:
+    """Whether a path is protected."""
+    if path in OPEN_PATHS:
+        return False
+    return path.startswith("/api/") or path == "/api" or path == "/ws"
+
+
+def make_auth(api_key: str) -> Callable:
+    """Middleware checking the key with a constant-time compare."""
+    expected = api_key.encode("utf-8")
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if needs_key(request.path):
+            given = request_key(request)
+            if not given:
+                return error_response(401, "API key required: send X-Api-Key, ?apikey= or Basic auth")
+            if not hmac.compare_digest(given.encode("utf-8"), expected):
+                return error_response(401, "wrong API key")
+        return await handler(request)
+
+    return auth
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every exception to a JSON error body."""
+    try:
+        return await handler(request)
+    except AgentError as exc:
+        if exc.status >= 500:
+            log.error("%s %s failed: %s", request.method, request.path, exc.message)
+        return error_response(exc.status, exc.message, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {404: f"no route for {request.method} {request.path}",
+                   405: f"method {request.method} not allowed on {request.path}",
+                   413: "request body too large"}.get(exc.status, exc.reason)
+        if exc.text and exc.content_type == "application/json":
+            try:
+                body = json.loads(exc.text)
+                message = body.get("error", message)
+            except ValueError:
+                pass
+        return error_response(exc.status, message)
+    except json.JSONDecodeError as exc:
+        return error_response(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except Exception:
+        log.exception("%s %s raised", request.method, request.path)
+        return error_response(500, "internal error; see the agent's log")
