@@ -1,4 +1,4 @@
-"""Reading NFOs written by Kodi, Jellyfin, tinyMediaManager, Radarr/Sonarr, Ember, and hostile or broken ones."""
+"""Reading NFOs of Kodi, Jellyfin, tinyMediaManager, Radarr/Sonarr and Ember, and hostile or broken ones."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_kodi_movie_reads_every_field() -> None:
     assert f["ratings"][0] == {"name": "imdb", "value": 8.7, "votes": 2100000, "max": 10, "default": True}
     assert f["ratings"][1]["default"] is False
     assert f["uniqueids"] == {"tmdb": "603", "imdb": "tt0133093"}
-    assert list(f["uniqueids"])[0] == "tmdb"  # the default uniqueid comes first
+    assert next(iter(f["uniqueids"])) == "tmdb"  # the default uniqueid comes first
     assert f["tmdb_id"] == 603 and f["imdb_id"] == "tt0133093"
     assert f["set"] == {"name": "The Matrix Collection", "overview": "The complete trilogy."}
     assert f["directors"] == ["Lana Wachowski", "Lilly Wachowski"]
@@ -81,7 +81,9 @@ def test_radarr_combined_nfo_ratings_max_100_and_urls() -> None:
     assert r.error is None and r.kind == "movie"
     assert r.urls == ["https://www.themoviedb.org/movie/693134", "https://www.imdb.com/title/tt15239678/"]
     tomato = r.fields["ratings"][2]
-    assert tomato == {"name": "tomatometerallcritics", "value": 92.0, "votes": 0, "max": 100, "default": False}
+    assert tomato == {
+        "name": "tomatometerallcritics", "value": 92.0, "votes": 0, "max": 100, "default": False,
+    }
     assert len(r.fields["ratings"]) == 3  # <ratings> wins over the legacy <rating>
     assert r.fields["tmdb_id"] == 693134 and r.fields["imdb_id"] == "tt15239678"
     assert r.fields["set"] == {"name": "Dune Collection", "overview": "The saga of Paul Atreides."}
@@ -163,7 +165,7 @@ def test_episode_nfo() -> None:
     assert (f["season"], f["episode"], f["display_season"], f["display_episode"]) == (1, 1, 1, 1)
     assert f["showtitle"] == "Game of Thrones" and f["aired"] == "2011-04-17"
     assert f["tvdb_id"] == 3254641 and f["tmdb_id"] == 63056 and f["uniqueids"]["sonarr"] == "12345"
-    assert list(f["uniqueids"])[0] == "tvdb"
+    assert next(iter(f["uniqueids"])) == "tvdb"
     assert f["thumbs"][0]["url"].endswith("3254641.jpg")
 
 
@@ -200,7 +202,8 @@ def test_tvshow_old_xml_episodeguide_and_jellyfin_id_attributes() -> None:
         (b"<movie><id type='imdb'>tt0133093</id></movie>", {"imdb": "tt0133093"}),
         (b"<movie><uniqueid>604</uniqueid></movie>", {"tmdb": "604"}),
         (b"<movie><imdb_id>tt1</imdb_id><tmdbid>0</tmdbid></movie>", {}),
-        (b"<movie><uniqueid type='tmdb'>1</uniqueid><uniqueid type='tmdb' default='true'>2</uniqueid></movie>",
+        (b"<movie><uniqueid type='tmdb'>1</uniqueid>"
+         b"<uniqueid type='tmdb' default='true'>2</uniqueid></movie>",
          {"tmdb": "2"}),
     ],
 )
@@ -279,7 +282,10 @@ def test_truncated_file_reports_line() -> None:
 
 def test_mismatched_tag_line_counts_from_file_start() -> None:
     """Line numbers are the file's, also for the second root of a multi-episode file."""
-    data = b"<episodedetails><title>a</title></episodedetails>\n<episodedetails>\n<title>b</plot>\n</episodedetails>"
+    data = (
+        b"<episodedetails><title>a</title></episodedetails>\n"
+        b"<episodedetails>\n<title>b</plot>\n</episodedetails>"
+    )
     r = parse_nfo(data)
     assert r.error is not None and r.error.startswith("malformed XML at line 3: mismatched tag")
 
