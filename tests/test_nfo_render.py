@@ -102,8 +102,10 @@ def test_output_is_well_formed_utf8_with_kodi_declaration_and_indent() -> None:
 
 def test_control_characters_are_dropped() -> None:
     """Characters XML 1.0 cannot hold never make the output unparseable."""
-    data = render_nfo("movie", {"title": "Bad\x00\x07 title\x1b"})
-    assert parse_nfo(data).fields["title"] == "Bad title"
+    data = render_nfo("movie", {"title": "Bad\x00\x07 title\x1b", "plot": "one\r\ntwo\rthree"})
+    fields = parse_nfo(data).fields
+    assert fields["title"] == "Bad title"
+    assert fields["plot"] == "one\ntwo\nthree"
 
 
 def test_render_twice_is_byte_identical_and_in_template_order() -> None:

@@ -36,8 +36,9 @@ YOUTUBE_PLUGIN: Final = "plugin://plugin.video.youtube/play/?video_id="
 
 
 def clean_text(value: Any) -> str:
-    """Text safe for XML 1.0: str() of the value without characters XML cannot hold."""
-    return _INVALID_XML.sub("", str(value)).strip()
+    """Text safe for XML 1.0: str() of the value, newlines normalised, without characters XML cannot hold."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return _INVALID_XML.sub("", text).strip()
 
 
 def _el(tag: str, text: Any = None, **attrs: str) -> ET.Element:
