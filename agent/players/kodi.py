@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import logging
@@ -72,6 +73,11 @@ def time_from_seconds(seconds: float) -> dict[str, int]:
     return {"hours": hours, "minutes": minutes, "seconds": secs, "milliseconds": millis}
 
 
+def basic_auth(username: str, password: str) -> str:
+    """Build a Basic Authorization header value (UTF-8 credentials)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
 class KodiClient:
     """One Kodi instance reached by JSON-RPC 2.0 over HTTP POST with Basic auth."""
 
@@ -91,7 +97,7 @@ class KodiClient:
             raise UserError(f"player '{name}': Kodi url {url!r} must start with http:// or https://")
         self.name = name
         self.url = url
-        self._auth = aiohttp.BasicAuth(username, password or "") if username else None
+        self._headers = {"Authorization": basic_auth(username, password or "")} if username else {}
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = max(0, retries)
@@ -109,7 +115,7 @@ class KodiClient:
                 await asyncio.sleep(self._retry_backoff * (2 ** (attempt - 1)))
             try:
                 async with self._session.post(
-                    self.url, json=body, auth=self._auth, timeout=self._timeout
+                    self.url, json=body, headers=self._headers, timeout=self._timeout
                 ) as resp:
                     if resp.status == 401:
                         raise PlayerAuthError(
