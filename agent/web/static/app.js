@@ -47,7 +47,7 @@ function showConnection(state) {
   indicator.textContent = state;
   indicator.dataset.state = state.toLowerCase();
   $('stale-banner').hidden = state === CONNECTED;
-  $('reconnect').hidden = state !== DISCONNECTED || !getKey();
+  $('reconnect').hidden = state !== DISCONNECTED || !socket.gaveUp;
 }
 
 /** Load health (queue figures, version) from the unauthenticated health route. */

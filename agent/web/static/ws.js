@@ -23,11 +23,13 @@ export class LiveSocket {
     this.pingTimer = null;
     this.lastFrameAt = 0;
     this.running = false;
+    this.gaveUp = false; // true once MAX_ATTEMPTS retries failed
   }
 
   /** Connect now (or reconnect immediately after giving up). */
   start() {
     this.running = true;
+    this.gaveUp = false;
     this.attempts = 0;
     clearTimeout(this.retryTimer);
     if (!this.socket) this.connect();
@@ -92,6 +94,7 @@ export class LiveSocket {
   scheduleRetry() {
     if (this.attempts >= MAX_ATTEMPTS) {
       this.running = false;
+      this.gaveUp = true;
       this.setState(DISCONNECTED);
       return;
     }
