@@ -1,0 +1,205 @@
+"""Movies, series and episodes as field-model dicts: load, merge with locks, lock/unlock, API shape."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.clock import iso
+from agent.errors import NotFound, UserError
+
+TABLES = {"movie": "movies", "series": "series", "episode": "episodes"}
+# Fields stored in their own columns (the rest of the field model lives in `details` JSON).
+COLUMNS = ("title", "original_title", "sort_title", "year", "premiered", "plot", "outline", "tagline", "runtime",
+           "mpaa", "tmdb_id", "imdb_id", "tvdb_id")
+EPISODE_COLUMNS = ("season", "episode", "episode_end", "aired")
+DETAIL_FIELDS = ("genres", "countries", "studios", "directors", "credits", "tags", "actors", "ratings", "set",
+                 "trailer", "userrating", "certification", "show_status", "showtitle", "uniqueids", "dateadded",
+                 "streamdetails", "display_season", "display_episode", "top250")
+INT_FIELDS = {"year", "runtime", "tmdb_id", "tvdb_id", "season", "episode", "episode_end", "userrating", "top250",
+              "display_season", "display_episode"}
+LIST_FIELDS = {"genres", "countries", "studios", "directors", "credits", "tags"}
+ART_LOCK_PREFIX = "art:"
+
+
+def editable_fields(entity: str) -> tuple[str, ...]:
+    """Every field a user may PATCH on this kind of item."""
+    extra = EPISODE_COLUMNS if entity == "episode" else ()
+    return COLUMNS + extra + DETAIL_FIELDS
+
+
+@dataclass
+class Item:
+    """One movie, series or episode: its row, its field-model dict and its locks."""
+
+    entity: str
+    id: int
+    row: dict[str, Any]
+    fields: dict[str, Any]
+    locked: set[str] = field(default_factory=set)
+    artwork_found: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        """The SQL table."""
+        return TABLES[self.entity]
+
+
+def table_of(entity: str) -> str:
+    """The table for an entity name, or a 400."""
+    try:
+        return TABLES[entity]
+    except KeyError:
+        raise UserError(f"unknown entity {entity!r} (use movie, series or episode)") from None
+
+
+def item_from_row(entity: str, row: sqlite3.Row) -> Item:
+    """Build an Item from a table row."""
+    data = dict(row)
+    cols = COLUMNS + (EPISODE_COLUMNS if entity == "episode" else ())
+    fields = {k: data[k] for k in cols if data.get(k) not in (None, "")}
+    details = json.loads(data.get("details") or "{}")
+    fields.update({k: v for k, v in details.items() if v not in (None, "", [], {})})
+    return Item(entity=entity, id=data["id"], row=data, fields=fields,
+                locked=set(json.loads(data.get("locked_fields") or "[]")),
+                artwork_found=json.loads(data.get("artwork_found") or "{}"))
+
+
+def load(conn: sqlite3.Connection, entity: str, item_id: int) -> Item:
+    """Load one item, or NotFound."""
+    row = conn.execute(f"SELECT * FROM {table_of(entity)} WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
+    if row is None:
+        raise NotFound(f"{entity} {item_id} not found")
+    return item_from_row(entity, row)
+
+
+def coerce(entity: str, name: str, value: Any) -> Any:
+    """Validate and normalise a user-supplied field value; unknown fields and bad types are 400s."""
+    if name not in editable_fields(entity):
+        raise UserError(f"unknown field {name!r} for a {entity}",
+                        detail={"fields": sorted(editable_fields(entity))})
+    if value is None or value == "":
+        return None
+    if name in INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise UserError(f"{name} must be an integer, got {value!r}")
+        try:
+            value = int(value)
+        except ValueError:
+            raise UserError(f"{name} must be an integer, got {value!r}") from None
+        if name == "year" and not 1870 <= value <= 2200:
+            raise UserError(f"year must be between 1870 and 2200, got {value}")
+        return value
+    if name in LIST_FIELDS:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split("/") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{name} must be a list of strings")
+        return value
+    if name in ("premiered", "aired") and isinstance(value, str):
+        import re
+
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise UserError(f"{name} must be a date like 1999-03-31, got {value!r}")
+        return value
+    if name == "imdb_id" and isinstance(value, str):
+        import re
+
+        if not re.fullmatch(r"tt\d{5,10}", value):
+            raise UserError(f"imdb_id must look like tt0133093, got {value!r}")
+    if name in ("actors", "ratings") and not isinstance(value, list):
+        raise UserError(f"{name} must be a list of objects")
+    if name in ("set", "uniqueids", "streamdetails") and not isinstance(value, dict):
+        raise UserError(f"{name} must be an object")
+    if name not in ("actors", "ratings", "set", "uniqueids", "streamdetails") and not isinstance(value, str | int | float):
+        raise UserError(f"{name} must be a string")
+    return value.strip() if isinstance(value, str) else value
+
+
+def merge(item: Item, incoming: dict[str, Any], *, user: bool = False) -> dict[str, Any]:
+    """Decide which incoming values apply: automation never touches a locked field and never erases."""
+    changed: dict[str, Any] = {}
+    allowed = set(editable_fields(item.entity))
+    for name, value in incoming.items():
+        if name not in allowed:
+            continue
+        if not user and name in item.locked:
+            continue
+        if not user and value in (None, "", [], {}):
+            continue  # fill gaps, don't erase
+        if item.fields.get(name) != value:
+            changed[name] = value
+    return changed
+
+
+def save(conn: sqlite3.Connection, item: Item, changes: dict[str, Any], now: float, *, lock: bool = False,
+         status: str | None = None, extra_columns: dict[str, Any] | None = None) -> Item:
+    """Write field changes (and optionally lock them); returns the reloaded item."""
+    cols = COLUMNS + (EPISODE_COLUMNS if item.entity == "episode" else ())
+    sets: dict[str, Any] = {}
+    details = json.loads(item.row.get("details") or "{}")
+    for name, value in changes.items():
+        if name in cols:
+            sets[name] = value
+        elif value in (None, "", [], {}):
+            details.pop(name, None)
+        else:
+            details[name] = value
+    sets["details"] = json.dumps(details, sort_keys=True)
+    locked = set(item.locked)
+    if lock:
+        locked |= set(changes)
+    sets["locked_fields"] = json.dumps(sorted(locked))
+    if status:
+        sets["status"] = status
+    sets.update(extra_columns or {})
+    sets["updated_at"] = now
+    assignments = ", ".join(f"{k} = ?" for k in sets)
+    conn.execute(f"UPDATE {item.table} SET {assignments} WHERE id = ?", [*sets.values(), item.id])  # noqa: S608
+    return load(conn, item.entity, item.id)
+
+
+def set_locks(conn: sqlite3.Connection, entity: str, item_id: int, names: list[str], locked: bool, now: float
+              ) -> Item:
+    """Lock or unlock fields and artwork types ("art:poster")."""
+    item = load(conn, entity, item_id)
+    allowed = set(editable_fields(entity))
+    for name in names:
+        if not isinstance(name, str) or (name not in allowed and not name.startswith(ART_LOCK_PREFIX)):
+            raise UserError(f"cannot lock {name!r}: not a field of a {entity} (artwork types are 'art:poster' etc.)")
+    current = set(item.locked)
+    current = current | set(names) if locked else current - set(names)
+    conn.execute(f"UPDATE {item.table} SET locked_fields = ?, updated_at = ? WHERE id = ?",  # noqa: S608
+                 (json.dumps(sorted(current)), now, item_id))
+    return load(conn, entity, item_id)
+
+
+def identification(fields: dict[str, Any], current: str = "unidentified") -> str:
+    """unidentified -> identified once any provider id is known; enriched is only set by enrichment."""
+    if current == "enriched":
+        return current
+    return "identified" if any(fields.get(k) for k in ("tmdb_id", "imdb_id", "tvdb_id")) else "unidentified"
+
+
+def to_api(item: Item, library: str | None = None) -> dict[str, Any]:
+    """The REST shape (DESIGN section 5 field names)."""
+    r = item.row
+    out: dict[str, Any] = {"id": item.id, "library": library}
+    if item.entity == "movie":
+        out.update(path=r["path"], file=r["file"])
+    elif item.entity == "series":
+        out.update(path=r["path"])
+    else:
+        out.update(series_id=r["series_id"], file=r["file"])
+    for name in COLUMNS + (EPISODE_COLUMNS if item.entity == "episode" else ()):
+        out[name] = r.get(name)
+    for name in DETAIL_FIELDS:
+        if name in item.fields:
+            out[name] = item.fields[name]
+    out.update(status=r["status"], locked_fields=sorted(item.locked), nfo_path=r.get("nfo_path"),
+               nfo_error=r.get("nfo_error"), artwork_found=item.artwork_found,
+               missing=r.get("missing_since") is not None, missing_since=iso(r.get("missing_since")),
+               created_at=iso(r.get("created_at")), updated_at=iso(r.get("updated_at")))
+    return out
