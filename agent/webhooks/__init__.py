@@ -1,0 +1,52 @@
+"""Turn Radarr, Sonarr, Jellyfin and Plex webhook bodies into one normalised WebhookEvent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.errors import NotFound
+from agent.webhooks.jellyfin import parse_jellyfin
+from agent.webhooks.model import (
+    NO_WORK_ACTIONS,
+    Action,
+    EpisodeInfo,
+    ImageRef,
+    PlaybackInfo,
+    WebhookEvent,
+)
+from agent.webhooks.plex import parse_plex
+from agent.webhooks.radarr import parse_radarr
+from agent.webhooks.sonarr import parse_sonarr
+
+Parser = Callable[[bytes, str], WebhookEvent]
+
+PARSERS: dict[str, Parser] = {
+    "radarr": parse_radarr,
+    "sonarr": parse_sonarr,
+    "jellyfin": parse_jellyfin,
+    "plex": parse_plex,
+}
+
+
+def parse_webhook(source: str, body: bytes, content_type: str) -> WebhookEvent:
+    """Parse a body posted to /api/webhooks/{source}; NotFound for an unknown source."""
+    parser = PARSERS.get(source)
+    if parser is None:
+        raise NotFound(f"unknown webhook source '{source}' (known: {', '.join(PARSERS)})")
+    return parser(body, content_type)
+
+
+__all__ = [
+    "NO_WORK_ACTIONS",
+    "PARSERS",
+    "Action",
+    "EpisodeInfo",
+    "ImageRef",
+    "PlaybackInfo",
+    "WebhookEvent",
+    "parse_jellyfin",
+    "parse_plex",
+    "parse_radarr",
+    "parse_sonarr",
+    "parse_webhook",
+]
