@@ -445,3 +445,19 @@ async def test_wait_for_times_out_clearly(kodi: FakeKodi, session: aiohttp.Clien
             await listener.wait_for("VideoLibrary.OnScanFinished", 0.1)
     finally:
         await listener.stop()
+
+
+async def test_fallback_needs_two_idle_answers_when_busy_never_seen(
+    aiohttp_server: Any, session: aiohttp.ClientSession
+) -> None:
+    """A scan too quick to be seen busy counts as finished only after two idle answers in a row."""
+    kodi = await start_fake_kodi(aiohttp_server, with_ws=False)
+    c = client(kodi, session, username=None)
+    listener = KodiEventListener(
+        "attic", f"ws://127.0.0.1:{free_port()}/jsonrpc", session, Recorder().on_event
+    )
+    finished = listener.wait_for("VideoLibrary.OnScanFinished", 3, busy=c.is_scanning, busy_interval=0.01)
+    await c.scan(MATRIX_DIR)
+    await kodi.scans_done()
+    assert await finished == {}
+    assert len(kodi.calls_to("XBMC.GetInfoBooleans")) == 2

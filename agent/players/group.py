@@ -56,9 +56,12 @@ class PlayerGroup(Generic[M]):
 def build_groups(players: Iterable[tuple[str | None, M]]) -> list[PlayerGroup[M]]:
     """Group (group name or None, player) pairs in order; a player without a group is a group of one."""
     grouped: dict[str, list[M]] = {}
+    singles: set[str] = set()
     for group, player in players:
-        key = group if group else player.name
-        if not group and key in grouped:
-            raise UserError(f"player '{key}' has the same name as a player group")
+        key = group or player.name
+        if key in singles or (not group and key in grouped):
+            raise UserError(f"the name '{key}' is used twice (two players, or a player and a group)")
+        if not group:
+            singles.add(key)
         grouped.setdefault(key, []).append(player)
     return [PlayerGroup(name, members) for name, members in grouped.items()]
