@@ -75,7 +75,7 @@ def parse_path(path: str) -> ParsedPath:
     """Split an absolute path of any supported style; raise PathError for a relative or empty one."""
     if not isinstance(path, str) or not path.strip():
         raise PathError(f"empty path ({_ABSOLUTE_HINT})")
-    text = path.strip()
+    text = path
     url = _URL_RE.match(text)
     drive = _DRIVE_RE.match(text)
     if url:

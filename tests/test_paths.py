@@ -87,6 +87,12 @@ def test_windows_drive_case_insensitive_and_backslashes() -> None:
         mapper.to_local("E:\\Movies\\x.mkv")
 
 
+def test_names_are_kept_verbatim() -> None:
+    """Spaces at the ends of names, brackets and non-ASCII letters pass through untouched."""
+    mapper = PathMapper([Mapping("/movies", "/srv/movies")])
+    assert mapper.to_local("/movies/Amélie [2001]/x .mkv ") == "/srv/movies/Amélie [2001]/x .mkv "
+
+
 def test_posix_remote_is_case_sensitive() -> None:
     """Linux remotes do not fold case."""
     mapper = PathMapper([Mapping("/movies", "/srv/movies")])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from agent.errors import UserError
 from agent.webhooks.model import Action, EpisodeInfo, MediaKind, PlaybackInfo, PlaybackState, WebhookEvent
@@ -23,7 +23,7 @@ from agent.webhooks.values import (
     require_str,
 )
 
-SOURCE = "jellyfin"
+SOURCE: Final = "jellyfin"
 TICKS_PER_SECOND = 10_000_000  # .NET ticks are 100 ns
 
 _KINDS: dict[str, MediaKind] = {"movie": "movie", "episode": "episode", "series": "series"}

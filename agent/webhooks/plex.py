@@ -6,7 +6,7 @@ import re
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 from agent.errors import UserError
@@ -25,7 +25,7 @@ from agent.webhooks.values import (
     require_str,
 )
 
-SOURCE = "plex"
+SOURCE: Final = "plex"
 _STATES: dict[str, PlaybackState] = {
     "media.play": "playing",
     "media.resume": "playing",
