@@ -139,6 +139,7 @@ async def test_timeout_is_unreachable(aiohttp_server: Any, session: aiohttp.Clie
     release = asyncio.Event()
 
     async def hang(_request: aiohttp.web.Request) -> aiohttp.web.Response:
+        """Never answer until the test ends."""
         await release.wait()
         return aiohttp.web.json_response({})
 
@@ -380,6 +381,7 @@ async def test_handler_errors_do_not_stop_the_listener(
     seen: list[str] = []
 
     async def flaky(method: str, _params: dict[str, Any]) -> None:
+        """Fail on the first notification only."""
         seen.append(method)
         if len(seen) == 1:
             raise RuntimeError("handler bug")
