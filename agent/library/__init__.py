@@ -1,0 +1,1 @@
+"""Library discovery: naming rules, folder walking and the folder watcher."""
