@@ -4,11 +4,12 @@ import { api } from './api.js';
 import { el, formatTime, keepFocus, replaceChildren } from './dom.js';
 import { reportError } from './status.js';
 
-/** Counts as "12 movies · 3 missing" whatever shape the server chose (object or top-level numbers). */
+/** Counts as "12 series · 80 episodes" whatever shape the server chose (object or top-level numbers). */
 function describeCounts(library) {
   const counts = library.counts && typeof library.counts === 'object' ? library.counts : {};
+  const primary = library.kind === 'series' ? ['series', 'episodes'] : ['movies'];
   const parts = Object.entries(counts)
-    .filter(([, value]) => typeof value === 'number')
+    .filter(([name, value]) => typeof value === 'number' && (value > 0 || primary.includes(name)))
     .map(([name, value]) => `${value} ${name.replaceAll('_', ' ')}`);
   if (!parts.length) {
     for (const name of ['movies', 'series', 'episodes']) {
