@@ -82,8 +82,14 @@ async def test_bad_input_is_a_user_error(fanart: FanartProvider) -> None:
         await fanart.artwork("movie", {})
     with pytest.raises(UserError, match="'music'"):
         await fanart.artwork("music", {"tmdb_id": 1})  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="neither a TMDB id"):
+        await fanart.artwork("movie", {"imdb_id": "../../etc"})
+    with pytest.raises(UserError, match="tvdb_id 'abc'"):
+        await fanart.artwork("tv", {"tvdb_id": "abc"})
     with pytest.raises(ConfigError, match=r"providers\.fanart\.api_key"):
         FanartProvider("")
+    with pytest.raises(ConfigError, match=r"providers\.fanart\.base_url"):
+        FanartProvider("key", base_url="webservice.fanart.tv/v3")
 
 
 def test_parse_tolerates_junk() -> None:

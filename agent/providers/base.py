@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 import aiohttp
 
-from agent.errors import PermanentFailure, RetryLater
+from agent.errors import ConfigError, PermanentFailure, RetryLater
 from agent.providers.ratelimit import TokenBucket
 from agent.providers.response_cache import SqliteResponseCache, cache_key
 
@@ -217,6 +217,8 @@ class HttpProvider(Provider):
         limiter: TokenBucket | None = None,
         timeout: float = 30.0,
     ) -> None:
+        if not re.match(r"^https?://[^/\s]+", base_url or ""):
+            raise ConfigError(f"providers.{self.name}.base_url must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._secret = secret
         self._session = session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import aiohttp
@@ -40,6 +41,7 @@ TV_KEYS: Final[dict[str, tuple[str, int, int]]] = {
     "seasonthumb": ("landscape", 500, 281),
 }
 SEASON_KEYS: Final = frozenset({"seasonposter", "seasonbanner", "seasonthumb"})
+_MOVIE_ID_RE: Final = re.compile(r"^(\d+|tt\d{5,10})$")
 
 
 class FanartProvider(HttpProvider):
@@ -67,17 +69,19 @@ class FanartProvider(HttpProvider):
     async def artwork(self, kind: ArtKind, ids: dict[str, Any]) -> list[ArtworkCandidate]:
         """Return every image fanart.tv has for a movie (tmdb_id/imdb_id) or a show (tvdb_id)."""
         if kind == "movie":
-            ident = ids.get("tmdb_id") or ids.get("imdb_id")
+            ident = str(ids.get("tmdb_id") or ids.get("imdb_id") or "").strip()
             if not ident:
                 raise UserError("fanart.tv needs a tmdb_id or imdb_id to find movie artwork")
-            body = await self.get_json(f"/movies/{str(ident).strip()}")
-            return parse_fanart(body, MOVIE_KEYS)
+            if not _MOVIE_ID_RE.match(ident):
+                raise UserError(f"{ident!r} is neither a TMDB id (digits) nor an IMDb id (tt + digits)")
+            return parse_fanart(await self.get_json(f"/movies/{ident}"), MOVIE_KEYS)
         if kind == "tv":
-            tvdb = ids.get("tvdb_id")
+            tvdb = str(ids.get("tvdb_id") or "").strip()
             if not tvdb:
                 return []  # fanart.tv indexes shows by TVDB id only; without one there is nothing to ask
-            body = await self.get_json(f"/tv/{str(tvdb).strip()}")
-            return parse_fanart(body, TV_KEYS)
+            if not tvdb.isdigit():
+                raise UserError(f"tvdb_id {tvdb!r} is not a number")
+            return parse_fanart(await self.get_json(f"/tv/{tvdb}"), TV_KEYS)
         raise UserError(f"artwork kind must be 'movie' or 'tv', got {kind!r}")
 
 
