@@ -319,3 +319,17 @@ async def test_response_cache_ttl_purge_and_clear(db: Database) -> None:
     assert await cache.purge_expired() == 2
     assert await cache.clear("tmdb") == 1
     assert await db.fetchall("SELECT * FROM provider_cache") == []
+
+
+async def test_make_tmdb_app_exposes_the_fake(aiohttp_client: Any) -> None:
+    """The app factory other suites use keeps the fake reachable for assertions and faults."""
+    from fakes.tmdb import FAKE_TMDB, make_tmdb_app
+
+    app = make_tmdb_app(movies={603: sample_movie()}, api_key="k")
+    client = await aiohttp_client(app)
+    resp = await client.get("/3/movie/603", params={"api_key": "k"})
+    assert resp.status == 200 and (await resp.json())["title"] == "The Matrix"
+    assert app[FAKE_TMDB].hits["/3/movie/603"] == 1
+    assert (await client.get("/3/movie/603")).status == 401
+    image = await client.get("/t/p/original/x-poster-1000x1500.jpg")
+    assert image_size(await image.read()) == ("jpeg", 1000, 1500)
