@@ -1,0 +1,226 @@
+"""Enrichment: fill an item's fields and artwork from providers, webhook hints and local files, never over a lock."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import AgentError, RetryLater
+from agent.providers import (
+    ArtworkCandidate,
+    FanartProvider,
+    ProviderResult,
+    SqliteResponseCache,
+    TmdbProvider,
+    choose_artwork,
+)
+from agent.providers.base import rank_candidates
+from agent.store import media
+from agent.store.media import ART_LOCK_PREFIX, Item
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+log = logging.getLogger("agent.enrich")
+ID_FIELDS = ("tmdb_id", "imdb_id", "tvdb_id")
+
+
+@dataclass
+class Providers:
+    """The configured providers (either may be absent: no key means local data only)."""
+
+    tmdb: TmdbProvider | None = None
+    fanart: FanartProvider | None = None
+
+    async def close(self) -> None:
+        """Close provider sessions."""
+        for p in (self.tmdb, self.fanart):
+            if p is not None:
+                await p.close()
+
+
+def build_providers(agent: Agent) -> Providers:
+    """Providers from the config, sharing the agent's HTTP session and response cache."""
+    cfg = agent.cfg.providers
+    cache = SqliteResponseCache(agent.db, agent.clock, ttl=cfg.tmdb.ttl_days * 86400)
+    out = Providers()
+    if cfg.tmdb.api_key:
+        out.tmdb = TmdbProvider(cfg.tmdb.api_key, language=cfg.tmdb.language, base_url=cfg.tmdb.base_url,
+                                image_base_url=cfg.tmdb.image_base_url, certification_country=cfg.tmdb.country,
+                                session=agent.http, cache=cache)
+    if cfg.fanart.api_key:
+        out.fanart = FanartProvider(cfg.fanart.api_key, base_url=cfg.fanart.base_url, session=agent.http, cache=cache)
+    return out
+
+
+def providers_of(agent: Agent) -> Providers:
+    """The agent's providers, built once."""
+    found = agent.services.get("providers")
+    if found is None:
+        found = build_providers(agent)
+        agent.services["providers"] = found
+    return found
+
+
+@dataclass
+class EnrichReport:
+    """What one enrichment changed."""
+
+    fields: list[str] = field(default_factory=list)
+    artwork: list[str] = field(default_factory=list)
+    source: str = "local"
+    skipped_locked: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for the job result."""
+        return {"fields": self.fields, "artwork": self.artwork, "source": self.source,
+                "skipped_locked": self.skipped_locked}
+
+
+def hint_fields(hints: dict[str, Any]) -> dict[str, Any]:
+    """Field-model values from a webhook payload (title, year, overview, genres, ids)."""
+    out: dict[str, Any] = {}
+    for key in ("title", "year", "genres"):
+        if hints.get(key):
+            out[key] = hints[key]
+    if hints.get("overview"):
+        out["plot"] = hints["overview"]
+    for key, value in (hints.get("ids") or {}).items():
+        name = key if key.endswith("_id") else f"{key}_id"
+        if name in ID_FIELDS and value:
+            out[name] = value
+    return out
+
+
+def hint_artwork(hints: dict[str, Any]) -> list[ArtworkCandidate]:
+    """Artwork candidates from a webhook's images[].remoteUrl."""
+    out = []
+    for img in hints.get("images") or []:
+        try:
+            out.append(ArtworkCandidate(type=img["type"], url=img["url"], source="webhook"))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
+
+
+async def _lookup(agent: Agent, providers: Providers, item: Item, series: Item | None
+                  ) -> tuple[ProviderResult | None, list[ArtworkCandidate]]:
+    """Ask the providers about an item; returns (metadata result, extra artwork)."""
+    tmdb, fanart = providers.tmdb, providers.fanart
+    ids = {k: item.fields[k] for k in ID_FIELDS if item.fields.get(k)}
+    result: ProviderResult | None = None
+    extra: list[ArtworkCandidate] = []
+    if item.entity == "episode":
+        show_ids = {k: series.fields[k] for k in ID_FIELDS if series and series.fields.get(k)}
+        season, number = item.fields.get("season"), item.fields.get("episode")
+        if tmdb and show_ids and season is not None and number is not None:
+            result = await tmdb.episode(show_ids, int(season), int(number))
+        return result, extra
+    kind = "movie" if item.entity == "movie" else "tv"
+    if tmdb is not None:
+        if not ids.get("tmdb_id") and not ids.get("imdb_id") and not (kind == "tv" and ids.get("tvdb_id")):
+            title = item.fields.get("title")
+            if title:
+                search = tmdb.search_movie if kind == "movie" else tmdb.search_tv
+                found = rank_candidates(await search(title, item.fields.get("year")), title, item.fields.get("year"))
+                if found:
+                    ids["tmdb_id"] = found[0]["tmdb_id"]
+        if ids:
+            result = await (tmdb.movie(ids) if kind == "movie" else tmdb.tv(ids))
+    if fanart is not None:
+        art_ids = dict(ids)
+        if result is not None:
+            art_ids.update({k: v for k, v in result.raw_ids.items() if v})
+            art_ids.update({k: result.fields[k] for k in ID_FIELDS if result.fields.get(k)})
+        if art_ids:
+            extra = await fanart.artwork(kind, art_ids)
+    return result, extra
+
+
+async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, Any] | None = None
+                      ) -> EnrichReport:
+    """Enrich one item: fields (locks respected, nothing erased), then artwork into the cache."""
+    hints = hints or {}
+    item = await agent.db.read(media.load, entity, item_id)
+    series = None
+    if entity == "episode":
+        series = await agent.db.read(media.load, "series", item.row["series_id"])
+    report = EnrichReport()
+    # 1. webhook hints only fill gaps; 2. provider answers update unlocked fields
+    gaps = {k: v for k, v in hint_fields(hints).items() if not item.fields.get(k)}
+    providers = providers_of(agent)
+    result, extra_art = await _lookup(agent, providers, item, series)
+    incoming = dict(gaps)
+    if result is not None:
+        incoming.update(result.fields)
+        report.source = "tmdb"
+    elif gaps:
+        report.source = "webhook"
+    report.skipped_locked = sorted(k for k in incoming if k in item.locked)
+    changes = media.merge(item, incoming)
+    candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
+    report.artwork = await _artwork(agent, item, candidates)
+    status = "enriched"
+    item = await agent.db.write(_save, item, changes, status, agent.clock.now())
+    report.fields = sorted(changes)
+    agent.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
+    return report
+
+
+def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: float) -> Item:
+    """Save changes and the new status in one transaction (re-reading locks inside it)."""
+    fresh = media.load(conn, item.entity, item.id)
+    changes = {k: v for k, v in changes.items() if k not in fresh.locked}  # a lock taken meanwhile wins
+    return media.save(conn, fresh, changes, now, status=status)
+
+
+async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:
+    """Cache chosen artwork and reference it; locked types and a user's own files are left alone."""
+    cache = agent.services.get("cache")
+    if cache is None:
+        return []
+    written = await _own_files(agent, item)
+    taken: set[str] = set()
+    changed: list[str] = []
+    # the user's own artwork beside the media is the choice for its type: cache it so it is never lost
+    for art_type, path in (item.artwork_found or {}).items():
+        if art_type in ("extrafanart",) or not isinstance(path, str):
+            continue
+        if path in written or f"{ART_LOCK_PREFIX}{art_type}" in item.locked and False:
+            continue
+        try:
+            asset = await cache.store_file(Path(path))
+        except (AgentError, OSError) as exc:
+            log.warning("cannot cache local artwork %s: %s", path, exc)
+            continue
+        await cache.add_reference(asset.sha256, item.entity, item.id, art_type, 0, source="local")
+        taken.add(art_type)
+    types = list(agent.cfg.artwork.types) + (["thumb"] if item.entity == "episode" else [])
+    chosen = choose_artwork(candidates, language=agent.cfg.providers.tmdb.language, types=types,
+                            extrafanart=agent.cfg.artwork.extrafanart if item.entity == "movie" else 0)
+    for slot, picks in chosen.items():
+        base_type = slot.split("-")[-1]
+        if slot in taken or f"{ART_LOCK_PREFIX}{slot}" in item.locked or f"{ART_LOCK_PREFIX}{base_type}" in item.locked:
+            continue
+        position = 0
+        for cand in picks:
+            try:
+                asset = await cache.fetch(cand.url)
+            except RetryLater:
+                raise
+            except AgentError as exc:
+                log.info("skipping %s image %s: %s", slot, cand.url, exc.message)
+                continue
+            await cache.add_reference(asset.sha256, item.entity, item.id, slot, position, source=cand.source)
+            changed.append(slot if position == 0 else f"{slot}{position}")
+            position += 1
+    return changed
+
+
+async def _own_files(agent: Agent, item: Item) -> set[str]:
+    """Paths the agent itself wrote for this item (those are not a user's choice)."""
+    rows = await agent.db.fetchall("SELECT path FROM published_files WHERE entity_type = ? AND entity_id = ?",
+                                   (item.entity, item.id))
+    return {r["path"] for r in rows}

@@ -1,0 +1,43 @@
+"""`enrich` jobs: fill an item from providers and hints, then queue its publish."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent.enrich import enrich_item
+from agent.jobs.model import Priority
+from agent.queue import JobContext
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+
+async def enqueue_enrich(agent: Agent, entity: str, item_id: int, *, priority: int = Priority.NORMAL,
+                         hints: dict[str, Any] | None = None, update: str | None = None) -> Any:
+    """Queue enrichment of one item (deduplicated against a pending one)."""
+    payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority}
+    if hints:
+        payload["hints"] = hints
+    if update:
+        payload["update"] = update
+    return await agent.queue.enqueue("enrich", payload, priority=priority, dedupe_key=f"enrich:{entity}:{item_id}")
+
+
+def register(agent: Agent) -> None:
+    """Register the enrich handler."""
+
+    async def handle(ctx: JobContext) -> dict[str, Any]:
+        p = ctx.payload
+        entity, item_id = p["entity"], int(p["id"])
+        await ctx.progress(0.1, f"enriching {entity} {item_id}")
+        report = await enrich_item(agent, entity, item_id, p.get("hints"))
+        ctx.check_cancelled()
+        priority = int(p.get("priority") or Priority.NORMAL)
+        follow = {"entity": entity, "id": item_id, "priority": priority}
+        if p.get("update"):
+            follow["update"] = p["update"]
+        job = await ctx.enqueue("publish", follow, priority=priority, depends_on=[ctx.job.id],
+                                dedupe_key=f"publish:{entity}:{item_id}")
+        return {**report.to_dict(), "publish_job": job.id}
+
+    agent.queue.register("enrich", handle)
