@@ -153,33 +153,38 @@ def _by_name(entries: Iterable[Entry]) -> dict[str, Entry]:
     return {e.name.casefold(): e for e in entries}
 
 
-def _image(index: dict[str, Entry], base: str) -> Path | None:
-    """The first image `<base>.jpg|jpeg|png|webp` present in a folder index."""
-    for ext in _IMAGE_ORDER:
-        entry = index.get(base + ext)
-        if entry is not None and not entry.is_dir:
-            return Path(entry.path)
-    return None
+def _images(index: dict[str, Entry]) -> dict[str, str]:
+    """Image files of a folder by case-folded base name; `.jpg` wins over `.jpeg`, `.png`, `.webp`."""
+    found: dict[str, tuple[int, Entry]] = {}
+    for key, entry in index.items():
+        base, ext = split_ext(key)
+        if entry.is_dir or ext not in IMAGE_EXTENSIONS:
+            continue
+        rank = _IMAGE_ORDER.index(ext)
+        if base not in found or rank < found[base][0]:
+            found[base] = (rank, entry)
+    return {base: entry.path for base, (_, entry) in found.items()}
 
 
 def find_artwork(index: dict[str, Entry], stems: Iterable[str], folder_names: bool) -> dict[str, Path]:
     """Artwork by type from `<stem>-poster.jpg`-style names and, unless shared, `poster.jpg`-style ones."""
+    images = _images(index)
+    if not images:
+        return {}
     found: dict[str, Path] = {}
     folded = [s.casefold() for s in stems]
     for kind, suffixes in STEM_ART.items():
-        for stem in folded:
-            for suffix in suffixes:
-                if kind not in found and (image := _image(index, f"{stem}-{suffix}")):
-                    found[kind] = image
-        if folder_names and kind not in found:
-            for base in FOLDER_ART[kind]:
-                if image := _image(index, base):
-                    found[kind] = image
-                    break
+        candidates = [f"{stem}-{suffix}" for stem in folded for suffix in suffixes]
+        if folder_names:
+            candidates.extend(FOLDER_ART[kind])
+        for base in candidates:
+            if base in images:
+                found[kind] = Path(images[base])
+                break
     if folder_names and "poster" not in found:
         for stem in folded:
-            if image := _image(index, stem):
-                found["poster"] = image
+            if stem in images:
+                found["poster"] = Path(images[stem])
                 break
     return found
 
@@ -219,21 +224,31 @@ def _resolve_scope(library_root: Path, only: Path | None) -> tuple[Path, Path | 
     return root, target
 
 
+def _existing_start(root: Path, target: Path | None) -> Path | None:
+    """Where a walk limited to `target` starts: its nearest existing folder, None when all of it is gone."""
+    if target is None:
+        return root
+    start = target
+    while start != root and not start.exists():
+        start = start.parent
+    if start == root and target != root:
+        return None if not target.exists() else root
+    return start
+
+
 # ---------------------------------------------------------------- movies
 
 
 def discover_movies(library_root: Path, only: Path | None = None) -> Iterator[MovieCandidate]:
     """Every movie under a library root (or only under `only`), one candidate per main video."""
     root, target = _resolve_scope(library_root, only)
-    start = root
-    if target is not None:
-        start = target
-        while start != root and (
-            not start.is_dir() or is_extras_folder(start.name) or start.name.upper() in ("BDMV", "VIDEO_TS")
-        ):
-            start = start.parent
-        if not start.exists():
-            return
+    start = _existing_start(root, target)
+    if start is None:
+        return
+    while start != root and (
+        not start.is_dir() or is_extras_folder(start.name) or start.name.upper() in ("BDMV", "VIDEO_TS")
+    ):
+        start = start.parent
     yield from _walk_movies(str(start), root_level=start == root, seen=set())
 
 
@@ -339,6 +354,7 @@ def _folder_movies(
     if not groups:
         return
     shared = len(groups) > 1 or root_level
+    folder_path = Path(folder)
     name = os.path.basename(folder)
     for group in groups:
         main = group[0]
@@ -358,10 +374,11 @@ def _folder_movies(
             own = [e for e in entries if e.name.casefold().startswith(prefixes)]
         else:
             own = entries
+        parts = [Path(e.path) for e in group]
         yield MovieCandidate(
-            folder=Path(folder),
-            file=Path(main.path),
-            parts=[Path(e.path) for e in group],
+            folder=folder_path,
+            file=parts[0],
+            parts=parts,
             disc=None,
             shared_folder=shared,
             title=title,
@@ -381,15 +398,13 @@ def _folder_movies(
 def discover_series(library_root: Path, only: Path | None = None) -> Iterator[SeriesCandidate]:
     """Every show under a library root (or only the show holding `only`), with its episodes."""
     root, target = _resolve_scope(library_root, only)
-    start = root
-    if target is not None:
-        start = target
-        while start != root and (
-            not start.is_dir() or parse_season_folder(start.name) is not None or is_extras_folder(start.name)
-        ):
-            start = start.parent
-        if not start.exists():
-            return
+    start = _existing_start(root, target)
+    if start is None:
+        return
+    while start != root and (
+        not start.is_dir() or parse_season_folder(start.name) is not None or is_extras_folder(start.name)
+    ):
+        start = start.parent
     if start == root:
         yield from _walk_grouping(str(root), seen=set())
     else:
@@ -480,6 +495,7 @@ def _walk_season(
 def _collect_episodes(show: SeriesCandidate, entries: list[Entry], season: int | None) -> None:
     """Add the episode videos among a folder's entries to the show; unparsable videos go to unmatched."""
     index = _by_name(entries)
+    images = _images(index)
     for entry in entries:
         if entry.is_dir or not is_video(entry.name):
             continue
@@ -490,10 +506,8 @@ def _collect_episodes(show: SeriesCandidate, entries: list[Entry], season: int |
         if parsed is None or (not parsed.episodes and parsed.aired is None):
             show.unmatched.append(Path(entry.path))
             continue
-        thumb = None
-        for base in (f"{stem}-thumb", stem):
-            if thumb := _image(index, base.casefold()):
-                break
+        folded = stem.casefold()
+        thumb_path = images.get(f"{folded}-thumb") or images.get(folded)
         show.episodes.append(
             EpisodeCandidate(
                 file=Path(entry.path),
@@ -502,7 +516,7 @@ def _collect_episodes(show: SeriesCandidate, entries: list[Entry], season: int |
                 aired=parsed.aired,
                 title=parsed.title,
                 nfo=_pick(index, [f"{stem}.nfo"]),
-                thumb=thumb,
+                thumb=Path(thumb_path) if thumb_path else None,
                 size=entry.size,
             )
         )

@@ -1,0 +1,263 @@
+"""Discovery of movies and series in real folder trees under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.errors import PathError
+from agent.library.discover import (
+    MovieCandidate,
+    discover_movies,
+    discover_series,
+    folder_signature,
+    scan_folder,
+)
+
+
+def touch(root: Path, *names: str, data: bytes = b"x") -> None:
+    """Create files (and their folders) under root."""
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def movies(root: Path, only: Path | None = None) -> dict[str, MovieCandidate]:
+    """Discovered movies keyed by their main file's name."""
+    return {m.file.name: m for m in discover_movies(root, only)}
+
+
+def test_movie_folder_with_extras_nfo_artwork_and_ids(tmp_path: Path) -> None:
+    """One movie per folder; trailers, samples, extras folders and junk are left out."""
+    folder = tmp_path / "A-M" / "The Matrix (1999) {tmdb-603}"
+    touch(
+        folder,
+        "The Matrix (1999).mkv",
+        "The Matrix (1999)-trailer.mkv",
+        "sample.mkv",
+        "Featurettes/Making of.mkv",
+        "Trailers/trailer.mp4",
+        ".DS_Store",
+        "@eaDir/poster.jpg",
+        "The Matrix (1999).nfo",
+        "movie.nfo",
+        "folder.jpg",
+        "backdrop.png",
+        "clearlogo.png",
+        "disc.png",
+        "The Matrix (1999)-landscape.jpg",
+        "extrafanart/fanart2.jpg",
+        "extrafanart/fanart1.jpg",
+    )
+    found = movies(tmp_path)
+    assert list(found) == ["The Matrix (1999).mkv"]
+    movie = found["The Matrix (1999).mkv"]
+    assert (movie.title, movie.year, movie.ids) == ("The Matrix", 1999, {"tmdb": "603"})
+    assert movie.folder == folder and not movie.shared_folder and movie.disc is None
+    assert movie.nfo == folder / "The Matrix (1999).nfo"
+    assert movie.artwork == {
+        "poster": folder / "folder.jpg",
+        "fanart": folder / "backdrop.png",
+        "clearlogo": folder / "clearlogo.png",
+        "discart": folder / "disc.png",
+        "landscape": folder / "The Matrix (1999)-landscape.jpg",
+    }
+    assert movie.extrafanart == [folder / "extrafanart/fanart1.jpg", folder / "extrafanart/fanart2.jpg"]
+    assert movie.size == 1
+
+
+def test_nfo_fallbacks(tmp_path: Path) -> None:
+    """movie.nfo, then a folder's only .nfo, are used when `<stem>.nfo` is missing."""
+    touch(tmp_path, "One (2001)/One (2001).mkv", "One (2001)/movie.nfo")
+    touch(tmp_path, "Two (2002)/two.mkv", "Two (2002)/whatever.nfo")
+    touch(tmp_path, "Three (2003)/three.mkv", "Three (2003)/a.nfo", "Three (2003)/b.nfo")
+    found = movies(tmp_path)
+    assert found["One (2001).mkv"].nfo == tmp_path / "One (2001)/movie.nfo"
+    assert found["two.mkv"].nfo == tmp_path / "Two (2002)/whatever.nfo"
+    assert found["three.mkv"].nfo is None
+    assert found["two.mkv"].title == "Two" and found["two.mkv"].year == 2002
+
+
+def test_shared_folder(tmp_path: Path) -> None:
+    """Several movies in one folder: each is a movie; only `<stem>-*` art and `<stem>.nfo` count."""
+    touch(
+        tmp_path,
+        "Mixed/Heat (1995).mkv",
+        "Mixed/Heat (1995)-poster.jpg",
+        "Mixed/Heat (1995).nfo",
+        "Mixed/Ronin.1998.720p.mkv",
+        "Mixed/poster.jpg",
+        "Mixed/movie.nfo",
+        "Loose (2005).mp4",
+    )
+    found = movies(tmp_path)
+    assert set(found) == {"Heat (1995).mkv", "Ronin.1998.720p.mkv", "Loose (2005).mp4"}
+    heat, ronin, loose = found["Heat (1995).mkv"], found["Ronin.1998.720p.mkv"], found["Loose (2005).mp4"]
+    assert heat.shared_folder and ronin.shared_folder and loose.shared_folder
+    assert heat.artwork == {"poster": tmp_path / "Mixed/Heat (1995)-poster.jpg"}
+    assert heat.nfo == tmp_path / "Mixed/Heat (1995).nfo"
+    assert ronin.artwork == {} and ronin.nfo is None
+    assert (ronin.title, ronin.year) == ("Ronin", 1998)
+    assert (loose.title, loose.year) == ("Loose", 2005)
+    before = ronin.signature
+    touch(tmp_path, "Mixed/Heat (1995)-fanart.jpg")
+    again = movies(tmp_path)
+    assert again["Ronin.1998.720p.mkv"].signature == before
+    assert again["Heat (1995).mkv"].signature != heat.signature
+
+
+def test_disc_layouts(tmp_path: Path) -> None:
+    """BDMV and VIDEO_TS folders are one movie each, whose file is the disc index."""
+    touch(
+        tmp_path, "Blu (2010)/BDMV/index.bdmv", "Blu (2010)/BDMV/STREAM/00001.m2ts", "Blu (2010)/poster.jpg"
+    )
+    touch(tmp_path, "Dvd (1990)/VIDEO_TS/VIDEO_TS.IFO", "Dvd (1990)/VIDEO_TS/VTS_01_1.VOB")
+    touch(tmp_path, "Dvd (1990)/VIDEO_TS/VIDEO_TS.nfo")
+    found = movies(tmp_path)
+    assert set(found) == {"index.bdmv", "VIDEO_TS.IFO"}
+    blu, dvd = found["index.bdmv"], found["VIDEO_TS.IFO"]
+    assert (blu.disc, blu.title, blu.year) == ("bluray", "Blu", 2010)
+    assert blu.artwork == {"poster": tmp_path / "Blu (2010)/poster.jpg"}
+    assert (dvd.disc, dvd.folder, dvd.nfo) == (
+        "dvd",
+        tmp_path / "Dvd (1990)",
+        tmp_path / "Dvd (1990)/VIDEO_TS/VIDEO_TS.nfo",
+    )
+
+
+def test_stacks(tmp_path: Path) -> None:
+    """cd1/cd2 files and CD1/CD2 folders are one movie whose file is the first part."""
+    touch(tmp_path, "Long (1980)/Long cd2.avi", "Long (1980)/Long cd1.avi", "Long (1980)/Long.nfo")
+    touch(tmp_path, "Split (1985)/CD1/split.avi", "Split (1985)/CD2/split.avi")
+    found = movies(tmp_path)
+    assert set(found) == {"Long cd1.avi", "split.avi"}
+    long = found["Long cd1.avi"]
+    assert [p.name for p in long.parts] == ["Long cd1.avi", "Long cd2.avi"]
+    assert long.nfo == tmp_path / "Long (1980)/Long.nfo" and not long.shared_folder
+    split = found["split.avi"]
+    assert split.parts == [tmp_path / "Split (1985)/CD1/split.avi", tmp_path / "Split (1985)/CD2/split.avi"]
+    assert (split.title, split.year) == ("Split", 1985)
+
+
+def test_only_limits_the_walk(tmp_path: Path) -> None:
+    """`only` walks one folder; a file or extras folder means its movie; outside the root is an error."""
+    touch(tmp_path, "A (2001)/A (2001).mkv", "A (2001)/Trailers/t.mkv", "B (2002)/B (2002).mkv")
+    assert set(movies(tmp_path, tmp_path / "A (2001)")) == {"A (2001).mkv"}
+    assert set(movies(tmp_path, tmp_path / "A (2001)/Trailers")) == {"A (2001).mkv"}
+    assert set(movies(tmp_path, tmp_path / "B (2002)/B (2002).mkv")) == {"B (2002).mkv"}
+    assert movies(tmp_path, tmp_path / "Gone (2003)") == {}
+    with pytest.raises(PathError, match="not inside library"):
+        list(discover_movies(tmp_path / "A (2001)", tmp_path / "B (2002)"))
+    with pytest.raises(PathError, match="not a folder"):
+        list(discover_movies(tmp_path / "missing"))
+
+
+def test_signature_changes_with_names_sizes_and_mtimes(tmp_path: Path) -> None:
+    """The signature moves when a file is added, grows or is touched, and is stable otherwise."""
+    touch(tmp_path, "S (2000)/S (2000).mkv")
+    first = movies(tmp_path)["S (2000).mkv"].signature
+    assert movies(tmp_path)["S (2000).mkv"].signature == first
+    touch(tmp_path, "S (2000)/poster.jpg")
+    second = movies(tmp_path)["S (2000).mkv"].signature
+    assert second != first
+    (tmp_path / "S (2000)/S (2000).mkv").write_bytes(b"xy")
+    third = movies(tmp_path)["S (2000).mkv"].signature
+    assert third != second
+    os.utime(tmp_path / "S (2000)/poster.jpg", ns=(1, 1))
+    assert movies(tmp_path)["S (2000).mkv"].signature != third
+    assert folder_signature(scan_folder(str(tmp_path / "S (2000)"))) == folder_signature(
+        reversed(scan_folder(str(tmp_path / "S (2000)")))
+    )
+
+
+def test_series(tmp_path: Path) -> None:
+    """Seasons from folders and names, specials, multi-episodes, art per season, unmatched files reported."""
+    show = tmp_path / "Drama" / "Show (2010) {tvdb-12345}"
+    touch(
+        show,
+        "tvshow.nfo",
+        "poster.jpg",
+        "fanart.jpg",
+        "season01-poster.jpg",
+        "season-specials-poster.jpg",
+        "season-all-banner.jpg",
+        "Season 01/Show - S01E01 - Pilot.mkv",
+        "Season 01/Show - S01E01 - Pilot.nfo",
+        "Season 01/Show - S01E01 - Pilot-thumb.jpg",
+        "Season 01/Show S01E02E03.mkv",
+        "Season 01/folder.jpg",
+        "Season 01/Show S01E04.mkv.part",
+        "Season 01/Show-trailer.mkv",
+        "S02/04.mkv",
+        "Specials/Show S00E01.mkv",
+        "Show S03E01.mkv",
+        "Season 01/Behind.mkv",
+    )
+    found = list(discover_series(tmp_path))
+    assert len(found) == 1
+    series = found[0]
+    assert (series.folder, series.title, series.year) == (show, "Show", 2010)
+    assert series.ids == {"tvdb": "12345"} and series.nfo == show / "tvshow.nfo"
+    assert series.artwork == {"poster": show / "poster.jpg", "fanart": show / "fanart.jpg"}
+    assert series.season_artwork == {
+        0: {"poster": show / "season-specials-poster.jpg"},
+        1: {"poster": show / "season01-poster.jpg"},
+        "all": {"banner": show / "season-all-banner.jpg"},
+    }
+    assert series.seasons == {0: show / "Specials", 1: show / "Season 01", 2: show / "S02"}
+    eps = {(e.season, tuple(e.episodes)): e for e in series.episodes}
+    assert set(eps) == {(0, (1,)), (1, (1,)), (1, (2, 3)), (2, (4,)), (3, (1,))}
+    pilot = eps[(1, (1,))]
+    assert pilot.title == "Pilot" and pilot.nfo == show / "Season 01/Show - S01E01 - Pilot.nfo"
+    assert pilot.thumb == show / "Season 01/Show - S01E01 - Pilot-thumb.jpg"
+    assert series.unmatched == [show / "Season 01/Behind.mkv"]
+    before = series.signature
+    touch(show, "Season 01/Show S01E05.mkv")
+    after = next(iter(discover_series(tmp_path, show / "Season 01")))
+    assert after.folder == show and after.signature != before
+
+
+def test_series_only_and_daily(tmp_path: Path) -> None:
+    """`only` on an episode file finds its show; air-dated episodes carry the date."""
+    touch(tmp_path, "News/Season 2024/News.2024.03.15.mkv", "Other/Other S01E01.mkv")
+    found = list(discover_series(tmp_path, tmp_path / "News/Season 2024/News.2024.03.15.mkv"))
+    assert [s.title for s in found] == ["News"]
+    (episode,) = found[0].episodes
+    assert (episode.season, episode.episodes, episode.aired) == (2024, [], "2024-03-15")
+
+
+def _bare_walk(path: str) -> int:
+    """The baseline: scandir plus one stat per entry, nothing else."""
+    count = 0
+    with os.scandir(path) as it:
+        for entry in it:
+            entry.stat()
+            count += 1
+            if entry.is_dir():
+                count += _bare_walk(entry.path)
+    return count
+
+
+def test_discovery_cost_is_a_few_bare_walks(tmp_path: Path) -> None:
+    """On 3,000 movie folders discovery stays within a few multiples of a bare scandir+stat walk."""
+    for i in range(3000):
+        folder = tmp_path / ("A-M" if i % 2 else "N-Z") / f"Movie {i:05d} (2000)"
+        folder.mkdir(parents=True)
+        for name in (f"Movie {i:05d} (2000).mkv", f"Movie {i:05d} (2000).nfo", "poster.jpg", "fanart.jpg"):
+            (folder / name).write_bytes(b"x")
+    list(discover_movies(tmp_path))  # warm the page cache and the name caches alike
+    bare = min(_timed(lambda: _bare_walk(str(tmp_path))) for _ in range(3))
+    full = min(_timed(lambda: sum(1 for _ in discover_movies(tmp_path))) for _ in range(3))
+    assert sum(1 for _ in discover_movies(tmp_path)) == 3000
+    assert full < 8 * bare + 0.05, (full, bare)
+
+
+def _timed(fn: object) -> float:
+    """Seconds one call of fn takes."""
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start

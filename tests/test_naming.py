@@ -1,0 +1,169 @@
+"""Naming rules: movie titles and years, id tags, episodes, season folders, stacks, extras and junk."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.library import naming
+from agent.library.naming import (
+    EpisodeName,
+    ids_from_name,
+    is_extra_file,
+    is_extras_folder,
+    is_junk,
+    is_video,
+    parse_episode,
+    parse_movie_name,
+    parse_season_folder,
+    stack_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("folder", "stem", "expected"),
+    [
+        ("The Matrix (1999)", "The Matrix (1999)", ("The Matrix", 1999)),
+        ("The Matrix (1999) {tmdb-603}", None, ("The Matrix", 1999)),
+        ("The Matrix (1999) [imdbid-tt0133093]", "matrix", ("The Matrix", 1999)),
+        ("1917 (2019)", "1917", ("1917", 2019)),
+        ("Downloads", "The.Matrix.1999.1080p.BluRay.x264", ("The Matrix", 1999)),
+        ("Movies", "Blade.Runner.2049.2017.1080p", ("Blade Runner 2049", 2017)),
+        ("", "Amelie (2001) - 1080p", ("Amelie", 2001)),
+        ("Alien", None, ("Alien", None)),
+    ],
+)
+def test_parse_movie_name(folder: str, stem: str | None, expected: tuple[str, int | None]) -> None:
+    """A strict folder name wins, then a strict file name, then guessit on the file, then the folder."""
+    assert parse_movie_name(folder, stem) == expected
+
+
+def test_strict_names_skip_guessit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Title (Year)` and an unambiguous `Title.Year.` never reach guessit; other names are memoised."""
+    calls: list[str] = []
+    real = naming._guess
+
+    def counting(name: str, kind: str) -> dict[str, object]:
+        """Count guessit calls."""
+        calls.append(name)
+        return real(name, kind)
+
+    monkeypatch.setattr(naming, "_guess", counting)
+    naming._guess_movie.cache_clear()
+    assert parse_movie_name("Heat (1995)", "Heat (1995)") == ("Heat", 1995)
+    assert parse_movie_name("x", "Heat.1995.720p") == ("Heat", 1995)
+    assert calls == []
+    assert parse_movie_name("Some Folder", "some.unusual.name.without.year") == (
+        "some unusual name without year",
+        None,
+    )
+    assert parse_movie_name("Some Folder", "some.unusual.name.without.year")[0]
+    assert calls == ["some.unusual.name.without.year"]
+
+
+def test_ids_from_name() -> None:
+    """Jellyfin/Radarr id tags give ids; zero and malformed ids are dropped."""
+    assert ids_from_name("The Matrix (1999) {tmdb-603} [imdbid-tt0133093]") == {
+        "tmdb": "603",
+        "imdb": "tt0133093",
+    }
+    assert ids_from_name("Show (2010) {tvdb-12345}") == {"tvdb": "12345"}
+    assert ids_from_name("Show [tvdbid=81189]") == {"tvdb": "81189"}
+    assert ids_from_name("X {tmdb-0} [imdbid-123]") == {}
+    assert ids_from_name("No tags (2000)") == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "season", "expected"),
+    [
+        ("Show - S01E02 - The Title.mkv", None, EpisodeName(1, [2], None, "The Title")),
+        ("show.s1e2.720p.hdtv.mkv", None, EpisodeName(1, [2], None, None)),
+        ("Show 1x02.mkv", None, EpisodeName(1, [2], None, None)),
+        ("Show.S02E01E02.mkv", None, EpisodeName(2, [1, 2], None, None)),
+        ("Show S01E01-E02.mkv", None, EpisodeName(1, [1, 2], None, None)),
+        ("Show S01E01-02.mkv", None, EpisodeName(1, [1, 2], None, None)),
+        ("Show S01E01-E03.mkv", None, EpisodeName(1, [1, 2, 3], None, None)),
+        ("Show S00E01.mkv", 3, EpisodeName(0, [1], None, None)),
+        ("Show.S01E01-1080p.mkv", None, EpisodeName(1, [1], None, None)),
+        ("Show.2024.03.15.mkv", None, EpisodeName(None, [], "2024-03-15", None)),
+        ("Show 2024-03-15 Guest Name.mkv", 2024, EpisodeName(2024, [], "2024-03-15", "Guest Name")),
+        ("Show - 012.mkv", 1, EpisodeName(1, [12], None, None)),
+    ],
+)
+def test_parse_episode(name: str, season: int | None, expected: EpisodeName) -> None:
+    """Every supported episode pattern; the file's season wins over the folder's."""
+    assert parse_episode(name, season) == expected
+
+
+@pytest.mark.parametrize("name", ["random.mkv", "Show 1920x1080.mkv"])
+def test_parse_episode_rejects_non_episodes(name: str) -> None:
+    """Resolutions and plain names are not episodes."""
+    assert parse_episode(name) is None
+
+
+def test_impossible_air_date_is_not_a_date() -> None:
+    """A month 13 never becomes an air date."""
+    result = parse_episode("Show.2024.13.45.mkv")
+    assert result is None or result.aired is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Season 01", 1),
+        ("Season 1", 1),
+        ("season.12", 12),
+        ("S01", 1),
+        ("Specials", 0),
+        ("Season 00", 0),
+        ("Extras", None),
+        ("Show (2010)", None),
+    ],
+)
+def test_parse_season_folder(name: str, expected: int | None) -> None:
+    """Season folder names in the spellings Kodi, Jellyfin and Sonarr use."""
+    assert parse_season_folder(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("stem", "expected"),
+    [
+        ("Movie cd1", ("Movie", 1)),
+        ("Movie-CD2", ("Movie", 2)),
+        ("Movie part1", ("Movie", 1)),
+        ("Movie.pt2", ("Movie", 2)),
+        ("Movie_disc1", ("Movie", 1)),
+        ("Movie dvd3", ("Movie", 3)),
+        ("Movie (2000) - part 1 - x", ("Movie (2000) - x", 1)),
+        ("cd1", None),
+        ("Disco Inferno", None),
+        ("Movie (2000)", None),
+    ],
+)
+def test_stack_key(stem: str, expected: tuple[str, int] | None) -> None:
+    """cd/part/disc/dvd/pt markers with any separator give a stack base and part."""
+    assert stack_key(stem) == expected
+
+
+def test_extras_junk_and_videos() -> None:
+    """Extras by suffix and folder, junk and partial downloads, video extensions."""
+    for stem in ("Movie-trailer", "Movie.sample", "sample", "Movie-behindthescenes", "Movie-deleted"):
+        assert is_extra_file(stem), stem
+    for stem in ("Movie", "The Other Side (2000)", "Sampler (2001)"):
+        assert not is_extra_file(stem), stem
+    for folder in ("Trailers", "extras", "Behind The Scenes", ".actors", "extrafanart", "Sample"):
+        assert is_extras_folder(folder), folder
+    assert not is_extras_folder("Season 01")
+    for name in (
+        ".DS_Store",
+        "Thumbs.db",
+        "@eaDir",
+        "#recycle",
+        ".hidden",
+        "movie.mkv.part",
+        "a.!qB",
+        "x.tmp",
+    ):
+        assert is_junk(name), name
+    assert not is_junk("Movie (2000).mkv")
+    assert is_video("a.MKV") and is_video("b.m2ts") and is_video("c.iso")
+    assert not is_video("a.nfo") and not is_video("mkv")
