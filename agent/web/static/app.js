@@ -16,7 +16,7 @@ initStatus($('status'));
 
 const queue = new QueueFigures({ pending: $('queue-pending'), running: $('queue-running'), failed: $('queue-failed') });
 const jobs = new JobsView($('jobs-body'), $('jobs-summary'), $('jobs-filter'));
-const libraries = new LibrariesView($('libraries-list'));
+const libraries = new LibrariesView($('libraries-list'), (id) => jobs.get(id));
 const players = new PlayersView($('players-body'));
 const detail = new DetailPanel($('detail'), (kind, id) => {
   if (kind === 'movie') movies.itemUpdated(id);

@@ -1,7 +1,7 @@
 // Queue figures and the jobs table, loaded from the API and patched by job:* frames.
 
 import { api, query } from './api.js';
-import { cell, el, formatTime, keepFocus, replaceChildren } from './dom.js';
+import { cell, debounce, el, formatTime, keepFocus, replaceChildren } from './dom.js';
 import { notify, reportError } from './status.js';
 
 const LIMIT = 50;
@@ -40,6 +40,13 @@ export class JobsView {
     this.jobs = new Map();
     this.total = 0;
     filter.addEventListener('change', () => this.load());
+    // Frames carry only id, type and progress: fetch the full rows (attempts, errors) once things settle.
+    this.reloadSoon = debounce(() => this.load(), 1000);
+  }
+
+  /** The job with this id as last seen, or undefined. */
+  get(id) {
+    return this.jobs.get(id);
   }
 
   /** Fetch the newest jobs (honouring the status filter). */
@@ -82,6 +89,7 @@ export class JobsView {
       if (!known) this.total += 1;
       this.jobs.set(id, job);
     }
+    if (!known || frame.type === 'job:failed' || frame.type === 'job:completed') this.reloadSoon();
     this.render();
   }
 
@@ -144,7 +152,8 @@ export class JobsView {
         text: 'Cancel', onclick: () => this.cancel(job),
       }));
     }
-    const attempts = job.attempts === undefined ? '—' : `${job.attempts}/${job.max_retries ?? '?'}`;
+    const attempts = job.attempts === undefined ? '—'
+      : `${job.attempts}${typeof job.max_retries === 'number' ? ` of ${job.max_retries + 1}` : ''}`;
     const detail = [];
     if (status === 'running' || (progress > 0 && status !== 'completed')) {
       detail.push(el('progress', { max: 1, value: progress, 'aria-label': `Job ${job.id} progress` }));

@@ -22,9 +22,10 @@ function describeCounts(library) {
 
 /** The libraries cards and their scan progress. */
 export class LibrariesView {
-  /** list: the <ul> to fill. */
-  constructor(list) {
+  /** list: the <ul> to fill; lookupJob(id) returns the job as the jobs table last saw it. */
+  constructor(list, lookupJob) {
     this.list = list;
+    this.lookupJob = lookupJob;
     this.libraries = [];
     this.progress = new Map(); // library name -> text
     this.scanJobs = new Map(); // job id -> library name
@@ -47,8 +48,15 @@ export class LibrariesView {
     try {
       const reply = await api('POST', `/api/libraries/${encodeURIComponent(library.name)}/scan`);
       const jobId = reply && reply.job_id;
-      if (jobId !== undefined) this.scanJobs.set(jobId, library.name);
       this.setProgress(library.name, jobId !== undefined ? `Scan queued (job #${jobId})` : 'Scan queued');
+      if (jobId !== undefined) {
+        this.scanJobs.set(jobId, library.name);
+        // The job may have started or ended before this reply arrived.
+        const seen = this.lookupJob(jobId);
+        const type = seen && { running: 'job:started', completed: 'job:completed', failed: 'job:failed',
+          cancelled: 'job:cancelled' }[seen.status];
+        if (type) this.applyJobFrame({ type, data: { job_id: jobId, type: 'scan', error: seen.error } });
+      }
     } catch (err) {
       reportError(`Scan of ${library.name} failed`, err);
     } finally {
