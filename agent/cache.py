@@ -1,0 +1,615 @@
+"""The content-addressed artwork cache: `cache/assets/ab/cd/<sha256>.<ext>`, references, GC and verify."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+from yarl import URL
+
+from agent.clock import Clock
+from agent.errors import NotFound, PermanentFailure, RetryLater, UserError
+from agent.fsutil import CHUNK, fsync_dir, sha256_file
+from agent.store.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 25 * 1024 * 1024
+GRACE_SECONDS = 7 * 86400.0
+TEMP_MAX_AGE = 3600.0  # a download temp file older than this was left by a crash
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=15, sock_read=30)
+MIMES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+ENTITY_TYPES = ("movie", "series", "season", "episode")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+class AssetError(PermanentFailure):
+    """An image could not be cached (not an image, too big, gone upstream); a retry will not help."""
+
+    status = 400
+    default_message = "invalid image"
+
+
+@dataclass(frozen=True)
+class CachedAsset:
+    """One image in the cache and where it lives on disk."""
+
+    sha256: str
+    ext: str
+    size: int
+    mime: str
+    width: int | None
+    height: int | None
+    source_url: str | None
+    created_at: float
+    path: Path
+    quarantined: bool = False
+
+
+@dataclass(frozen=True)
+class AssetReference:
+    """An entity using a cached asset as one artwork type at one position."""
+
+    id: int
+    sha256: str
+    ext: str
+    entity_type: str
+    entity_id: int
+    art_type: str
+    position: int
+    source: str
+    library_path: str | None
+    created_at: float
+    quarantined: bool
+
+
+@dataclass
+class GcReport:
+    """What a GC pass deleted."""
+
+    assets_deleted: int = 0
+    orphans_deleted: int = 0
+    temps_deleted: int = 0
+    quarantine_deleted: int = 0
+    bytes_freed: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """A cached asset whose file is missing or does not hash to its name."""
+
+    sha256: str
+    path: str
+    actual_sha256: str | None = None
+    quarantined_to: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    """Result of re-hashing every cached asset; `ok` is False if anything was missing or corrupt."""
+
+    checked: int = 0
+    mismatched: list[VerifyProblem] = field(default_factory=list)
+    missing: list[VerifyProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every asset was present and intact."""
+        return not self.mismatched and not self.missing
+
+
+# ---------------------------------------------------------------- image sniffing (no Pillow)
+
+
+def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """Scan JPEG markers for the first SOFn and return (width, height)."""
+    handle.seek(2)
+    for _ in range(10000):
+        byte = handle.read(1)
+        while byte == b"\xff":
+            byte = handle.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            continue
+        if marker in (0xD9, 0xDA):
+            return None
+        raw = handle.read(2)
+        if len(raw) < 2:
+            return None
+        length = struct.unpack(">H", raw)[0]
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            body = handle.read(5)
+            if len(body) < 5:
+                return None
+            height, width = struct.unpack(">xHH", body)
+            return width, height
+        handle.seek(length - 2, os.SEEK_CUR)
+        if handle.read(1) != b"\xff":
+            return None
+        handle.seek(-1, os.SEEK_CUR)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """Read (width, height) from a WebP VP8, VP8L or VP8X chunk header."""
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = struct.unpack("<I", head[21:25])[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return width, height
+    return None
+
+
+def _describe(head: bytes) -> str:
+    """A short human hint of what a non-image body looks like."""
+    text = head.lstrip()[:64].lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
+        return "an HTML page"
+    if text.startswith((b"{", b"[")):
+        return "JSON"
+    if text.startswith(b"<"):
+        return "XML/HTML text"
+    if head.startswith(b"GIF8"):
+        return "a GIF (only JPEG, PNG and WebP are cached)"
+    return f"unknown data starting {head[:8].hex(' ')}"
+
+
+def sniff_image(handle: BinaryIO) -> tuple[str, int | None, int | None]:
+    """Identify a JPEG, PNG or WebP by magic bytes; return (ext, width, height) or raise AssetError."""
+    handle.seek(0)
+    head = handle.read(64)
+    if not head:
+        raise AssetError("the image is empty (0 bytes)")
+    if head.startswith(b"\xff\xd8\xff"):
+        dims = _jpeg_size(handle)
+        return ("jpg", *dims) if dims else ("jpg", None, None)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(head) >= 24 and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return "png", width, height
+        return "png", None, None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        dims = _webp_size(head)
+        return ("webp", *dims) if dims else ("webp", None, None)
+    raise AssetError(f"not a JPEG, PNG or WebP image: got {_describe(head)}")
+
+
+def _sniff_path(path: Path) -> tuple[str, int | None, int | None]:
+    """sniff_image on a file."""
+    with open(path, "rb") as handle:
+        return sniff_image(handle)
+
+
+class _Sink:
+    """A temp file that hashes and counts while it is written, and refuses to grow past a cap."""
+
+    def __init__(self, path: Path, max_bytes: int, what: str) -> None:
+        self.path, self.max_bytes, self.what = path, max_bytes, what
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._handle = open(path, "xb")  # noqa: SIM115 - closed in close()
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk, or raise AssetError past the size cap."""
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise AssetError(f"{self.what}: image is larger than the {self.max_bytes}-byte limit")
+        self._hash.update(chunk)
+        self._handle.write(chunk)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    @property
+    def sha256(self) -> str:
+        """Hex digest of everything written."""
+        return self._hash.hexdigest()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Parse a Retry-After header (seconds or an HTTP date) into seconds."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _unlink(path: Path) -> int:
+    """Delete a file; return the bytes freed (0 if it was already gone)."""
+    try:
+        size = os.lstat(path).st_size
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+# ---------------------------------------------------------------- database helpers (writer thread)
+
+_REFRESH_SQL = """
+UPDATE cache_assets SET unreferenced_since = CASE
+    WHEN EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256) THEN NULL
+    ELSE COALESCE(unreferenced_since, ?) END
+WHERE sha256 = ?"""
+
+_UPSERT_SQL = """
+INSERT INTO cache_assets (sha256, ext, size, mime, width, height, source_url, created_at,
+                          unreferenced_since, quarantined)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+ON CONFLICT (sha256) DO UPDATE SET
+    ext = excluded.ext, size = excluded.size, mime = excluded.mime,
+    width = excluded.width, height = excluded.height, quarantined = 0,
+    source_url = COALESCE(cache_assets.source_url, excluded.source_url),
+    unreferenced_since = CASE
+        WHEN EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256) THEN NULL
+        ELSE excluded.unreferenced_since END
+RETURNING *"""
+
+
+def _refresh(conn: sqlite3.Connection, shas: set[str], now: float) -> None:
+    """Set or clear unreferenced_since for each asset, in the caller's transaction."""
+    for sha in shas:
+        conn.execute(_REFRESH_SQL, (now, sha))
+
+
+def _add_reference(conn: sqlite3.Connection, args: tuple) -> None:
+    """Upsert one reference and fix unreferenced_since on the old and new assets."""
+    sha, entity_type, entity_id, art_type, position, source, now = args
+    asset = conn.execute("SELECT quarantined FROM cache_assets WHERE sha256 = ?", (sha,)).fetchone()
+    if asset is None:
+        raise NotFound(f"asset {sha} is not in the cache")
+    if asset["quarantined"]:
+        raise AssetError(f"asset {sha} is quarantined (corrupt or missing); fetch it again first")
+    old = conn.execute(
+        "SELECT sha256 FROM asset_references WHERE entity_type = ? AND entity_id = ? AND art_type = ?"
+        " AND position = ?", (entity_type, entity_id, art_type, position)).fetchone()
+    conn.execute(
+        """INSERT INTO asset_references
+               (sha256, entity_type, entity_id, art_type, position, source, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (entity_type, entity_id, art_type, position) DO UPDATE SET
+               library_path = CASE WHEN asset_references.sha256 = excluded.sha256
+                                   THEN asset_references.library_path END,
+               sha256 = excluded.sha256, source = excluded.source, created_at = excluded.created_at""",
+        (sha, entity_type, entity_id, art_type, position, source, now))
+    _refresh(conn, {sha} | ({old["sha256"]} if old else set()), now)
+
+
+def _remove_references(conn: sqlite3.Connection, args: tuple) -> int:
+    """Delete an entity's references (optionally one type) and mark assets left unreferenced."""
+    entity_type, entity_id, art_type, now = args
+    sql = "DELETE FROM asset_references WHERE entity_type = ? AND entity_id = ?"
+    params: tuple = (entity_type, entity_id)
+    if art_type is not None:
+        sql += " AND art_type = ?"
+        params += (art_type,)
+    rows = conn.execute(sql + " RETURNING sha256", params).fetchall()
+    _refresh(conn, {r["sha256"] for r in rows}, now)
+    return len(rows)
+
+
+def _delete_expired(conn: sqlite3.Connection, cutoff: float) -> list[sqlite3.Row]:
+    """Delete rows unreferenced since before cutoff (re-checking that nothing references them)."""
+    return conn.execute(
+        """DELETE FROM cache_assets WHERE unreferenced_since IS NOT NULL AND unreferenced_since <= ?
+           AND NOT EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256)
+           RETURNING sha256, ext, quarantined""", (cutoff,)).fetchall()
+
+
+def _row_to_asset(row: sqlite3.Row, path: Path) -> CachedAsset:
+    """Build a CachedAsset from a cache_assets row."""
+    return CachedAsset(row["sha256"], row["ext"], row["size"], row["mime"], row["width"], row["height"],
+                       row["source_url"], row["created_at"], path, bool(row["quarantined"]))
+
+
+class AssetCache:
+    """Downloads, stores and references artwork by content hash; deletes only what nothing uses."""
+
+    def __init__(self, db: Database, root: Path, session: aiohttp.ClientSession | None = None,
+                 clock: Clock | None = None, max_bytes: int = MAX_BYTES,
+                 grace_seconds: float = GRACE_SECONDS) -> None:
+        self.db = db
+        self.root = Path(root)
+        self.clock = clock or Clock()
+        self.max_bytes = max_bytes
+        self.grace_seconds = grace_seconds
+        self._session = session
+        self._own_session = False
+        self._lock = asyncio.Lock()  # placing a file + its row, and GC/verify moves, never interleave
+
+    @property
+    def assets_dir(self) -> Path:
+        """Folder holding the assets."""
+        return self.root / "assets"
+
+    async def close(self) -> None:
+        """Close the HTTP session if the cache created it."""
+        if self._own_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def path_for(self, sha256: str, ext: str) -> Path:
+        """Where an asset lives: root/assets/ab/cd/<sha256>.<ext>."""
+        if not isinstance(sha256, str) or not _SHA_RE.match(sha256):
+            raise UserError(f"'{sha256}' is not a sha256 (64 lowercase hex digits)")
+        if ext not in MIMES:
+            raise UserError(f"'{ext}' is not a cached image extension (jpg, png, webp)")
+        return self.assets_dir / sha256[:2] / sha256[2:4] / f"{sha256}.{ext}"
+
+    async def get(self, sha256: str) -> CachedAsset | None:
+        """The asset with this hash, or None."""
+        row = await self.db.fetchone("SELECT * FROM cache_assets WHERE sha256 = ?", (sha256,))
+        return _row_to_asset(row, self.path_for(row["sha256"], row["ext"])) if row else None
+
+    # ------------------------------------------------------------ adding images
+
+    def _new_temp(self) -> Path:
+        """A fresh temp file name under root/tmp/."""
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp_dir / f"{secrets.token_hex(8)}.part"
+
+    async def fetch(self, url: str) -> CachedAsset:
+        """Download an image into the cache (streamed, hashed, size-capped, type-checked, deduplicated)."""
+        try:
+            parsed = URL(url)
+        except (TypeError, ValueError) as exc:
+            raise AssetError(f"'{url}' is not a valid URL") from exc
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise AssetError(f"'{url}' is not an http(s) URL")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        tmp = self._new_temp()
+        try:
+            sink = _Sink(tmp, self.max_bytes, url)
+            try:
+                async with self._session.get(parsed, timeout=FETCH_TIMEOUT) as resp:
+                    self._check_response(url, resp)
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        sink.write(chunk)
+            finally:
+                sink.close()
+            return await self._finish(tmp, sink.sha256, sink.size, url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(exc, aiohttp.InvalidURL):
+                raise AssetError(f"'{url}' is not a valid URL") from exc
+            raise RetryLater(f"downloading {url} failed: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _check_response(self, url: str, resp: aiohttp.ClientResponse) -> None:
+        """Turn an HTTP status or an announced size into RetryLater or AssetError."""
+        if resp.status == 429 or resp.status >= 500:
+            delay = _retry_after(resp.headers.get("Retry-After"))
+            raise RetryLater(f"{url} answered HTTP {resp.status}; retry later", delay=delay)
+        if resp.status == 404 or resp.status == 410:
+            raise AssetError(f"{url} answered HTTP {resp.status}: the image does not exist")
+        if resp.status >= 400:
+            raise AssetError(f"{url} answered HTTP {resp.status} {resp.reason or ''}".rstrip())
+        length = resp.content_length
+        if length is not None and length > self.max_bytes:
+            raise AssetError(f"{url}: image is {length} bytes, over the {self.max_bytes}-byte limit")
+
+    async def store_bytes(self, data: bytes, source_url: str | None = None) -> CachedAsset:
+        """Add an image held in memory to the cache."""
+        tmp = self._new_temp()
+        try:
+            sha, size = await asyncio.to_thread(self._copy_in, [data], tmp, source_url or "image data")
+            return await self._finish(tmp, sha, size, source_url)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def store_file(self, path: Path, source_url: str | None = None) -> CachedAsset:
+        """Add a local image (artwork found beside media) to the cache, so it is never lost."""
+        path = Path(path)
+        if not path.is_file():
+            raise AssetError(f"local artwork '{path}' does not exist or is not a file")
+        tmp = self._new_temp()
+        try:
+            sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp)
+            return await self._finish(tmp, sha, size, source_url)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _copy_in(self, chunks: list[bytes], tmp: Path, what: str) -> tuple[str, int]:
+        """Write chunks through a hashing, size-capped sink (worker thread)."""
+        sink = _Sink(tmp, self.max_bytes, what)
+        try:
+            for chunk in chunks:
+                sink.write(chunk)
+        finally:
+            sink.close()
+        return sink.sha256, sink.size
+
+    def _copy_file_in(self, path: Path, tmp: Path) -> tuple[str, int]:
+        """Stream a local file through a hashing, size-capped sink (worker thread)."""
+        sink = _Sink(tmp, self.max_bytes, str(path))
+        try:
+            with open(path, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    sink.write(chunk)
+        finally:
+            sink.close()
+        return sink.sha256, sink.size
+
+    async def _finish(self, tmp: Path, sha: str, size: int, source_url: str | None) -> CachedAsset:
+        """Check the type, move the temp file into place (or drop it as a duplicate) and upsert the row."""
+        try:
+            ext, width, height = await asyncio.to_thread(_sniff_path, tmp)
+        except AssetError as exc:
+            where = f"{source_url}: " if source_url else ""
+            raise AssetError(f"{where}{exc.message}") from exc
+        dest = self.path_for(sha, ext)
+        now = self.clock.now()
+        async with self._lock:
+            row = await self.db.fetchone("SELECT quarantined FROM cache_assets WHERE sha256 = ?", (sha,))
+            keep_existing = row is not None and not row["quarantined"]
+            await asyncio.to_thread(self._place, tmp, dest, size, keep_existing)
+            saved = await self.db.write(
+                lambda c: c.execute(_UPSERT_SQL, (sha, ext, size, MIMES[ext], width, height, source_url,
+                                                  now, now)).fetchone())
+        return _row_to_asset(saved, dest)
+
+    @staticmethod
+    def _place(tmp: Path, dest: Path, size: int, keep_existing: bool) -> None:
+        """Move the temp file to its content address unless an intact copy is already there."""
+        if keep_existing and dest.is_file() and dest.stat().st_size == size:
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+
+    # ------------------------------------------------------------ references
+
+    async def add_reference(self, sha256: str, entity_type: str, entity_id: int, art_type: str,
+                            position: int = 0, source: str = "provider") -> None:
+        """Point an entity's artwork slot at an asset (replacing whatever was there)."""
+        _check_entity(entity_type)
+        if not art_type:
+            raise UserError("art_type must not be empty")
+        await self.db.write(_add_reference, (sha256, entity_type, entity_id, art_type, position, source,
+                                             self.clock.now()))
+
+    async def set_library_path(self, entity_type: str, entity_id: int, art_type: str, position: int,
+                               path: str | os.PathLike[str] | None) -> None:
+        """Record the file written beside media for one reference."""
+        _check_entity(entity_type)
+        await self.db.execute(
+            "UPDATE asset_references SET library_path = ? WHERE entity_type = ? AND entity_id = ?"
+            " AND art_type = ? AND position = ?",
+            (os.fspath(path) if path is not None else None, entity_type, entity_id, art_type, position))
+
+    async def references(self, entity_type: str, entity_id: int) -> list[AssetReference]:
+        """Every reference of one entity, by art type and position."""
+        _check_entity(entity_type)
+        rows = await self.db.fetchall(
+            """SELECT r.*, a.ext, a.quarantined FROM asset_references r
+               JOIN cache_assets a ON a.sha256 = r.sha256
+               WHERE r.entity_type = ? AND r.entity_id = ? ORDER BY r.art_type, r.position""",
+            (entity_type, entity_id))
+        return [AssetReference(r["id"], r["sha256"], r["ext"], r["entity_type"], r["entity_id"],
+                               r["art_type"], r["position"], r["source"], r["library_path"],
+                               r["created_at"], bool(r["quarantined"])) for r in rows]
+
+    async def remove_references(self, entity_type: str, entity_id: int, art_type: str | None = None) -> int:
+        """Drop an entity's references (all, or one art type); returns how many went."""
+        _check_entity(entity_type)
+        return await self.db.write(_remove_references, (entity_type, entity_id, art_type, self.clock.now()))
+
+    # ------------------------------------------------------------ maintenance
+
+    async def gc(self, now: float | None = None) -> GcReport:
+        """Delete unreferenced assets past the grace period, orphan files, stale temps and old quarantine."""
+        now = self.clock.now() if now is None else now
+        cutoff = now - self.grace_seconds
+        report = GcReport()
+        async with self._lock:
+            gone = await self.db.write(_delete_expired, cutoff)
+            for row in gone:
+                if not row["quarantined"]:
+                    report.bytes_freed += await asyncio.to_thread(
+                        _unlink, self.path_for(row["sha256"], row["ext"]))
+                report.assets_deleted += 1
+            rows = await self.db.fetchall("SELECT sha256, ext FROM cache_assets")
+            known = {f"{r['sha256']}.{r['ext']}" for r in rows}
+            await asyncio.to_thread(self._sweep, known, cutoff, now - TEMP_MAX_AGE, report)
+        log.info("cache gc: %s", report)
+        return report
+
+    def _sweep(self, known: set[str], cutoff: float, temp_cutoff: float, report: GcReport) -> None:
+        """Delete files on disk that no row knows, temps and quarantined files (worker thread)."""
+        for folder, limit, attr in ((self.assets_dir, cutoff, "orphans_deleted"),
+                                    (self.root / "tmp", temp_cutoff, "temps_deleted"),
+                                    (self.root / "quarantine", cutoff, "quarantine_deleted")):
+            if not folder.is_dir():
+                continue
+            for dirpath, _dirs, filenames in os.walk(folder, topdown=False):
+                for name in filenames:
+                    path = Path(dirpath) / name
+                    if attr == "orphans_deleted" and name in known:
+                        continue
+                    try:
+                        if os.lstat(path).st_mtime > limit:
+                            continue
+                    except FileNotFoundError:
+                        continue
+                    report.bytes_freed += _unlink(path)
+                    setattr(report, attr, getattr(report, attr) + 1)
+                if Path(dirpath) != folder and not os.listdir(dirpath):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        pass
+
+    async def verify(self) -> VerifyReport:
+        """Re-hash every cached asset; quarantine files whose hash does not match and mark missing ones."""
+        report = VerifyReport()
+        rows = await self.db.fetchall("SELECT sha256, ext FROM cache_assets WHERE quarantined = 0")
+        for row in rows:
+            sha, path = row["sha256"], self.path_for(row["sha256"], row["ext"])
+            report.checked += 1
+            try:
+                actual = await asyncio.to_thread(sha256_file, path)
+            except FileNotFoundError:
+                report.missing.append(VerifyProblem(sha, str(path)))
+                await self.db.execute("UPDATE cache_assets SET quarantined = 1 WHERE sha256 = ?", (sha,))
+                continue
+            if actual == sha:
+                continue
+            async with self._lock:
+                moved = await asyncio.to_thread(self._quarantine, path)
+                await self.db.execute("UPDATE cache_assets SET quarantined = 1 WHERE sha256 = ?", (sha,))
+            report.mismatched.append(VerifyProblem(sha, str(path), actual, str(moved)))
+            log.warning("cache asset %s is corrupt (hashes to %s); quarantined at %s", path, actual, moved)
+        return report
+
+    def _quarantine(self, path: Path) -> Path:
+        """Move a corrupt file to root/quarantine/ under a name that cannot collide."""
+        target_dir = self.root / "quarantine"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{path.name}.{secrets.token_hex(4)}"
+        os.replace(path, target)
+        os.utime(target, (self.clock.now(), self.clock.now()))
+        return target
+
+
+def _check_entity(entity_type: str) -> None:
+    """Refuse an unknown entity type with a clear message."""
+    if entity_type not in ENTITY_TYPES:
+        raise UserError(f"entity type '{entity_type}' is not one of {', '.join(ENTITY_TYPES)}")
