@@ -76,8 +76,14 @@ export class DetailPanel {
     this.current = null; // {kind, id, parent}
     this.entity = null;
     this.dirty = new Map();
+    this.refreshTimer = null;
     dialog.querySelector('[data-role="close"]').addEventListener('click', () => dialog.close());
-    dialog.addEventListener('close', () => { this.current = null; this.entity = null; this.dirty.clear(); });
+    dialog.addEventListener('close', () => {
+      this.stopRefreshTimer();
+      this.current = null;
+      this.entity = null;
+      this.dirty.clear();
+    });
   }
 
   /** Open one entity; parent is the series id when opening an episode from its series. */
@@ -108,7 +114,29 @@ export class DetailPanel {
 
   /** A *:updated frame: reload when it is about the open entity (or the open episode's series). */
   refreshIf(kind, id) {
-    if (this.current && this.current.kind === kind && this.current.id === id) this.reload();
+    if (!this.current || this.current.kind !== kind || this.current.id !== id) return;
+    if (!this.isEditing()) {
+      this.reload();
+    } else if (this.refreshTimer === null) {
+      // Do not redraw under the user's caret: refresh once focus has left the fields.
+      this.refreshTimer = setInterval(() => {
+        if (this.isEditing()) return;
+        this.stopRefreshTimer();
+        this.reload();
+      }, 1000);
+    }
+  }
+
+  /** True while focus is in one of the panel's inputs. */
+  isEditing() {
+    const active = document.activeElement;
+    return Boolean(active && this.body.contains(active) && active.matches('input, textarea'));
+  }
+
+  /** Cancel a deferred refresh. */
+  stopRefreshTimer() {
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
   }
 
   /** PATCH one field (which the server then locks). */
