@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -180,11 +181,12 @@ class Config:
 class _Node:
     """A YAML value with the line it came from."""
 
-    __slots__ = ("line", "value")
+    __slots__ = ("expanded", "line", "value")
 
-    def __init__(self, value: Any, line: int) -> None:
+    def __init__(self, value: Any, line: int, expanded: bool = False) -> None:
         self.value = value
         self.line = line
+        self.expanded = expanded
 
 
 def _convert(node: yaml.Node) -> _Node:
@@ -197,28 +199,58 @@ def _convert(node: yaml.Node) -> _Node:
                 else key_node.value
             if str(key) in out:
                 raise ConfigError(f"duplicate key '{key}' at line {key_node.start_mark.line + 1}")
-            out[str(key)] = _convert(value_node)
+            child = _convert(value_node)
+            child.line = key_node.start_mark.line + 1  # messages point at the key, not a block value below it
+            out[str(key)] = child
         return _Node(out, line)
     if isinstance(node, yaml.SequenceNode):
         return _Node([_convert(n) for n in node.value], line)
     value = yaml.safe_load(yaml.serialize(node))
-    if isinstance(value, str):
-        value = _expand_env(value, line)
+    if isinstance(value, str) and ENV_RE.search(value):
+        return _Node(_expand_env(value), line, expanded=True)
     return _Node(value, line)
 
 
-def _expand_env(text: str, line: int) -> str:
-    """Replace ${NAME} and ${NAME:-default} from the environment (unset -> empty)."""
-    return ENV_RE.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), text)
+def _expand_env(text: str) -> str:
+    """Replace ${NAME} and ${NAME:-default} from the environment (unset -> empty, or the default)."""
+    return ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or m.group(2) or "", text)
+
+
+def _scalar(text: str) -> Any:
+    """What an unquoted YAML scalar with this text would be (int, float, bool, null or the string)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, int | float | bool) or value is None else text
+
+
+def _plain(value: Any) -> Any:
+    """A converted value as plain Python again (for messages)."""
+    if isinstance(value, _Node):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
 class _Reader:
     """Walks a mapping, tracking the key path for messages and flagging unknown keys."""
 
-    def __init__(self, node: _Node, path: str) -> None:
+    def __init__(self, node: _Node, path: str, known: tuple[str, ...] = ()) -> None:
         if not isinstance(node.value, dict):
             raise ConfigError(f"{path or 'config'}: expected a mapping (line {node.line})")
         self.node, self.path, self.used = node, path, set()
+        if known:  # report a typo ("pth") before the required key it hides ("path")
+            for key, child in node.value.items():
+                if key not in known:
+                    hint = _did_you_mean(key, known)
+                    raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -239,16 +271,22 @@ class _Reader:
         child = self.raw(key)
         if child is None:
             if default is dataclasses.MISSING:
-                raise ConfigError(f"{self._key(key)}: required key is missing (in the mapping at line {self.node.line})")
+                raise ConfigError(
+                    f"{self._key(key)}: required key is missing (in the mapping at line {self.node.line})")
             return default
         value = child.value
         kinds = kind if isinstance(kind, tuple) else (kind,)
+        if child.expanded and str not in kinds:  # port: ${PORT:-7979} is a number once expanded
+            value = _scalar(value)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(k.__name__ for k in kinds).replace("str", "a string").replace("int", "an integer")
-            hint = ' (remove the quotes)' if isinstance(value, str) and int in kinds else ""
-            raise ConfigError(f"{self._key(key)}: expected {names}, got {value!r} (line {child.line}){hint}")
+            names = " or ".join(TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            quoted = isinstance(value, str) and not child.expanded and isinstance(_scalar(value), kinds) \
+                and not isinstance(_scalar(value), str)
+            hint = " (remove the quotes)" if quoted else ""
+            got = _plain(value)
+            raise ConfigError(f"{self._key(key)}: expected {names}, got {got!r} (line {child.line}){hint}")
         return value
 
     def error(self, key: str, message: str) -> ConfigError:
@@ -275,7 +313,19 @@ class _Reader:
         """Raise on keys that were never read: typos must not pass silently."""
         for key, child in self.node.value.items():
             if key not in self.used:
-                raise ConfigError(f"{self._key(key)}: unknown key (line {child.line})")
+                hint = _did_you_mean(key, tuple(self.used))
+                raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
+
+
+def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
+    """A '; did you mean ...?' suffix naming the closest known key, or ''."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    """The field names of a config dataclass: the keys its YAML mapping may have."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _path(base: Path, text: str) -> Path:
@@ -290,7 +340,7 @@ def _mappings(reader: _Reader, key: str) -> tuple[PathMappingConfig, ...]:
 
     out = []
     for i, node in enumerate(reader.items(key)):
-        r = _Reader(node, f"{reader._key(key)}[{i}]")
+        r = _Reader(node, f"{reader._key(key)}[{i}]", _fields(PathMappingConfig))
         remote, local = r.get("remote", str), r.get("local", str)
         r.done()
         problem = validate_mapping(remote, local)
@@ -341,10 +391,11 @@ def _build(root: _Reader, base: Path, path: Path | None) -> Config:
     if log_level not in LOG_LEVELS:
         raise root.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     return Config(
-        path=path, server=server, data_dir=_path(base, root.get("data_dir", str, "./data")), log_level=log_level,
-        jobs=_jobs(root.child("jobs")), libraries=_libraries(root, base), providers=_providers(root.child("providers")),
-        artwork=_artwork(root.child("artwork")), nfo=_nfo(root.child("nfo"), base), sources=_sources(root.child("sources")),
-        players=_players(root), watcher=_watcher(root.child("watcher")), playback=_playback(root.child("playback")),
+        path=path, server=server, data_dir=_path(base, root.get("data_dir", str, "./data")),
+        log_level=log_level, jobs=_jobs(root.child("jobs")), libraries=_libraries(root, base),
+        providers=_providers(root.child("providers")), artwork=_artwork(root.child("artwork")),
+        nfo=_nfo(root.child("nfo"), base), sources=_sources(root.child("sources")), players=_players(root),
+        watcher=_watcher(root.child("watcher")), playback=_playback(root.child("playback")),
     )
 
 
@@ -377,7 +428,7 @@ def _jobs(r: _Reader | None) -> JobsConfig:
 def _libraries(root: _Reader, base: Path) -> tuple[LibraryConfig, ...]:
     libs: list[LibraryConfig] = []
     for i, node in enumerate(root.items("libraries")):
-        r = _Reader(node, f"libraries[{i}]")
+        r = _Reader(node, f"libraries[{i}]", _fields(LibraryConfig))
         name = r.get("name", str).strip()
         if not name or "/" in name:
             raise r.error("name", "must be a non-empty name without '/'")
@@ -407,13 +458,15 @@ def _providers(r: _Reader | None) -> ProvidersConfig:
     t = r.child("tmdb")
     if t:
         tmdb = TmdbConfig(api_key=t.get("api_key", str, ""), language=t.get("language", str, "en-US"),
-                          country=t.get("country", str, "US"), base_url=t.get("base_url", str, tmdb.base_url).rstrip("/"),
+                          country=t.get("country", str, "US"),
+                          base_url=t.get("base_url", str, tmdb.base_url).rstrip("/"),
                           image_base_url=t.get("image_base_url", str, tmdb.image_base_url).rstrip("/"),
                           ttl_days=t.get("ttl_days", float, 7.0))
         t.done()
     f = r.child("fanart")
     if f:
-        fanart = FanartConfig(api_key=f.get("api_key", str, ""), base_url=f.get("base_url", str, fanart.base_url).rstrip("/"))
+        fanart = FanartConfig(api_key=f.get("api_key", str, ""),
+                              base_url=f.get("base_url", str, fanart.base_url).rstrip("/"))
         f.done()
     r.done()
     return ProvidersConfig(tmdb=tmdb, fanart=fanart)
@@ -429,7 +482,8 @@ def _artwork(r: _Reader | None) -> ArtworkConfig:
                               f"known: {', '.join(ART_TYPES)})")
         types.append(node.value)
     cfg = ArtworkConfig(types=tuple(types) if r.has("types") else ArtworkConfig().types,
-                        extrafanart=r.get("extrafanart", int, 0), max_asset_mb=r.get("max_asset_mb", float, 25.0),
+                        extrafanart=r.get("extrafanart", int, 0),
+                        max_asset_mb=r.get("max_asset_mb", float, 25.0),
                         gc_grace_days=r.get("gc_grace_days", float, 7.0))
     r.done()
     return cfg
@@ -467,7 +521,7 @@ def _sources(r: _Reader | None) -> dict[str, SourceConfig]:
 def _players(root: _Reader) -> tuple[PlayerConfig, ...]:
     players: list[PlayerConfig] = []
     for i, node in enumerate(root.items("players")):
-        r = _Reader(node, f"players[{i}]")
+        r = _Reader(node, f"players[{i}]", _fields(PlayerConfig))
         name = r.get("name", str).strip()
         kind = r.get("type", str)
         if kind not in ("kodi", "jellyfin"):
@@ -490,7 +544,8 @@ def _players(root: _Reader) -> tuple[PlayerConfig, ...]:
 def _watcher(r: _Reader | None) -> WatcherConfig:
     if r is None:
         return WatcherConfig()
-    cfg = WatcherConfig(quiet_seconds=r.get("quiet_seconds", float, 5.0), poll_interval=r.get("poll_interval", float, 30.0),
+    cfg = WatcherConfig(quiet_seconds=r.get("quiet_seconds", float, 5.0),
+                        poll_interval=r.get("poll_interval", float, 30.0),
                         missing_grace_days=r.get("missing_grace_days", float, 30.0))
     r.done()
     return cfg
@@ -512,7 +567,9 @@ def effective(cfg: Config, mask: bool = True) -> dict[str, Any]:
 
     def conv(value: Any, key: str = "") -> Any:
         if dataclasses.is_dataclass(value):
-            return {f.name: conv(getattr(value, f.name), f.name) for f in dataclasses.fields(value) if f.name != "path"}
+            skip = "path" if isinstance(value, Config) else ""  # the file itself, not a library's folder
+            names = [f.name for f in dataclasses.fields(value) if f.name != skip]
+            return {name: conv(getattr(value, name), name) for name in names}
         if isinstance(value, dict):
             return {k: conv(v, k) for k, v in value.items()}
         if isinstance(value, list | tuple):
