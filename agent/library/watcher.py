@@ -103,8 +103,12 @@ class _Handler(FileSystemEventHandler):
                 continue
             path = os.fsdecode(raw)
             folder = self._top_folder(path, event.is_directory)
-            if folder is not None:
+            if folder is None:
+                continue
+            try:
                 self._watcher._loop.call_soon_threadsafe(self._watcher._note, self._library, folder, path)
+            except RuntimeError:
+                return  # the event loop is closed: the agent is shutting down
 
     def _top_folder(self, path: str, is_directory: bool) -> str | None:
         """The folder directly under the root that holds `path`; the root for loose files; None for junk."""
