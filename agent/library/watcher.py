@@ -67,7 +67,10 @@ class _InotifyFD(InotifyFD):
     def handle_event(self, event: InotifyEvent) -> None:
         """Tell the watcher about an IN_Q_OVERFLOW before watchdog rebuilds its watches."""
         if event.is_queue_overflow:
-            self._on_overflow()
+            try:
+                self._on_overflow()
+            except RuntimeError:
+                log.warning("inotify queue overflowed while the event loop was closed")
         super().handle_event(event)
 
     def add_callback(self, path: bytes, mask: Any, callback: Any, id_: Any) -> Any:
