@@ -12,12 +12,12 @@ _TEXT_TAGS: Final = {
     "title": "title", "originaltitle": "original_title", "sorttitle": "sort_title", "showtitle": "showtitle",
     "outline": "outline", "plot": "plot", "tagline": "tagline", "mpaa": "mpaa",
     "certification": "certification", "dateadded": "dateadded", "premiered": "premiered", "aired": "aired",
-    "status": "show_status",
+    "status": "show_status", "lastplayed": "lastplayed",
 }
 _INT_TAGS: Final = {
     "userrating": "userrating", "runtime": "runtime", "year": "year", "season": "season",
     "episode": "episode", "episodenumberend": "episode_end", "displayseason": "display_season",
-    "displayepisode": "display_episode",
+    "displayepisode": "display_episode", "playcount": "playcount",
 }
 _LIST_TAGS: Final = {
     "genre": "genres", "country": "countries", "tag": "tags", "credits": "credits",
@@ -233,6 +233,23 @@ def _fileinfo(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
     return [fileinfo]
 
 
+def _watched(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
+    """Legacy <watched>true|false</watched>, derived from playcount (only when playcount is known)."""
+    count = fields.get("playcount")
+    return [] if count in (None, "") else [_el("watched", "true" if int(count) > 0 else "false")]
+
+
+def _resume(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
+    """<resume><position/><total/></resume> in seconds, as Kodi exports it."""
+    resume = fields.get("resume") or {}
+    if not isinstance(resume, dict) or resume.get("position") in (None, ""):
+        return []
+    el = ET.Element("resume")
+    _sub(el, "position", repr(float(resume["position"])))
+    _sub(el, "total", repr(float(resume.get("total") or 0.0)))
+    return [el]
+
+
 def _simple(tag: str) -> Callable[[str, dict[str, Any]], list[ET.Element]]:
     """Builder for a text, int, list or provider-id tag."""
 
@@ -256,7 +273,7 @@ BUILDERS: Final[dict[str, Callable[[str, dict[str, Any]], list[ET.Element]]]] = 
     **{tag: _simple(tag) for tag in (*_TEXT_TAGS, *_INT_TAGS, *_LIST_TAGS, *_ALIAS_TAGS)},
     "uniqueid": _uniqueid, "id": _id, "ratings": _ratings, "thumb": _thumb, "fanart": _fanart,
     "set": _set, "actor": _actor, "trailer": _trailer, "episodeguide": _episodeguide,
-    "namedseason": _namedseason, "fileinfo": _fileinfo,
+    "namedseason": _namedseason, "fileinfo": _fileinfo, "watched": _watched, "resume": _resume,
 }
 
 

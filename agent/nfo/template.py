@@ -23,11 +23,16 @@ _COMMON: Final = frozenset({
 })
 # Managed tags a template may name for each kind (an empty element in the template).
 MANAGED_TAGS: Final = {
-    "movie": _COMMON | {"set"},
+    "movie": _COMMON | {"set", "playcount", "lastplayed", "watched", "resume"},
     "tvshow": _COMMON | {"showtitle", "status", "episodeguide", "namedseason"},
     "episodedetails": _COMMON
-    | {"showtitle", "season", "episode", "episodenumberend", "displayseason", "displayepisode", "aired"},
+    | {"showtitle", "season", "episode", "episodenumberend", "displayseason", "displayepisode", "aired"}
+    | {"playcount", "lastplayed", "watched", "resume"},
 }
+# Watched-state tags are replaced only when the item has a value (captured from a player); otherwise the
+# existing NFO's copy (Kodi's export, another tool) is kept. Maps tag -> the field it is written from.
+WATCHED_TAGS: Final = {"playcount": "playcount", "lastplayed": "lastplayed", "watched": "playcount",
+                       "resume": "resume"}
 # Older tags a managed tag replaces, so no stale copy survives next to the new one.
 SUPERSEDES: Final = {
     "ratings": ("rating", "votes"),
@@ -57,6 +62,9 @@ class Template:
         for slot in self.slots:
             if slot.tag == "fileinfo" and slot.literal is None and not fields.get("streamdetails"):
                 continue  # no fresh stream details: keep whatever fileinfo the NFO already has
+            watched_field = WATCHED_TAGS.get(slot.tag) if slot.literal is None else None
+            if watched_field and fields.get(watched_field) in (None, ""):
+                continue  # no captured watched state: keep the NFO's own
             owned.add(slot.tag)
             if slot.literal is None:
                 owned.update(SUPERSEDES.get(slot.tag, ()))

@@ -17,9 +17,10 @@ COLUMNS = ("title", "original_title", "sort_title", "year", "premiered", "plot",
 EPISODE_COLUMNS = ("season", "episode", "episode_end", "aired")
 DETAIL_FIELDS = ("genres", "countries", "studios", "directors", "credits", "tags", "actors", "ratings", "set",
                  "trailer", "userrating", "certification", "show_status", "showtitle", "uniqueids", "dateadded",
-                 "streamdetails", "display_season", "display_episode", "top250")
+                 "streamdetails", "display_season", "display_episode", "top250",
+                 "playcount", "lastplayed", "resume")
 INT_FIELDS = {"year", "runtime", "tmdb_id", "tvdb_id", "season", "episode", "episode_end", "userrating", "top250",
-              "display_season", "display_episode"}
+              "display_season", "display_episode", "playcount"}
 LIST_FIELDS = {"genres", "countries", "studios", "directors", "credits", "tags"}
 ART_LOCK_PREFIX = "art:"
 
@@ -111,9 +112,10 @@ def coerce(entity: str, name: str, value: Any) -> Any:
             raise UserError(f"imdb_id must look like tt0133093, got {value!r}")
     if name in ("actors", "ratings") and not isinstance(value, list):
         raise UserError(f"{name} must be a list of objects")
-    if name in ("set", "uniqueids", "streamdetails") and not isinstance(value, dict):
+    if name in ("set", "uniqueids", "streamdetails", "resume") and not isinstance(value, dict):
         raise UserError(f"{name} must be an object")
-    if name not in ("actors", "ratings", "set", "uniqueids", "streamdetails") and not isinstance(value, str | int | float):
+    if name not in ("actors", "ratings", "set", "uniqueids", "streamdetails", "resume") and not isinstance(
+            value, str | int | float):
         raise UserError(f"{name} must be a string")
     return value.strip() if isinstance(value, str) else value
 

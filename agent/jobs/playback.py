@@ -1,0 +1,391 @@
+"""`playback_capture` / `playback_restore` jobs: keep the viewer's place across a file upgrade."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import TYPE_CHECKING, Any, Final
+
+from agent.errors import AgentError, NotFound, PermanentFailure, RetryLater
+from agent.players import PlayerError
+from agent.players.registry import Player, PlayerRegistry, players_of
+from agent.queue import JobContext
+from agent.store import media
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+log = logging.getLogger(__name__)
+
+ENTITIES: Final = ("movie", "episode")
+SCAN_WAIT: Final = 60.0  # seconds a restore waits for Kodi's running scan to finish
+NOT_SCANNED_DELAY: Final = 5.0  # seconds before looking again for a new file Kodi has not scanned yet
+
+
+def media_key(entity: str, item_id: int) -> str:
+    """The key playback_state rows of one item share."""
+    return f"{entity}:{item_id}"
+
+
+def _item_ref(payload: dict[str, Any], job: str) -> tuple[str, int]:
+    """(entity, id) from a payload, or a PermanentFailure naming the problem."""
+    entity = payload.get("entity")
+    if entity not in ENTITIES:
+        raise PermanentFailure(f"{job}: entity must be movie or episode, got {entity!r}")
+    try:
+        return entity, int(payload["id"])
+    except (KeyError, TypeError, ValueError):
+        raise PermanentFailure(f"{job}: id must be an integer, got {payload.get('id')!r}") from None
+
+
+async def _find(player: Player, entity: str, file: str) -> dict[str, Any] | None:
+    """The Kodi library item with exactly this (player-side) file."""
+    if entity == "movie":
+        return await player.kodi.find_movie_by_path(file)
+    return await player.kodi.find_episode_by_path(file)
+
+
+# -- capture ----------------------------------------------------------------------------------------------
+
+
+async def capture_kodi(player: Player, entity: str, files: list[str]) -> list[dict[str, Any]]:
+    """Watched state, resume point and live position of each old file this Kodi knows or plays."""
+    active = await player.kodi.active_video_player()
+    rows = []
+    for local in files:
+        remote = player.to_player(local)
+        item = await _find(player, entity, remote)
+        playing = active if active is not None and active["file"] == remote else None
+        if item is None and playing is None:
+            continue
+        resume = (item or {}).get("resume") or {}
+        rows.append(
+            {
+                "old_file": local,
+                "player_item_id": (item or {}).get(f"{entity}id"),
+                "position": float(playing["position"] if playing else resume.get("position") or 0.0),
+                "total": float(playing["total"] if playing else resume.get("total") or 0.0),
+                "playcount": (item or {}).get("playcount"),
+                "lastplayed": (item or {}).get("lastplayed") or None,
+                "was_playing": 1 if playing else 0,
+            }
+        )
+    return rows
+
+
+async def capture_jellyfin(player: Player, files: list[str]) -> list[dict[str, Any]]:
+    """What Jellyfin's sessions play of the old files (position and runtime)."""
+    wanted = {player.to_player(local): local for local in files}
+    rows = []
+    for session in await player.jellyfin.sessions():
+        local = wanted.get(session.get("path") or "")
+        if local is None:
+            continue
+        rows.append(
+            {
+                "old_file": local,
+                "player_item_id": session.get("item_id"),
+                "position": session["position"],
+                "total": session["runtime"],
+                "playcount": None,
+                "lastplayed": None,
+                "was_playing": 1,
+            }
+        )
+    return rows
+
+
+def _store_capture(
+    conn: sqlite3.Connection,
+    player: str,
+    entity: str,
+    item_id: int,
+    rows: list[dict[str, Any]],
+    now: float,
+    expires: float,
+) -> None:
+    """Replace this player's open captures of the same old files with the new ones."""
+    key = media_key(entity, item_id)
+    for row in rows:
+        conn.execute(
+            "DELETE FROM playback_state WHERE player = ? AND media_key = ? AND old_file = ?"
+            " AND restored_at IS NULL",
+            (player, key, row["old_file"]),
+        )
+        conn.execute(
+            "INSERT INTO playback_state (player, entity_type, entity_id, media_key, old_file, player_item_id,"
+            " position, total, playcount, lastplayed, was_playing, captured_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                player,
+                entity,
+                item_id,
+                key,
+                row["old_file"],
+                row["player_item_id"],
+                row["position"],
+                row["total"],
+                row["playcount"],
+                row["lastplayed"],
+                row["was_playing"],
+                now,
+                expires,
+            ),
+        )
+
+
+def watched_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The NFO's playcount / lastplayed / resume from captured rows (most watched, latest, furthest)."""
+    out: dict[str, Any] = {}
+    counts = [int(r["playcount"]) for r in rows if r.get("playcount")]
+    if counts:
+        out["playcount"] = max(counts)
+    played = [str(r["lastplayed"]) for r in rows if r.get("lastplayed")]
+    if played:
+        out["lastplayed"] = max(played)
+    live = [r for r in rows if r.get("was_playing") and r.get("position")]
+    stored = [r for r in rows if r.get("position")]
+    best = max(live or stored, key=lambda r: float(r["position"]), default=None)
+    if best is not None:
+        out["resume"] = {
+            "position": round(float(best["position"]), 3),
+            "total": round(float(best["total"] or 0), 3),
+        }
+    return out
+
+
+def _save_watched(
+    conn: sqlite3.Connection, entity: str, item_id: int, fields: dict[str, Any], now: float
+) -> bool:
+    """Merge watched state into the item's details (locks respected); True when something changed."""
+    try:
+        item = media.load(conn, entity, item_id)
+    except NotFound:
+        return False
+    changes = media.merge(item, fields)
+    if changes:
+        media.save(conn, item, changes, now)
+    return bool(changes)
+
+
+def _save_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
+    """Remember progress in the job's payload so a retry skips finished players."""
+    conn.execute("UPDATE job_queue SET payload = ? WHERE id = ?", (json.dumps(payload), job_id))
+
+
+async def run_capture(agent: Agent, ctx: JobContext) -> dict[str, Any]:
+    """Capture every player's view of the old files; RetryLater only for players that were down."""
+    entity, item_id = _item_ref(ctx.payload, "playback_capture")
+    files = ctx.payload.get("files") or []
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise PermanentFailure(f"playback_capture: files must be a list of paths, got {files!r}")
+    registry = await players_of(agent)
+    done: list[str] = list(ctx.payload.get("done_players") or [])
+    now = agent.clock.now()
+    expires = now + agent.cfg.playback.expire_hours * 3600
+    captured: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    retry: dict[str, RetryLater] = {}
+    all_rows: list[dict[str, Any]] = []
+    for player in registry.players.values():
+        if player.name in done:
+            continue
+        try:
+            rows = await (
+                capture_kodi(player, entity, files) if player.is_kodi else capture_jellyfin(player, files)
+            )
+        except RetryLater as exc:
+            await registry.mark(player, exc)
+            retry[player.name] = exc
+            continue
+        except AgentError as exc:
+            if isinstance(exc, PlayerError):
+                await registry.mark(player, exc)
+            failed[player.name] = exc.message
+            continue
+        await registry.mark(player)
+        await agent.db.write(_store_capture, player.name, entity, item_id, rows, now, expires)
+        captured[player.name] = len(rows)
+        all_rows += rows
+        done.append(player.name)
+    ctx.payload["done_players"] = done
+    await agent.db.write(_save_payload, ctx.job.id, ctx.payload)
+    fields = watched_fields(all_rows)
+    if fields and await agent.db.write(_save_watched, entity, item_id, fields, now):
+        agent.emit(f"{entity}:updated", {"id": item_id})
+    result = {"entity": entity, "id": item_id, "captured": captured, "failed": failed, "watched": fields}
+    if not any(captured.values()):
+        result["note"] = "no player had seen or was playing these files; nothing to restore"
+    if retry:
+        listed = "; ".join(f"{n}: {e.message}" for n, e in retry.items())
+        raise RetryLater(
+            f"will retry capture on {', '.join(retry)} ({listed})",
+            delay=min((e.delay for e in retry.values() if e.delay is not None), default=None),
+            detail=result,
+        )
+    return result
+
+
+# -- restore ----------------------------------------------------------------------------------------------
+
+
+def _open_rows(conn: sqlite3.Connection, key: str, now: float) -> list[dict[str, Any]]:
+    """Unrestored, unexpired, not-failed captures of one item, oldest first."""
+    return [
+        dict(r)
+        for r in conn.execute(
+            "SELECT * FROM playback_state WHERE media_key = ? AND restored_at IS NULL"
+            " AND restore_error IS NULL AND expires_at > ? ORDER BY id",
+            (key, now),
+        )
+    ]
+
+
+def _new_file(conn: sqlite3.Connection, entity: str, item_id: int) -> str | None:
+    """The item's current file (after the upgrade), or None when the row is gone."""
+    row = conn.execute(f"SELECT file FROM {media.table_of(entity)} WHERE id = ?", (item_id,)).fetchone()
+    return None if row is None else row["file"]
+
+
+def _finish(
+    conn: sqlite3.Connection, row_id: int, now: float, new_file: str | None, error: str | None
+) -> None:
+    """Mark one capture restored (restored_at) or failed (restore_error)."""
+    if error is None:
+        conn.execute(
+            "UPDATE playback_state SET restored_at = ?, new_file = ? WHERE id = ?", (now, new_file, row_id)
+        )
+    else:
+        conn.execute(
+            "UPDATE playback_state SET restore_error = ?, new_file = ? WHERE id = ?",
+            (error[:1000], new_file, row_id),
+        )
+
+
+async def find_new_item(player: Player, entity: str, file: str) -> dict[str, Any] | None:
+    """The new file's Kodi item; while Kodi is still scanning, wait for VideoLibrary.OnScanFinished."""
+    found = await _find(player, entity, file)
+    if found is not None or player.listener is None:
+        return found
+    waiter = player.listener.wait_for("VideoLibrary.OnScanFinished", SCAN_WAIT, busy=player.kodi.is_scanning)
+    if not await player.kodi.is_scanning():
+        found = await _find(player, entity, file)  # a scan may have ended between the two calls
+        waiter.close()  # type: ignore[attr-defined]
+        return found
+    await waiter
+    return await _find(player, entity, file)
+
+
+async def restore_kodi(player: Player, entity: str, row: dict[str, Any], new_file: str) -> str | None:
+    """Set watched state + resume on the new item and resume playback; None when Kodi lacks it yet."""
+    kodi = player.kodi
+    remote = player.to_player(new_file)
+    item = await find_new_item(player, entity, remote)
+    if item is None:
+        return None
+    position, total = float(row["position"] or 0.0), float(row["total"] or 0.0)
+    resume = {"position": position, "total": total} if position > 0 else None
+    playcount = row["playcount"] if row["playcount"] is not None else None
+    setter = kodi.set_movie_details if entity == "movie" else kodi.set_episode_details
+    if playcount is not None or row["lastplayed"] or resume:
+        await setter(
+            item[f"{entity}id"], playcount=playcount, lastplayed=row["lastplayed"] or None, resume=resume
+        )
+    if not row["was_playing"]:
+        return f"watched state set on {remote}"
+    active = await kodi.active_video_player()
+    old = player.to_player(row["old_file"])
+    if active is not None and active["file"] not in (old, remote):
+        return f"watched state set; not resuming playback: {player.name} now plays {active['file']}"
+    await kodi.open_file(remote, position or None)
+    return f"resumed {remote} at {position:.0f} s"
+
+
+async def run_restore(agent: Agent, ctx: JobContext) -> dict[str, Any]:
+    """Restore every open capture of an item on the player it came from."""
+    entity, item_id = _item_ref(ctx.payload, "playback_restore")
+    now = agent.clock.now()
+    rows = await agent.db.read(_open_rows, media_key(entity, item_id), now)
+    if not rows:
+        return {"entity": entity, "id": item_id, "restored": {}, "note": "nothing captured (or expired)"}
+    new_file = await agent.db.read(_new_file, entity, item_id)
+    if new_file is None:
+        raise PermanentFailure(f"{entity} {item_id} not found; cannot restore its playback state")
+    registry: PlayerRegistry = await players_of(agent)
+    final = ctx.job.attempts > ctx.job.max_retries
+    restored: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    for row in rows:
+        player = registry.get(row["player"])
+        error: str | None = None
+        done: str | None = None
+        if player is None:
+            error = f"player '{row['player']}' is no longer configured"
+        elif not player.is_kodi:
+            skipped[row["player"]] = (
+                f"Jellyfin keeps its own resume points; the agent restores only on Kodi "
+                f"(captured position {float(row['position'] or 0):.0f} s)"
+            )
+            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, skipped[row["player"]])
+            continue
+        else:
+            try:
+                done = await restore_kodi(player, entity, row, new_file)
+            except RetryLater as exc:
+                await registry.mark(player, exc)
+                waiting[player.name] = exc.message
+                if final:
+                    error = exc.message
+            except AgentError as exc:
+                if isinstance(exc, PlayerError):
+                    await registry.mark(player, exc)
+                error = exc.message
+            else:
+                await registry.mark(player)
+                if done is None:
+                    waiting[player.name] = f"{new_file} is not in {player.name}'s library yet"
+                    if final:
+                        error = f"the new file {new_file} never appeared in {player.name}'s library"
+        if done is not None:
+            restored[row["player"]] = done
+            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, None)
+        elif error is not None:
+            errors[row["player"]] = error
+            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, error)
+    result = {
+        "entity": entity,
+        "id": item_id,
+        "new_file": new_file,
+        "restored": restored,
+        "errors": errors,
+        "skipped": skipped,
+    }
+    if waiting and not final:
+        raise RetryLater(
+            f"waiting for {', '.join(waiting)}: " + "; ".join(waiting.values()),
+            delay=NOT_SCANNED_DELAY,
+            detail=result,
+        )
+    if errors and not restored:
+        raise PermanentFailure("; ".join(f"{n}: {e}" for n, e in errors.items()), detail=result)
+    return result
+
+
+def register(agent: Agent) -> None:
+    """Register the playback_capture and playback_restore handlers."""
+
+    async def capture(ctx: JobContext) -> dict[str, Any]:
+        """Run one playback_capture job."""
+        await ctx.progress(0.1, f"capturing playback of {ctx.payload.get('entity')} {ctx.payload.get('id')}")
+        return await run_capture(agent, ctx)
+
+    async def restore(ctx: JobContext) -> dict[str, Any]:
+        """Run one playback_restore job."""
+        await ctx.progress(0.1, f"restoring playback of {ctx.payload.get('entity')} {ctx.payload.get('id')}")
+        return await run_restore(agent, ctx)
+
+    agent.queue.register("playback_capture", capture)
+    agent.queue.register("playback_restore", restore, timeout=SCAN_WAIT + 60)

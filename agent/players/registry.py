@@ -1,0 +1,245 @@
+"""The configured players as live clients: groups, path mapping, connection state and what is playing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from agent.config import PlayerConfig
+from agent.errors import PathError
+from agent.paths import PathMapper
+from agent.players import PlayerError, PlayerUnreachable
+from agent.players.group import PlayerGroup, build_groups
+from agent.players.jellyfin import JellyfinClient
+from agent.players.kodi import KodiClient
+
+if TYPE_CHECKING:
+    from agent.players.kodi_events import KodiEventListener
+    from agent.service import Agent
+
+log = logging.getLogger(__name__)
+
+STATES: Final = ("connected", "unreachable", "unknown")
+ACTIVITY: Final = ("idle", "playing", "paused")
+
+
+@dataclass
+class Player:
+    """One configured player: its config, client, path mapper and (Kodi) notification listener."""
+
+    cfg: PlayerConfig
+    client: KodiClient | JellyfinClient
+    mapper: PathMapper
+    listener: KodiEventListener | None = None
+    activity: dict[str, Any] = field(default_factory=lambda: {"state": "idle"})
+
+    @property
+    def name(self) -> str:
+        """The player's configured name."""
+        return self.cfg.name
+
+    @property
+    def is_kodi(self) -> bool:
+        """Whether this is a Kodi player."""
+        return self.cfg.type == "kodi"
+
+    @property
+    def kodi(self) -> KodiClient:
+        """The Kodi client (only for Kodi players)."""
+        assert isinstance(self.client, KodiClient)
+        return self.client
+
+    @property
+    def jellyfin(self) -> JellyfinClient:
+        """The Jellyfin client (only for Jellyfin players)."""
+        assert isinstance(self.client, JellyfinClient)
+        return self.client
+
+    def to_player(self, local_path: str) -> str:
+        """Our path as this player sees it; PathError names the player when no mapping covers it."""
+        try:
+            return self.mapper.to_remote(local_path)
+        except PathError as exc:
+            raise PathError(f"player '{self.name}': {exc.message}", detail=exc.detail) from None
+
+    def to_local(self, player_path: str) -> str:
+        """The player's path as ours, or the player's own spelling when no mapping covers it."""
+        try:
+            return self.mapper.to_local(player_path)
+        except PathError:
+            return player_path
+
+
+class PlayerRegistry:
+    """Every configured player of one agent, grouped, with state kept in `media_players`."""
+
+    def __init__(self, agent: Agent, players: list[Player]) -> None:
+        self.agent = agent
+        self.players = {p.name: p for p in players}
+        self.groups: list[PlayerGroup[Player]] = build_groups((p.cfg.group or None, p) for p in players)
+
+    def get(self, name: str) -> Player | None:
+        """The player with this name, or None when it is no longer configured."""
+        return self.players.get(name)
+
+    def kodis(self) -> list[Player]:
+        """Every Kodi player, in config order."""
+        return [p for p in self.players.values() if p.is_kodi]
+
+    async def mark(self, player: Player, error: BaseException | None = None) -> None:
+        """Record a call's outcome: connected on success, unreachable on a connection failure."""
+        now = self.agent.clock.now()
+        if error is None:
+            await self.agent.db.write(_mark_connected, player.name, now)
+        elif isinstance(error, PlayerUnreachable):
+            await self.agent.db.write(_mark_state, player.name, "unreachable", _message(error))
+        elif isinstance(error, PlayerError):
+            # It answered, but refused the request or our credentials: reachable, with an error to show.
+            await self.agent.db.write(_mark_connected, player.name, now, _message(error))
+
+    async def set_activity(self, player: Player, activity: dict[str, Any], force: bool = False) -> None:
+        """Store what a player is doing and emit `player:activity` when it changed (or when forced)."""
+        state = activity.get("state", "idle")
+        if state not in ACTIVITY:
+            raise ValueError(f"unknown player activity state {state!r}")
+        changed = _key(activity) != _key(player.activity)
+        player.activity = activity
+        now_playing = None if state == "idle" else {**activity, "updated_at": self.agent.clock.now()}
+        await self.agent.db.write(_store_activity, player.name, now_playing, self.agent.clock.now())
+        if changed or force:
+            event = {"player": player.name, "state": state}
+            for key in ("file", "position", "total", "title"):
+                if activity.get(key) not in (None, ""):
+                    event[key] = activity[key]
+            self.agent.emit("player:activity", event)
+
+    async def refresh_kodi_activity(self, player: Player, force: bool = False) -> dict[str, Any]:
+        """Ask a Kodi what it plays now, record it, and return the activity dict."""
+        try:
+            active = await player.kodi.active_video_player()
+        except PlayerError as exc:
+            await self.mark(player, exc)
+            raise
+        await self.mark(player)
+        activity = kodi_activity(player, active)
+        await self.set_activity(player, activity, force=force)
+        return activity
+
+    async def refresh_jellyfin_activity(self, player: Player) -> dict[str, Any]:
+        """Ask Jellyfin what its sessions play, record the first one, and return the activity dict."""
+        try:
+            sessions = await player.jellyfin.sessions()
+        except PlayerError as exc:
+            await self.mark(player, exc)
+            raise
+        await self.mark(player)
+        activity: dict[str, Any] = {"state": "idle"}
+        if sessions:
+            s = sessions[0]
+            activity = {
+                "state": "paused" if s["paused"] else "playing",
+                "file": player.to_local(s["path"] or ""),
+                "player_file": s["path"],
+                "title": s["name"],
+                "position": round(s["position"], 3),
+                "total": round(s["runtime"], 3),
+                "sessions": len(sessions),
+            }
+        await self.set_activity(player, activity)
+        return activity
+
+
+def kodi_activity(player: Player, active: dict[str, Any] | None) -> dict[str, Any]:
+    """Turn KodiClient.active_video_player() into a player:activity dict (paths mapped back to ours)."""
+    if not active:
+        return {"state": "idle"}
+    return {
+        "state": active["state"],
+        "file": player.to_local(active["file"]) if active["file"] else "",
+        "player_file": active["file"],
+        "title": active.get("title") or "",
+        "position": round(float(active["position"]), 3),
+        "total": round(float(active["total"]), 3),
+    }
+
+
+def _key(activity: dict[str, Any]) -> tuple[Any, ...]:
+    """What counts as a change worth an event: state and file (not the ticking position)."""
+    return activity.get("state"), activity.get("player_file")
+
+
+def _message(error: BaseException) -> str:
+    """An error's message for the last_error column."""
+    return (getattr(error, "message", None) or str(error) or type(error).__name__)[:1000]
+
+
+def _mark_connected(conn: sqlite3.Connection, name: str, now: float, error: str | None = None) -> None:
+    """state=connected, last_seen_at=now, last_error=error."""
+    conn.execute(
+        "UPDATE media_players SET state = 'connected', last_seen_at = ?, last_error = ? WHERE name = ?",
+        (now, error, name),
+    )
+
+
+def _mark_state(conn: sqlite3.Connection, name: str, state: str, error: str | None) -> None:
+    """Set state and last_error, keeping last_seen_at."""
+    conn.execute("UPDATE media_players SET state = ?, last_error = ? WHERE name = ?", (state, error, name))
+
+
+def _store_activity(
+    conn: sqlite3.Connection, name: str, now_playing: dict[str, Any] | None, now: float
+) -> None:
+    """Save now_playing JSON (NULL when idle)."""
+    conn.execute(
+        "UPDATE media_players SET now_playing = ? WHERE name = ?",
+        (json.dumps(now_playing) if now_playing is not None else None, name),
+    )
+
+
+def build_player(agent: Agent, cfg: PlayerConfig) -> Player:
+    """One client for one configured player, using the agent's shared HTTP session."""
+    if agent.http is None:
+        raise RuntimeError("the agent's HTTP session is not open")
+    mapper = PathMapper(cfg.path_mappings, name=f"player '{cfg.name}'")
+    client: KodiClient | JellyfinClient
+    if cfg.type == "kodi":
+        client = KodiClient(
+            cfg.name,
+            cfg.url if cfg.url.endswith("/jsonrpc") else cfg.url + "/jsonrpc",
+            cfg.username or None,
+            cfg.password,
+            session=agent.http,
+        )
+    else:
+        client = JellyfinClient(cfg.name, cfg.url, cfg.api_key, session=agent.http)
+    return Player(cfg=cfg, client=client, mapper=mapper)
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Agent, PlayerRegistry] = weakref.WeakKeyDictionary()
+
+
+def registry_of(agent: Agent) -> PlayerRegistry | None:
+    """The registry the players service built for this agent, if it runs."""
+    return _REGISTRIES.get(agent)
+
+
+def install(agent: Agent, registry: PlayerRegistry | None) -> None:
+    """Make `registry` the one jobs and routes of this agent use (None removes it)."""
+    if registry is None:
+        _REGISTRIES.pop(agent, None)
+    else:
+        _REGISTRIES[agent] = registry
+
+
+async def players_of(agent: Agent) -> PlayerRegistry:
+    """The running registry, or a new one without listeners (jobs run outside the server, e.g. the CLI)."""
+    registry = _REGISTRIES.get(agent)
+    if registry is None:
+        await agent.open_http()
+        registry = PlayerRegistry(agent, [build_player(agent, p) for p in agent.cfg.players])
+        _REGISTRIES[agent] = registry
+    return registry

@@ -1,0 +1,53 @@
+"""GET /api/players: configured players, their group, connection state and what they play."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+
+from agent.clock import iso
+from agent.service import Agent
+
+
+def _players(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every player row with its group name, in config order."""
+    rows = conn.execute(
+        "SELECT p.*, g.name AS group_name FROM media_players p"
+        " LEFT JOIN media_player_groups g ON g.id = p.group_id ORDER BY p.position, p.name"
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def player_to_api(row: dict[str, Any]) -> dict[str, Any]:
+    """The REST shape of one player."""
+    try:
+        now_playing = json.loads(row["now_playing"]) if row.get("now_playing") else None
+    except ValueError:
+        now_playing = None
+    if isinstance(now_playing, dict) and "updated_at" in now_playing:
+        now_playing = {**now_playing, "updated_at": iso(now_playing["updated_at"])}
+    state = row.get("state") if row.get("state") in ("connected", "unreachable") else "unknown"
+    return {
+        "name": row["name"],
+        "type": row["type"],
+        "group": row.get("group_name") or row["name"],
+        "url": row["url"],
+        "state": state,
+        "last_seen_at": iso(row.get("last_seen_at")),
+        "last_error": row.get("last_error"),
+        "now_playing": now_playing,
+    }
+
+
+def setup(app: web.Application, agent: Agent) -> None:
+    """Register the players route."""
+
+    async def players(request: web.Request) -> web.Response:
+        """List the players."""
+        items = [player_to_api(r) for r in await agent.db.read(_players)]
+        return web.json_response({"items": items, "total": len(items)})
+
+    app.router.add_get("/api/players", players)
