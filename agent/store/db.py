@@ -26,6 +26,10 @@ class DatabaseTooNew(UserError):
     """The database was written by a newer agent than this one."""
 
 
+class MigrationFailed(RuntimeError):
+    """A migration raised; it was rolled back and the schema stays at the version before it."""
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """Return (version, name, sql) for every packaged migration, in order."""
     out = []
@@ -76,6 +80,10 @@ def migrate_sync(conn: sqlite3.Connection) -> tuple[int, int]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise MigrationFailed(f"migration {version:04d}_{name} failed and was rolled back "
+                                  f"(schema stays at version {version - 1}): {exc}") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -115,12 +123,16 @@ class Database:
     async def open(self) -> None:
         """Open both connections and apply migrations."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._writer._execute(_configure, self._writer._conn, False)
-        await self._writer._execute(migrate_sync, self._writer._conn)
-        uri = f"file:{self.path}?mode=ro"
-        self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-        await self._reader._execute(_configure, self._reader._conn, True)
+        try:
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._writer._execute(_configure, self._writer._conn, False)
+            await self._writer._execute(migrate_sync, self._writer._conn)
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"  # percent-encodes spaces, ? and #
+            self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            await self._reader._execute(_configure, self._reader._conn, True)
+        except BaseException:
+            await self.close()  # a refused or failed open leaves no thread or file handle behind
+            raise
 
     async def close(self) -> None:
         """Close both connections."""
