@@ -9,7 +9,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import API_KEY, HEADERS
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -174,7 +173,8 @@ async def test_body_over_one_mib_is_413_json(client: Any, chunked: bool) -> None
             yield body[i:i + 65536]
 
     data: Any = gen() if chunked else body
-    resp = await client.post("/api/webhooks/radarr", data=data, headers={**HEADERS, "Content-Type": "application/json"})
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    resp = await client.post("/api/webhooks/radarr", data=data, headers=headers)
     assert resp.status == 413
     assert "1 MiB" in (await resp.json())["error"]
     assert await client.agent.db.fetchone("SELECT id FROM webhook_events") is None
@@ -211,5 +211,6 @@ async def test_plex_multipart_with_thumb_and_raw_json(client: Any) -> None:
     resp = await post(client, "plex", "media_play_movie")
     body = await resp.json()
     assert resp.status == 202
-    row = await client.agent.db.fetchone("SELECT payload FROM webhook_events WHERE id = ?", (body["event_id"],))
+    sql = "SELECT payload FROM webhook_events WHERE id = ?"
+    row = await client.agent.db.fetchone(sql, (body["event_id"],))
     assert json.loads(row["payload"])["event"] == "media.play"
