@@ -1,4 +1,4 @@
-"""The /ws hub: one writer task per client fed by a bounded queue; slow clients get `resync` and are dropped."""
+"""The /ws hub: a writer task per client fed by a bounded queue; slow clients get `resync` and are dropped."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ class Hub:
         self.queue_size = queue_size
         self.heartbeat = heartbeat
         self._ids = itertools.count(1)
+        self._drops: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
 
     def broadcast(self, type_: str, data: dict[str, Any] | None = None) -> None:
         """Queue an event for every client without waiting on any of them."""
@@ -72,13 +73,16 @@ class Hub:
         except asyncio.QueueFull:
             client.dropped = True
             log.warning("ws client %s is too slow; dropping it", client.id)
-            asyncio.ensure_future(self._drop_slow(client))
+            task = asyncio.ensure_future(self._drop_slow(client))
+            self._drops.add(task)
+            task.add_done_callback(self._drops.discard)
 
     async def _drop_slow(self, client: Client) -> None:
         """Tell a slow client to resync, then close it."""
         self.clients.pop(client.id, None)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.ws.send_str(frame("resync", {"reason": "too many queued events"})), 2.0)
+            resync = frame("resync", {"reason": "too many queued events"})
+            await asyncio.wait_for(client.ws.send_str(resync), 2.0)
         with contextlib.suppress(Exception):
             await client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resync")
         if client.task:
@@ -97,7 +101,8 @@ class Hub:
                 if msg.type == WSMsgType.TEXT:
                     self._on_text(client, msg.data)
                 elif msg.type == WSMsgType.BINARY:
-                    self._offer(client, frame("error", {"error": "binary frames are not supported; send JSON text"}))
+                    refusal = {"error": "binary frames are not supported; send JSON text"}
+                    self._offer(client, frame("error", refusal))
         finally:
             self.clients.pop(client.id, None)
             with contextlib.suppress(asyncio.QueueFull):
