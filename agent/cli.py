@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import sys
@@ -73,8 +74,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"{'the config' if cfg.server.api_key else api_key_file(cfg)})", file=sys.stderr, flush=True)
     log.info("metarr-agent %s serving on http://%s:%d with %d librar%s", __version__, host, cfg.server.port,
              len(cfg.libraries), "y" if len(cfg.libraries) == 1 else "ies")
-    web.run_app(create_app(agent), host=host, port=cfg.server.port, print=None, shutdown_timeout=10,
-                access_log=None)
+    try:
+        web.run_app(create_app(agent), host=host, port=cfg.server.port, print=None, shutdown_timeout=10,
+                    access_log=None)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise UserError(f"cannot listen on {host}:{cfg.server.port}: {exc.strerror or exc} "
+                        "(another process has the port, or the address is not on this machine; "
+                        "change server.host / server.port)") from None
     return EXIT_OK
 
 
