@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -216,3 +218,20 @@ async def test_bad_json_body_is_400(throwaway: Callable[..., Awaitable[Any]], da
 
     client = await throwaway(web.post("/api/echo", echo))
     await assert_json_error(await client.post("/api/echo", data=data, headers=HEADERS), 400, message)
+
+
+@pytest.mark.parametrize("path", [
+    "//api/libraries", "/api//libraries", "/api/health/../libraries", "/api/health/%2e%2e/libraries",
+    "/%61pi/libraries", "/api/%6cibraries", "/static/../api/libraries", "/api/libraries/",
+    "/api/libraries%00",
+])
+async def test_raw_paths_do_not_bypass_the_key(client: Any, path: str) -> None:
+    """Odd spellings of a protected path, sent byte for byte, never reach it without the key."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    raw = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    assert status in (401, 404), raw
+    assert json.loads(body)["error"]
