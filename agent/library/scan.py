@@ -254,6 +254,13 @@ class Scanner:
         """Decide in the walk thread whether a candidate changed, reading its NFOs when it did."""
         raise TypeError(f"{type(self).__name__} must implement prepare")
 
+    def read(self, path: Path | None, kind: str, known: str | None) -> NfoRead | None:
+        """Read one NFO (see read_nfo) and report a broken one in the scan's errors."""
+        nfo = read_nfo(path, kind, self.own, known)
+        if nfo is not None and nfo.error:
+            self.report.errors.append(f"{nfo.path}: {nfo.error}")
+        return nfo
+
     def weight(self, cand: Any) -> int:
         """How many items a candidate stands for in a batch."""
         return 1
@@ -616,7 +623,7 @@ class MovieScanner(Scanner):
         row = self.rows.get(self.by_file.get(str(cand.file), 0))
         if row is not None and row["missing_since"] is None and self.signatures.get(key) == cand.signature:
             return MoviePrep(cand, key, True)
-        nfo = read_nfo(cand.nfo, "movie", self.own, row["nfo_hash"] if row else None)
+        nfo = self.read(cand.nfo, "movie", row["nfo_hash"] if row else None)
         if row is not None and row["file_size"] == cand.size and row["file_hash"]:
             file_hash = row["file_hash"]
         else:
@@ -835,15 +842,11 @@ class SeriesScanner(Scanner):
         row = self.shows.get(self.by_path.get(key, 0))
         if row is not None and row["missing_since"] is None and self.signatures.get(key) == cand.signature:
             return SeriesPrep(cand, key, True)
-        prep = SeriesPrep(
-            cand, key, False, read_nfo(cand.nfo, "tvshow", self.own, row["nfo_hash"] if row else None)
-        )
+        prep = SeriesPrep(cand, key, False, self.read(cand.nfo, "tvshow", row["nfo_hash"] if row else None))
         for ep in cand.episodes:
             file = str(ep.file)
             if file not in prep.episode_nfos:
-                prep.episode_nfos[file] = read_nfo(
-                    ep.nfo, "episodedetails", self.own, self.file_nfo.get(file)
-                )
+                prep.episode_nfos[file] = self.read(ep.nfo, "episodedetails", self.file_nfo.get(file))
         return prep
 
     def _hinted(self) -> bool:

@@ -1,0 +1,151 @@
+"""`metarr-agent scan [LIBRARY] [--wait]`: queue a scan for the server, or run it here with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.config import Config, LibraryConfig, default_config_path, load_config
+from agent.errors import UserError
+from agent.jobs.model import Priority, Status
+
+EXIT_OK, EXIT_USER = 0, 1
+BAR_WIDTH = 24
+
+
+def pick_libraries(cfg: Config, name: str | None) -> list[LibraryConfig]:
+    """The named library, or every library; an unknown name is a UserError listing the known ones."""
+    if not cfg.libraries:
+        raise UserError("no libraries are configured (add one under `libraries:` in the config)")
+    if name is None:
+        return list(cfg.libraries)
+    lib = cfg.library(name)
+    if lib is None:
+        raise UserError(f"unknown library {name!r} (libraries: {', '.join(lb.name for lb in cfg.libraries)})")
+    return [lib]
+
+
+class ProgressLine:
+    """One updating stderr line fed by scan:progress events."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, type_: str, data: dict[str, Any]) -> None:
+        """Redraw the line for a scan:progress event; other events are ignored."""
+        if type_ != "scan:progress":
+            return
+        seen, total = int(data.get("seen") or 0), data.get("total")
+        if total:
+            filled = int(BAR_WIDTH * min(1.0, seen / total))
+            text = f"{data.get('library')}: [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {seen}/{total}"
+        else:
+            text = f"{data.get('library')}: {seen} seen"
+        self.stream.write("\r" + text.ljust(60))
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        """Finish the line."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.shown = False
+
+
+async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[str, int]]:
+    """Put scan jobs in the database for the running server to pick up."""
+    from agent.jobs.scan import scan_keys
+    from agent.queue import Queue
+    from agent.store import Database
+
+    db = Database(cfg.data_dir / "metarr.sqlite")
+    await db.open()
+    try:
+        queue = Queue(db, max_retries=cfg.jobs.max_retries)
+        out = []
+        for lib in libs:
+            job = await queue.enqueue(
+                "scan",
+                {"library": lib.name, "source": "cli"},
+                priority=Priority.HIGH,
+                **scan_keys(lib.name, None),
+            )
+            out.append((lib.name, job.id))
+        return out
+    finally:
+        await db.close()
+
+
+async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> list[tuple[str, Any]]:
+    """Build an agent, queue the scans and run the queue until idle; returns (library, finished job)."""
+    from agent.jobs.scan import scan_keys
+    from agent.service import Agent
+
+    agent = Agent(cfg)
+    line = ProgressLine(stream)
+    agent.listeners.append(line)
+    await agent.open_store()
+    try:
+        await agent.open_http()
+        agent.register_jobs()
+        jobs = []
+        for lib in libs:
+            job = await agent.queue.enqueue(
+                "scan",
+                {"library": lib.name, "source": "cli"},
+                priority=Priority.HIGH,
+                **scan_keys(lib.name, None),
+            )
+            jobs.append((lib.name, job.id))
+        await agent.queue.run_until_idle()
+        line.end()
+        return [(name, await agent.queue.get(job_id)) for name, job_id in jobs]
+    finally:
+        line.end()
+        await agent.close_http()
+        await agent.db.close()
+
+
+def summary(name: str, result: dict[str, Any]) -> str:
+    """One line per library: added, updated, unchanged, missing (and NFO errors)."""
+    text = (
+        f"{name}: {result.get('added', 0)} added, {result.get('updated', 0)} updated, "
+        f"{result.get('unchanged', 0)} unchanged, {result.get('missing', 0)} missing"
+    )
+    errors = result.get("errors") or []
+    return text + (f", {len(errors)} NFO error(s)" if errors else "")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Queue a scan for the server, or with --wait run it in this process and print a summary."""
+    cfg = load_config(Path(args.config) if args.config else default_config_path())
+    libs = pick_libraries(cfg, args.library)
+    if not args.wait:
+        for name, job_id in asyncio.run(_enqueue_only(cfg, libs)):
+            print(f"queued scan of {name}: job {job_id}")
+        return EXIT_OK
+    finished = asyncio.run(_run_here(cfg, libs, sys.stderr))
+    failed = []
+    for name, job in finished:
+        if job.status == Status.COMPLETED:
+            print(summary(name, job.result or {}))
+            for error in (job.result or {}).get("errors") or []:
+                print(f"  {error}")
+        else:
+            failed.append(f"{name}: scan job {job.id} {job.status.value}: {job.error or 'not finished'}")
+    if failed:
+        raise UserError("; ".join(failed))
+    return EXIT_OK
+
+
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register `scan` with the main parser."""
+    p = add("scan", cmd_scan, "enqueue a scan; with --wait, run it in-process with a progress bar")
+    p.add_argument("library", nargs="?", metavar="LIBRARY", help="library name (default: every library)")
+    p.add_argument("--wait", action="store_true", help="run the scan here and print a summary")
