@@ -204,7 +204,9 @@ def build_player(agent: Agent, cfg: PlayerConfig) -> Player:
     """One client for one configured player, using the agent's shared HTTP session."""
     if agent.http is None:
         raise RuntimeError("the agent's HTTP session is not open")
-    mapper = PathMapper(cfg.path_mappings, name=f"player '{cfg.name}'")
+    mapper = PathMapper(
+        [{"remote": m.remote, "local": m.local} for m in cfg.path_mappings], name=f"player '{cfg.name}'"
+    )
     client: KodiClient | JellyfinClient
     if cfg.type == "kodi":
         client = KodiClient(
