@@ -777,6 +777,8 @@ def episode_fields(
     for fields in roots:
         if number is not None and fields.get("episode") == number and fields.get("season", season) == season:
             return fields
+    if any(fields.get("episode") is not None for fields in roots) and count > 1:
+        return {}  # numbered roots that do not name this episode belong to other episodes
     if len(roots) == count:
         return roots[position]
     return roots[0] if count == 1 else {}
