@@ -130,7 +130,18 @@ async def test_unknown_route_is_404_json(client: Any) -> None:
 async def test_bad_ids_are_400(client: Any) -> None:
     """A non-numeric or non-positive id is 400 naming the parameter."""
     await assert_json_error(await client.get("/api/jobs/abc", headers=HEADERS), 400, "id must be an integer")
-    await assert_json_error(await client.get("/api/jobs/0", headers=HEADERS), 400, "id must be positive")
+    for low in ("0", "-3"):
+        resp = await client.get(f"/api/jobs/{low}", headers=HEADERS)
+        await assert_json_error(resp, 400, "id must be between 1")
+    for odd in ("%EF%BC%91", "1_0", "+1", "%201", "1.0", "0x1"):  # int() would take some of these
+        resp = await client.get(f"/api/jobs/{odd}", headers=HEADERS)
+        await assert_json_error(resp, 400, "id must be an integer")
+    await assert_json_error(await client.get("/api/jobs/99999999999999999999", headers=HEADERS), 400,
+                            "id is out of range")
+    await assert_json_error(await client.get("/api/jobs/9223372036854775808", headers=HEADERS), 400,
+                            "id must be between 1 and 9223372036854775807")
+    await assert_json_error(await client.get("/api/jobs", params={"offset": "9" * 30}, headers=HEADERS), 400,
+                            "query parameter offset is out of range")
     await assert_json_error(await client.get("/api/jobs", params={"limit": "lots"}, headers=HEADERS), 400,
                             "query parameter limit must be an integer")
     await assert_json_error(await client.get("/api/jobs", params={"limit": "100000"}, headers=HEADERS), 400,

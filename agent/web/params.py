@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from agent.errors import UserError
 
+INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also takes "１", "1_0", " +1"
+MAX_ID = 2**63 - 1  # SQLite INTEGER
+
+
+def _integer(raw: str, what: str) -> int:
+    """Parse plain ASCII digits; anything else, or more digits than SQLite holds, is a 400 naming `what`."""
+    if not INTEGER.fullmatch(raw):
+        raise UserError(f"{what} must be an integer, got {raw[:40]!r}")
+    if len(raw.lstrip("-")) > 19:
+        raise UserError(f"{what} is out of range: {raw[:40]}")
+    return int(raw)
+
 
 def path_id(request: web.Request, name: str = "id") -> int:
     """An integer id from the URL path."""
     raw = request.match_info[name]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UserError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise UserError(f"{name} must be positive, got {value}")
+    value = _integer(raw, name)
+    if not 1 <= value <= MAX_ID:
+        raise UserError(f"{name} must be between 1 and {MAX_ID}, got {value}")
     return value
 
 
@@ -27,10 +37,7 @@ def query_int(request: web.Request, name: str, default: int, lo: int = 0, hi: in
     raw = request.query.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UserError(f"query parameter {name} must be an integer, got {raw!r}") from None
+    value = _integer(raw, f"query parameter {name}")
     if not lo <= value <= hi:
         raise UserError(f"query parameter {name} must be between {lo} and {hi}, got {value}")
     return value
