@@ -1,4 +1,4 @@
-"""Auth and error middlewares: every error is JSON, never a traceback; every /api and /ws route needs the key."""
+"""Auth and error middlewares: every error is JSON, never a traceback; /api and /ws need the key."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 pass
         return error_response(exc.status, message)
     except json.JSONDecodeError as exc:
-        return error_response(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        where = f"line {exc.lineno} column {exc.colno}"
+        return error_response(400, f"body is not valid JSON: {exc.msg} at {where}")
     except Exception:
         log.exception("%s %s raised", request.method, request.path)
         return error_response(500, "internal error; see the agent's log")
