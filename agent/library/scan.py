@@ -1025,8 +1025,10 @@ class SeriesScanner(Scanner):
             self._forget_ep(row)
             self.note("episode", row["id"], "updated" if meaningful else "unchanged")
             self.follow("episode", row["id"], False, meaningful, forced=forced, after=job)
-        fresh = conn.execute(f"SELECT {_EPISODE_STATE} FROM episodes e WHERE e.id = ?", (eid,)).fetchone()
-        self._remember_ep(dict(fresh))
+        state = {"id": eid, "series_id": sid, "season": ep.season, "episode": number, **extra}
+        if row is not None:
+            state["nfo_error"] = extra.get("nfo_error", row["nfo_error"])
+        self._remember_ep(state)
         self.seen_eps.add(eid)
 
     def finish(self, conn: sqlite3.Connection, job_id: int | None) -> list[int]:
