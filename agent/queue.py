@@ -1,7 +1,10 @@
 """The durable job queue: enqueue, claim, run handlers, retry with backoff, cancel, recover.
 
-One dispatcher task per queue writes finished outcomes and claims the next jobs in a single
-hop to the writer thread, then runs handlers as asyncio tasks up to `workers` at once.
+One dispatcher task writes finished outcomes and claims the next jobs in a single hop to the
+writer thread; `workers` long-lived worker tasks take claimed jobs from a small local
+ready-list (in priority order) and run their handlers. When handlers are cheap the dispatcher
+claims ahead (never more than workers * PREFETCH jobs held at once), so one transaction
+carries many outcomes and claims.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agent.clock import Clock
-from agent.errors import Conflict, JobCancelled, NotFound, UserError
-from agent.jobs.model import Job, Outcome, Priority, Status, decide
+from agent.errors import Conflict, JobCancelled, NotFound, PermanentFailure, UserError
+from agent.jobs.model import Job, JobSpec, Outcome, Priority, Status, decide
 from agent.store import Database
 from agent.store import jobs as sql
 
@@ -27,6 +31,9 @@ Emit = Callable[[str, dict[str, Any]], None]
 POLL_SECONDS = 1.0  # idle poll: covers delayed retries and jobs enqueued by another process (CLI)
 STATS_EVERY = 0.5  # queue:stats is coalesced to at most one frame per this many seconds
 PRUNE_EVERY = 3600.0
+PREFETCH = 4  # cheap jobs: hold up to workers * PREFETCH claimed jobs
+CHEAP_SECONDS = 0.005  # a handler averaging less than this counts as cheap
+_STOP = (1 << 62, 0, None)  # ready-list sentinel: sorts after every job
 
 
 class JobContext:
@@ -37,12 +44,14 @@ class JobContext:
         self.job = job
         self.payload = job.payload
         self.cancelled = asyncio.Event()
+        self.timed_out = False
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         """Report progress 0..1 (emits job:progress); raises JobCancelled if a cancel was requested."""
         fraction = max(0.0, min(1.0, float(fraction)))
         self.job.progress, self.job.message = fraction, message
-        requested = await self.queue.db.write(sql.set_progress, self.job.id, fraction, message, self.queue.clock.now())
+        now = self.queue.clock.now()
+        requested = await self.queue.db.write(sql.set_progress, self.job.id, fraction, message, now)
         self.queue.emit("job:progress", {"job_id": self.job.id, "type": self.job.type, "progress": fraction,
                                           "message": message})
         if requested:
@@ -64,6 +73,8 @@ Handler = Callable[[JobContext], Awaitable[Any]]
 
 @dataclass
 class _Registration:
+    """A job type's handler and its own timeout (None: the queue's)."""
+
     handler: Handler
     timeout: float | None
 
@@ -73,27 +84,39 @@ class Queue:
 
     def __init__(self, db: Database, clock: Clock | None = None, emit: Emit | None = None, workers: int = 2,
                  limits: dict[str, int] | None = None, timeout: float = 600.0, max_retries: int = 3,
-                 grace: float = 10.0, prune_after: float = 7 * 86400.0, rng: random.Random | None = None) -> None:
+                 grace: float = 10.0, prune_after: float = 7 * 86400.0,
+                 rng: random.Random | None = None) -> None:
+        if workers < 1:
+            raise UserError(f"jobs.workers must be at least 1, got {workers}")
         self.db, self.clock = db, clock or Clock()
         self._emit = emit
         self.workers, self.limits = workers, dict(limits or {})
-        self.timeout, self.max_retries, self.grace, self.prune_after = timeout, max_retries, grace, prune_after
+        self.timeout, self.max_retries = timeout, max_retries
+        self.grace, self.prune_after = grace, prune_after
         self.rng = rng or random.Random()
         self.worker_id = f"{os.getpid()}"
         self.handlers: dict[str, _Registration] = {}
-        self._active: dict[int, tuple[asyncio.Task, JobContext]] = {}
+        self._claimed: dict[int, JobContext] = {}  # claimed here: in the ready-list or running
+        self._busy: dict[int, JobContext] = {}  # running a handler now
+        self._ready: asyncio.PriorityQueue[tuple[int, int, JobContext | None]] | None = None
+        self._worker_tasks: list[asyncio.Task] = []
         self._outcomes: list[tuple[Job, Outcome]] = []
+        self._inflight: tuple[asyncio.Task, list[tuple[Job, Outcome]]] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._stats_handle: asyncio.TimerHandle | None = None
-        self._last_prune = 0.0
+        self._background: set[asyncio.Task] = set()
+        self._last_prune = float("-inf")
+        self._avg_seconds = 1.0  # running average handler time; starts "not cheap"
         self.counters = {"completed": 0, "failed": 0, "retried": 0, "cancelled": 0}
 
     # ------------------------------------------------------------------ setup
 
     def register(self, type_: str, handler: Handler, timeout: float | None = None) -> None:
-        """Register the handler for a job type."""
+        """Register the handler for a job type (timeout in seconds overrides the queue's)."""
+        if timeout is not None and timeout <= 0:
+            raise UserError(f"timeout for job type {type_!r} must be positive, got {timeout}")
         self.handlers[type_] = _Registration(handler, timeout)
 
     def emit(self, type_: str, data: dict[str, Any]) -> None:
@@ -103,26 +126,42 @@ class Queue:
 
     # ------------------------------------------------------------------ API
 
-    async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, *, priority: int = Priority.NORMAL,
-                      max_retries: int | None = None, dedupe_key: str | None = None, lock_key: str | None = None,
+    async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, *,
+                      priority: int = Priority.NORMAL, max_retries: int | None = None,
+                      dedupe_key: str | None = None, lock_key: str | None = None,
                       depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0) -> Job:
         """Add a job (or return the pending one with the same dedupe_key) and wake the workers."""
-        if not 1 <= int(priority) <= 100:
-            raise UserError(f"priority must be between 1 and 100, got {priority}")
-        spec = {"type": type_, "payload": payload or {}, "priority": int(priority),
-                "max_retries": self.max_retries if max_retries is None else max_retries,
-                "dedupe_key": dedupe_key, "lock_key": lock_key, "depends_on": list(depends_on), "delay": delay}
+        spec = JobSpec(type_, {} if payload is None else payload, priority, max_retries, dedupe_key, lock_key,
+                       list(depends_on), delay)
+        return (await self.enqueue_many([spec]))[0]
+
+    async def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
+        """Add several jobs in one transaction (all or none); returns them in order, deduped ones included."""
+        specs = list(specs)
+        for spec in specs:
+            spec.validate()
+        if not specs:
+            return []
+        rows = [s.row(self.max_retries) for s in specs]
         try:
-            job, created = await self.db.write(sql.insert, spec, self.clock.now())
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+            results = await self.db.write(sql.insert_many, rows, self.clock.now())
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"cannot enqueue: {exc}") from None
+        created = False
+        for job, new in results:
+            if not new:
+                continue
+            created = True
+            if self._emit is not None:
+                if job.status == Status.FAILED:
+                    self._emit("job:failed", {"job_id": job.id, "type": job.type, "error": job.error,
+                                              "will_retry": False})
+                else:
+                    self._emit("job:queued", {"job_id": job.id, "type": job.type, "priority": job.priority})
         if created:
-            event = "job:failed" if job.status == Status.FAILED else "job:queued"
-            self.emit(event, {"job_id": job.id, "type": job.type, "priority": job.priority, "error": job.error,
-                              "will_retry": False})
             self._stats_soon()
             self._wake.set()
-        return job
+        return [job for job, _ in results]
 
     async def get(self, job_id: int) -> Job:
         """One job, or NotFound."""
@@ -133,9 +172,9 @@ class Queue:
 
     async def list(self, status: str | None = None, type_: str | None = None, limit: int = 50,
                    offset: int = 0) -> tuple[list[Job], int]:
-        """Jobs newest first."""
+        """Jobs newest first, with the total matching the filters."""
         if status is not None and status not in {s.value for s in Status}:
-            raise UserError(f"unknown status {status!r} (use pending, running, completed, failed or cancelled)")
+            raise UserError(f"unknown status {status!r} (use {', '.join(s.value for s in Status)})")
         return await self.db.read(sql.listing, status, type_, limit, offset)
 
     async def stats(self) -> dict[str, int]:
@@ -144,46 +183,68 @@ class Queue:
 
     async def cancel(self, job_id: int, allow_running: bool = False) -> Job:
         """Cancel a pending job; a running one only with allow_running (it stops at its next checkpoint)."""
-        job, what = await self.db.write(sql.cancel, job_id, self.clock.now(), allow_running)
+        job, what, cascaded = await self.db.write(sql.cancel, job_id, self.clock.now(), allow_running)
         if job is None:
             raise NotFound(f"job {job_id} not found")
         if what == "cancelled":
+            self.counters["cancelled"] += 1
+            log.info("← job %d %s cancelled before it ran", job.id, job.type)
             self.emit("job:cancelled", {"job_id": job.id, "type": job.type})
+            self._announce_cascade(cascaded)
             self._stats_soon()
         elif what == "requested":
-            active = self._active.get(job_id)
-            if active:
-                active[1].cancelled.set()
+            ctx = self._claimed.get(job_id)
+            if ctx is not None:
+                ctx.cancelled.set()
+            log.info("job %d %s: cancel requested; it stops at its next checkpoint", job.id, job.type)
         else:
-            raise Conflict(f"job {job_id} is {what}; only a pending job can be cancelled", detail={"status": what})
+            hint = ("POST /api/jobs/{id}/cancel stops a running job" if what == "running"
+                    else "it has already ended")
+            raise Conflict(f"job {job_id} is {what}; only a pending job can be deleted ({hint})",
+                           detail={"status": what})
         return job
 
     async def retry(self, job_id: int) -> Job:
-        """Put a failed or cancelled job back to pending."""
+        """Put a failed or cancelled job back to pending with a fresh attempt budget."""
         job, what = await self.db.write(sql.retry, job_id, self.clock.now())
         if job is None:
             raise NotFound(f"job {job_id} not found")
+        if what == "duplicate":
+            raise Conflict(f"job {job_id} cannot be retried: job {job.id} has its dedupe_key and is pending",
+                           detail={"status": "duplicate", "pending_job": job.id})
         if what != "retried":
             raise Conflict(f"job {job_id} is {what}; only a failed or cancelled job can be retried",
                            detail={"status": what})
+        log.info("↻ job %d %s retried by request", job.id, job.type)
         self.emit("job:queued", {"job_id": job.id, "type": job.type, "priority": job.priority})
         self._stats_soon()
         self._wake.set()
         return job
 
     async def recover(self) -> int:
-        """Re-queue jobs a crash left running; logs the count."""
-        count = await self.db.write(sql.recover, self.clock.now())
+        """Re-queue jobs a crash left running; logs and returns the count."""
+        count, cascaded = await self.db.write(sql.recover, self.clock.now())
         if count:
             log.warning("↻ re-queued %d job(s) left running by an earlier stop", count)
+        self._announce_cascade(cascaded)
         return count
+
+    async def prune(self) -> int:
+        """Delete completed jobs older than prune_after; failed jobs stay as dead letters."""
+        now = self.clock.now()
+        self._last_prune = now
+        n = await self.db.write(sql.prune, now - self.prune_after)
+        if n:
+            log.info("pruned %d completed job(s) older than %g days", n, self.prune_after / 86400)
+        return n
 
     # ------------------------------------------------------------------ running
 
     async def start(self) -> None:
-        """Recover, then start the dispatcher."""
+        """Recover, then start the workers and the dispatcher."""
         await self.recover()
         self._stopping = False
+        self._start_workers()
         self._task = asyncio.create_task(self._dispatch(until_idle=False), name="queue-dispatcher")
 
     async def stop(self) -> None:
@@ -194,152 +255,243 @@ class Queue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._active:
-            tasks = [t for t, _ in self._active.values()]
-            _, pending = await asyncio.wait(tasks, timeout=self.grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        await asyncio.shield(self._flush_final())
+        unstarted = self._drain_ready()
+        await self._stop_workers(self.grace)
+        await asyncio.shield(self._flush_final(unstarted))
         if self._stats_handle:
             self._stats_handle.cancel()
-
-    async def _flush_final(self) -> None:
-        """Write outcomes that finished and re-queue the jobs that were interrupted."""
-        interrupted = [o.job_id for _, o in self._outcomes if o.status == Status.RUNNING]
-        done = [(j, o) for j, o in self._outcomes if o.status != Status.RUNNING]
-        self._outcomes = []
-        await self.db.write(sql.flush_and_claim, [o for _, o in done], 0, self.worker_id, [], {}, {},
-                            self.clock.now())
-        for job, out in done:
-            self._announce(job, out, [])
-        if interrupted:
-            n = await self.db.write(sql.requeue, interrupted, self.clock.now())
-            log.info("↻ %d running job(s) re-queued at shutdown", n)
+            self._stats_handle = None
 
     async def run_until_idle(self) -> None:
         """Run jobs until none is runnable now (tests, `scan --wait`)."""
-        await self._dispatch(until_idle=True)
+        started_here = not self._worker_tasks
+        self._start_workers()
+        try:
+            await self._dispatch(until_idle=True)
+        finally:
+            if started_here:
+                await self._stop_workers(0.0 if self._claimed else None)
+
+    def _start_workers(self) -> None:
+        """Create the ready-list and the worker tasks."""
+        if self._worker_tasks:
+            return
+        if self._ready is None:
+            self._ready = asyncio.PriorityQueue()
+        self._worker_tasks = [asyncio.create_task(self._worker(), name=f"queue-worker-{i}")
+                              for i in range(self.workers)]
+
+    async def _stop_workers(self, grace: float | None) -> None:
+        """Tell idle workers to exit; running ones get `grace` seconds (None: no limit), then cancel."""
+        tasks, self._worker_tasks = self._worker_tasks, []
+        if not tasks:
+            return
+        assert self._ready is not None
+        for _ in tasks:
+            self._ready.put_nowait(_STOP)
+        late = set(tasks)
+        if grace is None or grace > 0:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        self._drain_ready()
+
+    def _drain_ready(self) -> list[JobContext]:
+        """Take every claimed-but-unstarted job off the ready-list (and leftover sentinels)."""
+        out: list[JobContext] = []
+        while self._ready is not None and not self._ready.empty():
+            ctx = self._ready.get_nowait()[2]
+            if ctx is not None:
+                out.append(ctx)
+        return out
+
+    async def _flush_final(self, unstarted: list[JobContext]) -> None:
+        """Write outcomes that finished and re-queue the jobs that were interrupted or never started."""
+        if self._inflight is not None:
+            fut, outcomes = self._inflight
+            self._inflight = None
+            try:
+                claimed, cascaded = await fut
+            except Exception as exc:
+                log.error("! writing %d job outcome(s) failed: %s", len(outcomes), exc)
+            else:
+                self._after_write(outcomes, cascaded)
+                unstarted += [JobContext(self, j) for j in claimed]
+        interrupted = [o.job_id for _, o in self._outcomes if o.status == Status.RUNNING]
+        interrupted += [ctx.job.id for ctx in unstarted]
+        done = [(j, o) for j, o in self._outcomes if o.status != Status.RUNNING]
+        self._outcomes = []
+        if done:
+            _, cascaded = await self.db.write(sql.flush_and_claim, [o for _, o in done], 0, self.worker_id,
+                                              [], {}, {}, self.clock.now())
+            self._after_write(done, cascaded)
+        if interrupted:
+            n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now())
+            log.info("↻ %d claimed job(s) re-queued at shutdown", n)
+            self._announce_cascade(cascaded)
+        self._claimed.clear()
+        self._busy.clear()
 
     async def _dispatch(self, until_idle: bool) -> None:
-        """The dispatch loop: flush outcomes + claim in one hop, start handlers, wait to be woken."""
+        """The dispatch loop: flush outcomes + claim in one hop, hand jobs to workers, wait to be woken."""
+        assert self._ready is not None
         while True:
             self._wake.clear()
             outcomes, self._outcomes = self._outcomes, []
-            want = 0 if self._stopping else self.workers - len(self._active)
+            cap = self.workers * PREFETCH if self._avg_seconds < CHEAP_SECONDS else self.workers
+            want = 0 if self._stopping else cap - len(self._claimed)
             if not outcomes and want <= 0:
                 if self._stopping:
                     return
                 await self._wait()
                 continue
             running: dict[str, int] = {}
-            for _, ctx in self._active.values():
+            for ctx in self._claimed.values():
                 running[ctx.job.type] = running.get(ctx.job.type, 0) + 1
             saturated = [t for t, n in running.items() if t in self.limits and n >= self.limits[t]]
             now = self.clock.now()
-            claimed, cascaded = await self.db.write(
-                sql.flush_and_claim, [o for _, o in outcomes], max(want, 0), self.worker_id, saturated, running,
-                self.limits, now)
-            for job, out in outcomes:
-                self._announce(job, out, cascaded)
-                cascaded = []
+            # shielded: if this task is cancelled the write still completes, and stop() collects it
+            self._inflight = (asyncio.create_task(self.db.write(
+                sql.flush_and_claim, [o for _, o in outcomes], max(want, 0), self.worker_id, saturated,
+                running, self.limits, now)), outcomes)
+            claimed, cascaded = await asyncio.shield(self._inflight[0])
+            self._inflight = None
+            self._after_write(outcomes, cascaded)
             for job in claimed:
-                self._start(job)
-            if outcomes or claimed:
+                ctx = JobContext(self, job)
+                self._claimed[job.id] = ctx
+                self._ready.put_nowait((job.priority, job.id, ctx))
+            if claimed:
                 self._stats_soon()
-            await self._maybe_prune(now)
-            if claimed or outcomes:
+            if now - self._last_prune >= PRUNE_EVERY:
+                await self.prune()
+            if claimed or outcomes or self._outcomes:
                 continue
-            if self._outcomes:
-                continue
-            if (until_idle or self._stopping) and not self._active:
+            if (until_idle or self._stopping) and not self._claimed:
                 return
             await self._wait()
 
     async def _wait(self) -> None:
         """Sleep until woken (enqueue, a finished job) or the idle poll."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        handle = asyncio.get_running_loop().call_later(POLL_SECONDS, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            handle.cancel()
 
-    def _start(self, job: Job) -> None:
-        """Run a claimed job as a task."""
-        ctx = JobContext(self, job)
-        task = asyncio.create_task(self._run(ctx), name=f"job-{job.id}-{job.type}")
-        self._active[job.id] = (task, ctx)
-        log.info("→ job %d %s (attempt %d/%d)", job.id, job.type, job.attempts, job.max_retries + 1)
-        self.emit("job:started", {"job_id": job.id, "type": job.type, "attempt": job.attempts})
+    async def _worker(self) -> None:
+        """Take jobs from the ready-list in priority order and run them, until told to stop."""
+        assert self._ready is not None
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            ctx = (await self._ready.get())[2]
+            if ctx is None:
+                return
+            await self._run(ctx, task)
 
-    async def _run(self, ctx: JobContext) -> None:
+    def _expire(self, ctx: JobContext, task: asyncio.Task) -> None:
+        """The handler's time is up: interrupt it."""
+        ctx.timed_out = True
+        task.cancel()
+
+    async def _run(self, ctx: JobContext, task: asyncio.Task) -> None:
         """Run one handler; the outcome is queued for the dispatcher to write."""
         job = ctx.job
+        self._busy[job.id] = ctx
         reg = self.handlers.get(job.type)
+        log.info("→ job %d %s (attempt %d/%d)", job.id, job.type, job.attempts, job.max_retries + 1)
+        if self._emit is not None:
+            self._emit("job:started", {"job_id": job.id, "type": job.type, "attempt": job.attempts})
         exc: BaseException | None = None
         result: Any = None
+        timer: asyncio.TimerHandle | None = None
+        limit = (reg.timeout if reg is not None else None) or self.timeout
+        started = time.perf_counter()
         try:
+            if ctx.cancelled.is_set():
+                raise JobCancelled()
             if reg is None:
-                from agent.errors import PermanentFailure
-
                 raise PermanentFailure(f"no handler registered for job type {job.type!r}")
-            timeout = reg.timeout or self.timeout
-            result = await asyncio.wait_for(reg.handler(ctx), timeout)
+            timer = asyncio.get_running_loop().call_later(limit, self._expire, ctx, task)
+            result = await reg.handler(ctx)
         except asyncio.CancelledError:
-            # shutdown interrupted it: re-queue without counting the attempt
-            self._outcomes.append((job, Outcome(job.id, Status.RUNNING)))
-            self._active.pop(job.id, None)
-            raise
-        except TimeoutError:
-            exc = TimeoutError(f"timed out after {reg.timeout or self.timeout:g} s")
-        except Exception as e:  # noqa: BLE001 - every handler failure becomes a recorded outcome
+            if not ctx.timed_out or task.uncancel() > 0:
+                # shutdown interrupted it: re-queue without counting the attempt
+                self._finish(job, Outcome(job.id, Status.RUNNING))
+                raise
+            exc = TimeoutError(f"timed out after {limit:g} s")
+        except Exception as e:
             exc = e
             if getattr(e, "status", None) is None:
                 log.warning("! job %d %s raised", job.id, job.type, exc_info=e)
-        out = decide(job, exc, result, self.clock.now(), self.rng)
-        if isinstance(exc, TimeoutError):
-            out = Outcome(out.job_id, out.status, error=str(exc), run_after=out.run_after)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if ctx.timed_out and exc is None and task.cancelling():
+            task.uncancel()  # the handler swallowed the timeout's cancellation and finished anyway
+        self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (time.perf_counter() - started)
+        self._finish(job, decide(job, exc, result, self.clock.now(), self.rng))
+
+    def _finish(self, job: Job, out: Outcome) -> None:
+        """Queue an outcome for the dispatcher and wake it."""
         self._outcomes.append((job, out))
-        self._active.pop(job.id, None)
+        self._busy.pop(job.id, None)
+        self._claimed.pop(job.id, None)
         self._wake.set()
 
-    def _announce(self, job: Job, out: Outcome, cascaded: list[tuple[int, str, str]]) -> None:
-        """Log and emit the event for a written outcome."""
-        base = {"job_id": job.id, "type": job.type}
+    def _after_write(self, outcomes: list[tuple[Job, Outcome]], cascaded: list[sql.Cascade]) -> None:
+        """Log and emit events for written outcomes and their side effects."""
+        for job, out in outcomes:
+            self._announce(job, out)
+        self._announce_cascade(cascaded)
+        if outcomes:
+            self._stats_soon()
+
+    def _announce(self, job: Job, out: Outcome) -> None:
+        """Log and emit the event for one written outcome."""
         if out.status == Status.COMPLETED:
             self.counters["completed"] += 1
             log.info("← job %d %s completed", job.id, job.type)
-            self.emit("job:completed", {**base, "result": out.result})
+            if self._emit is not None:
+                self._emit("job:completed", {"job_id": job.id, "type": job.type, "result": out.result})
         elif out.status == Status.CANCELLED:
             self.counters["cancelled"] += 1
             log.info("← job %d %s cancelled", job.id, job.type)
-            self.emit("job:cancelled", base)
+            self.emit("job:cancelled", {"job_id": job.id, "type": job.type})
         else:
             retry = out.status == Status.PENDING
             self.counters["retried" if retry else "failed"] += 1
-            log.warning("%s job %d %s failed: %s", "↻" if retry else "!", job.id, job.type, out.error)
-            self.emit("job:failed", {**base, "error": out.error, "will_retry": retry,
-                                     "attempts": job.attempts, "next_retry_in": (out.run_after or 0) - self.clock.now()
-                                     if retry else None})
-        for dep_id, dep_type, msg in cascaded:
-            self.counters["failed"] += 1
-            self.emit("job:failed", {"job_id": dep_id, "type": dep_type, "error": msg, "will_retry": False})
+            log.warning("%s job %d %s failed (attempt %d): %s", "↻" if retry else "!", job.id, job.type,
+                        job.attempts, out.error)
+            self.emit("job:failed", {
+                "job_id": job.id, "type": job.type, "error": out.error, "will_retry": retry,
+                "attempts": job.attempts,
+                "next_retry_in": (out.run_after or 0) - self.clock.now() if retry else None})
+
+    def _announce_cascade(self, cascaded: list[sql.Cascade]) -> None:
+        """Emit events for jobs failed or superseded as a side effect of another job's outcome."""
+        for job_id, type_, status, msg in cascaded:
+            self.counters["failed" if status == Status.FAILED.value else "cancelled"] += 1
+            log.warning("! job %d %s %s: %s", job_id, type_, status, msg)
+            kind = "job:failed" if status == Status.FAILED.value else "job:cancelled"
+            self.emit(kind, {"job_id": job_id, "type": type_, "error": msg, "will_retry": False})
 
     def _stats_soon(self) -> None:
-        """Coalesce queue:stats frames."""
+        """Coalesce queue:stats frames to one per STATS_EVERY seconds."""
         if self._emit is None or self._stats_handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        self._stats_handle = loop.call_later(STATS_EVERY, lambda: asyncio.ensure_future(self._send_stats()))
+        self._stats_handle = asyncio.get_running_loop().call_later(STATS_EVERY, self._stats_due)
+
+    def _stats_due(self) -> None:
+        """Timer callback: send queue:stats from a task."""
+        self._stats_handle = None
+        task = asyncio.create_task(self._send_stats())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _send_stats(self) -> None:
-        """Emit queue:stats."""
-        self._stats_handle = None
-        with contextlib.suppress(Exception):
+        """Emit queue:stats (skipped if the database has been closed meanwhile)."""
+        with contextlib.suppress(RuntimeError):
             self.emit("queue:stats", await self.stats())
-
-    async def _maybe_prune(self, now: float) -> None:
-        """Delete old completed jobs once an hour."""
-        if now - self._last_prune < PRUNE_EVERY:
-            return
-        self._last_prune = now
-        n = await self.db.write(sql.prune, now - self.prune_after)
-        if n:
-            log.info("pruned %d completed job(s) older than %.0f days", n, self.prune_after / 86400)

@@ -6,14 +6,14 @@ import json
 import random
 import sqlite3
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from agent.clock import iso
-from agent.errors import JobCancelled, PermanentFailure, RetryLater
+from agent.errors import JobCancelled, PermanentFailure, RetryLater, UserError
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Where a job is in its life."""
 
     PENDING = "pending"
@@ -71,8 +71,9 @@ class Job:
             id=row["id"], type=row["type"], priority=row["priority"], status=Status(row["status"]),
             payload=json.loads(row["payload"] or "{}"),
             result=json.loads(row["result"]) if row["result"] else None,
-            error=row["error"], attempts=row["attempts"], max_retries=row["max_retries"], run_after=row["run_after"],
-            dedupe_key=row["dedupe_key"], lock_key=row["lock_key"], progress=row["progress"], message=row["message"],
+            error=row["error"], attempts=row["attempts"], max_retries=row["max_retries"],
+            run_after=row["run_after"], dedupe_key=row["dedupe_key"], lock_key=row["lock_key"],
+            progress=row["progress"], message=row["message"],
             worker=row["worker"], created_at=row["created_at"], started_at=row["started_at"],
             completed_at=row["completed_at"], updated_at=row["updated_at"], depends_on=depends_on or [],
         )
@@ -88,6 +89,44 @@ class Job:
             "created_at": iso(self.created_at), "started_at": iso(self.started_at),
             "completed_at": iso(self.completed_at), "next_retry_at": iso(self.run_after) if waiting else None,
         }
+
+
+@dataclass
+class JobSpec:
+    """What a caller asks for when enqueueing; `validate` names the first bad field."""
+
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: int = Priority.NORMAL
+    max_retries: int | None = None  # None: the queue's default
+    dedupe_key: str | None = None
+    lock_key: str | None = None
+    depends_on: list[int] = field(default_factory=list)
+    delay: float = 0.0
+
+    def validate(self) -> None:
+        """Raise UserError naming the problem when a field is out of range or the wrong kind."""
+        if not isinstance(self.type, str) or not self.type.strip():
+            raise UserError(f"job type must be a non-empty string, got {self.type!r}")
+        if not isinstance(self.payload, dict):
+            raise UserError(f"job payload must be a JSON object, got {type(self.payload).__name__}")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int) \
+                or not 1 <= self.priority <= 100:
+            raise UserError(f"priority must be an integer between 1 and 100, got {self.priority!r}")
+        if self.max_retries is not None and (not isinstance(self.max_retries, int) or self.max_retries < 0):
+            raise UserError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
+        if not isinstance(self.delay, int | float) or not 0 <= self.delay < 10 * 365 * 86400:
+            raise UserError(f"delay must be a number of seconds from 0 up to ten years, got {self.delay!r}")
+        for dep in self.depends_on:
+            if isinstance(dep, bool) or not isinstance(dep, int) or dep < 1:
+                raise UserError(f"depends_on must list positive job ids, got {dep!r}")
+
+    def row(self, default_retries: int) -> dict[str, Any]:
+        """The insert parameters (see agent.store.jobs.insert)."""
+        return {"type": self.type, "payload": self.payload, "priority": int(self.priority),
+                "max_retries": default_retries if self.max_retries is None else self.max_retries,
+                "dedupe_key": self.dedupe_key, "lock_key": self.lock_key, "depends_on": list(self.depends_on),
+                "delay": float(self.delay)}
 
 
 @dataclass(frozen=True)
@@ -112,7 +151,8 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
     return raw * (0.5 + (rng or random).random() / 2)
 
 
-def decide(job: Job, exc: BaseException | None, result: Any, now: float, rng: random.Random | None = None) -> Outcome:
+def decide(job: Job, exc: BaseException | None, result: Any, now: float,
+           rng: random.Random | None = None) -> Outcome:
     """The retry decision: a pure function of the job, what the handler did, and the time."""
     if exc is None:
         return Outcome(job.id, Status.COMPLETED, result=result)
@@ -131,7 +171,7 @@ def decide(job: Job, exc: BaseException | None, result: Any, now: float, rng: ra
 def describe(exc: BaseException) -> str:
     """A one-line error message for the job row (never a traceback)."""
     if isinstance(exc, TimeoutError):
-        return "timed out"
+        return (str(exc).strip() or "timed out")[:2000]
     text = str(exc).strip() or exc.__class__.__name__
     if not hasattr(exc, "status"):  # not one of ours: say what kind of error it was
         text = f"{exc.__class__.__name__}: {text}"

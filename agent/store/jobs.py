@@ -1,4 +1,4 @@
-"""All SQL of the job queue; every function runs on the writer (or reader) thread with a sqlite3 connection."""
+"""All SQL of the job queue; every function runs on the writer (or reader) thread with a stdlib connection."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ UPDATE job_queue
      LIMIT 1)
 RETURNING *
 """
+COMPLETE_SQL = ("UPDATE job_queue SET status = 'completed', result = NULL, error = NULL, progress = 1,"
+                " completed_at = ?, updated_at = ?, worker = NULL WHERE id = ? AND status = 'running'")
+Cascade = tuple[int, str, str, str]  # (job id, type, new status, message): jobs changed as a side effect
 
 
 def insert(conn: sqlite3.Connection, spec: dict[str, Any], now: float) -> tuple[Job, bool]:
@@ -43,7 +46,7 @@ def insert(conn: sqlite3.Connection, spec: dict[str, Any], now: float) -> tuple[
     deps = list(dict.fromkeys(spec.get("depends_on") or ()))
     if deps:
         found = conn.execute(
-            f"SELECT id FROM job_queue WHERE id IN ({','.join('?' * len(deps))})", deps  # noqa: S608
+            f"SELECT id FROM job_queue WHERE id IN ({','.join('?' * len(deps))})", deps
         ).fetchall()
         missing = set(deps) - {r["id"] for r in found}
         if missing:
@@ -61,6 +64,12 @@ def insert(conn: sqlite3.Connection, spec: dict[str, Any], now: float) -> tuple[
         _fail_if_dependency_dead(conn, row["id"], now)
         row = conn.execute("SELECT * FROM job_queue WHERE id = ?", (row["id"],)).fetchone()
     return Job.from_row(row, deps), True
+
+
+def insert_many(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float
+                ) -> list[tuple[Job, bool]]:
+    """Insert several jobs in one transaction (all or none); [(job, created)] in the order given."""
+    return [insert(conn, spec, now) for spec in specs]
 
 
 def _fail_if_dependency_dead(conn: sqlite3.Connection, job_id: int, now: float) -> None:
@@ -82,49 +91,89 @@ def _deps(conn: sqlite3.Connection, job_id: int) -> list[int]:
 
 def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want: int, worker: str,
                     saturated: Sequence[str], running_by_type: dict[str, int], limits: dict[str, int],
-                    now: float) -> tuple[list[Job], list[tuple[int, str, str]]]:
+                    now: float) -> tuple[list[Job], list[Cascade]]:
     """Write finished outcomes, then claim up to `want` jobs: one thread hop per dispatch round.
 
-    Returns (claimed jobs, dependents failed as [(id, type, error)]).
+    Returns (claimed jobs, other jobs changed as a consequence as [(id, type, status, message)]).
     """
-    cascaded: list[tuple[int, str, str]] = []
+    cascaded: list[Cascade] = []
+    plain = [(now, now, o.job_id) for o in outcomes if o.status == Status.COMPLETED and o.result is None]
+    if plain:
+        conn.executemany(COMPLETE_SQL, plain)
     for out in outcomes:
-        cascaded += record(conn, out, now)
+        if out.status != Status.COMPLETED or out.result is not None:
+            cascaded += record(conn, out, now)
     claimed: list[Job] = []
     counts = dict(running_by_type)
     blocked = set(saturated)
+    params = {"now": now, "worker": worker, "saturated": json.dumps(sorted(blocked))}
     for _ in range(want):
-        row = conn.execute(CLAIM_SQL, {"now": now, "worker": worker, "saturated": json.dumps(sorted(blocked))}).fetchone()
+        row = conn.execute(CLAIM_SQL, params).fetchone()
         if row is None:
             break
         job = Job.from_row(row)
         claimed.append(job)
         counts[job.type] = counts.get(job.type, 0) + 1
-        if job.type in limits and counts[job.type] >= limits[job.type]:
+        if job.type in limits and counts[job.type] >= limits[job.type] and job.type not in blocked:
             blocked.add(job.type)
+            params["saturated"] = json.dumps(sorted(blocked))
     return claimed, cascaded
 
 
-def record(conn: sqlite3.Connection, out: Outcome, now: float) -> list[tuple[int, str, str]]:
+def record(conn: sqlite3.Connection, out: Outcome, now: float) -> list[Cascade]:
     """Write one outcome; a permanent failure or cancel fails the pending dependents (recursively)."""
     result = json.dumps(out.result) if out.result is not None else None
     if out.status == Status.PENDING:
-        conn.execute(
-            "UPDATE job_queue SET status = 'pending', error = ?, run_after = ?, worker = NULL, updated_at = ?"
-            " WHERE id = ? AND status = 'running'", (out.error, out.run_after, now, out.job_id))
-        return []
+        return to_pending(conn, out.job_id, now, error=out.error, run_after=out.run_after)
     conn.execute(
         "UPDATE job_queue SET status = ?, result = ?, error = ?, progress = CASE WHEN ? = 'completed' THEN 1"
-        " ELSE progress END, completed_at = ?, updated_at = ?, worker = NULL WHERE id = ? AND status = 'running'",
+        " ELSE progress END, completed_at = ?, updated_at = ?, worker = NULL"
+        " WHERE id = ? AND status = 'running'",
         (out.status.value, result, out.error, out.status.value, now, now, out.job_id))
     if out.status in (Status.FAILED, Status.CANCELLED):
         return fail_dependents(conn, out.job_id, now)
     return []
 
 
-def fail_dependents(conn: sqlite3.Connection, job_id: int, now: float) -> list[tuple[int, str, str]]:
+def to_pending(conn: sqlite3.Connection, job_id: int, now: float, error: str | None = None,
+               run_after: float | None = None, message: str | None = None, refund: bool = False
+               ) -> list[Cascade]:
+    """Put a running job back to pending, unless an identical job (same dedupe_key) is already pending.
+
+    The partial unique index allows one pending job per dedupe_key. When a newer one was enqueued
+    while this one ran, that newer job does the work: this one is cancelled as superseded, and
+    whatever waited on it waits on the newer job instead.
+    """
+    row = conn.execute("SELECT id, type, priority, dedupe_key FROM job_queue"
+                       " WHERE id = ? AND status = 'running'", (job_id,)).fetchone()
+    if row is None:
+        return []
+    twin = None
+    if row["dedupe_key"] is not None:
+        twin = conn.execute("SELECT id, priority FROM job_queue WHERE dedupe_key = ? AND status = 'pending'"
+                            " AND id != ?", (row["dedupe_key"], job_id)).fetchone()
+    if twin is None:
+        conn.execute(
+            "UPDATE job_queue SET status = 'pending', worker = NULL, error = COALESCE(?, error),"
+            " message = COALESCE(?, message), run_after = ?, updated_at = ?,"
+            " attempts = CASE WHEN ? THEN MAX(attempts - 1, 0) ELSE attempts END WHERE id = ?",
+            (error, message, now if run_after is None else run_after, now, refund, job_id))
+        return []
+    msg = f"superseded by pending job {twin['id']} with the same dedupe_key"
+    conn.execute("UPDATE job_queue SET status = 'cancelled', worker = NULL, error = ?, completed_at = ?,"
+                 " updated_at = ? WHERE id = ?", (msg, now, now, job_id))
+    conn.execute("UPDATE OR IGNORE job_dependencies SET depends_on = ? WHERE depends_on = ? AND job_id != ?",
+                 (twin["id"], job_id, twin["id"]))
+    conn.execute("DELETE FROM job_dependencies WHERE depends_on = ?", (job_id,))
+    if row["priority"] < twin["priority"]:
+        conn.execute("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?",
+                     (row["priority"], now, twin["id"]))
+    return [(job_id, row["type"], Status.CANCELLED.value, msg)]
+
+
+def fail_dependents(conn: sqlite3.Connection, job_id: int, now: float) -> list[Cascade]:
     """Fail every pending job that (transitively) depends on job_id, naming the dependency."""
-    failed: list[tuple[int, str, str]] = []
+    failed: list[Cascade] = []
     frontier = [job_id]
     while frontier:
         parent = frontier.pop()
@@ -136,34 +185,37 @@ def fail_dependents(conn: sqlite3.Connection, job_id: int, now: float) -> list[t
             msg = f"dependency job {parent} ({prow['type']}) {prow['status']}"
             conn.execute("UPDATE job_queue SET status = 'failed', error = ?, completed_at = ?, updated_at = ?"
                          " WHERE id = ?", (msg, now, now, r["id"]))
-            failed.append((r["id"], r["type"], msg))
+            failed.append((r["id"], r["type"], Status.FAILED.value, msg))
             frontier.append(r["id"])
     return failed
 
 
-def set_progress(conn: sqlite3.Connection, job_id: int, progress: float, message: str | None, now: float) -> bool:
+def set_progress(conn: sqlite3.Connection, job_id: int, progress: float, message: str | None,
+                 now: float) -> bool:
     """Save progress; returns whether cancellation was requested."""
     row = conn.execute(
-        "UPDATE job_queue SET progress = ?, message = ?, updated_at = ? WHERE id = ? RETURNING cancel_requested",
+        "UPDATE job_queue SET progress = ?, message = ?, updated_at = ? WHERE id = ?"
+        " RETURNING cancel_requested",
         (progress, message, now, job_id)).fetchone()
     return bool(row and row[0])
 
 
-def cancel(conn: sqlite3.Connection, job_id: int, now: float, allow_running: bool) -> tuple[Job | None, str]:
-    """Cancel a pending job (or request a running one to stop); returns (job, what happened)."""
+def cancel(conn: sqlite3.Connection, job_id: int, now: float, allow_running: bool
+           ) -> tuple[Job | None, str, list[Cascade]]:
+    """Cancel a pending job (or request a running one to stop); (job, what happened, dependents failed)."""
     row = conn.execute("SELECT * FROM job_queue WHERE id = ?", (job_id,)).fetchone()
     if row is None:
-        return None, "missing"
+        return None, "missing", []
     status = Status(row["status"])
     if status == Status.PENDING:
         conn.execute("UPDATE job_queue SET status = 'cancelled', completed_at = ?, updated_at = ?, error ="
                      " 'cancelled by request' WHERE id = ?", (now, now, job_id))
-        fail_dependents(conn, job_id, now)
-        return Job.from_row(conn.execute("SELECT * FROM job_queue WHERE id = ?", (job_id,)).fetchone()), "cancelled"
+        cascaded = fail_dependents(conn, job_id, now)
+        return get(conn, job_id), "cancelled", cascaded
     if status == Status.RUNNING and allow_running:
         conn.execute("UPDATE job_queue SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now, job_id))
-        return Job.from_row(row), "requested"
-    return Job.from_row(row), status.value
+        return get(conn, job_id), "requested", []
+    return Job.from_row(row, _deps(conn, job_id)), status.value, []
 
 
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> tuple[Job | None, str]:
@@ -173,41 +225,51 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> tuple[Job | None
         return None, "missing"
     if row["status"] not in ("failed", "cancelled"):
         return Job.from_row(row), row["status"]
+    if row["dedupe_key"] is not None:
+        twin = conn.execute("SELECT * FROM job_queue WHERE dedupe_key = ? AND status = 'pending'",
+                            (row["dedupe_key"],)).fetchone()
+        if twin is not None:
+            return Job.from_row(twin, _deps(conn, twin["id"])), "duplicate"
     row = conn.execute(
         "UPDATE job_queue SET status = 'pending', attempts = 0, run_after = ?, completed_at = NULL,"
         " cancel_requested = 0, updated_at = ? WHERE id = ? RETURNING *", (now, now, job_id)).fetchone()
     return Job.from_row(row, _deps(conn, job_id)), "retried"
 
 
-def recover(conn: sqlite3.Connection, now: float) -> int:
-    """Jobs left running by a crash go back to pending (their interrupted attempt still counts)."""
-    cur = conn.execute("UPDATE job_queue SET status = 'pending', worker = NULL, run_after = ?, updated_at = ?,"
-                       " message = 'interrupted by a restart' WHERE status = 'running'", (now, now))
-    return cur.rowcount
+def recover(conn: sqlite3.Connection, now: float) -> tuple[int, list[Cascade]]:
+    """Jobs left running by a crash go back to pending (their interrupted attempt still counts).
+
+    Returns (how many were found running, jobs changed as a consequence).
+    """
+    ids = [r[0] for r in conn.execute("SELECT id FROM job_queue WHERE status = 'running' ORDER BY id")]
+    cascaded: list[Cascade] = []
+    for job_id in ids:
+        cascaded += to_pending(conn, job_id, now, message="interrupted by a restart")
+    return len(ids), cascaded
 
 
-def requeue(conn: sqlite3.Connection, job_ids: Iterable[int], now: float) -> int:
-    """Graceful stop: running jobs that did not finish go back to pending without using an attempt."""
+def requeue(conn: sqlite3.Connection, job_ids: Iterable[int], now: float) -> tuple[int, list[Cascade]]:
+    """Graceful stop: claimed jobs that did not finish go back to pending without using an attempt."""
     ids = list(job_ids)
-    if not ids:
-        return 0
-    cur = conn.executemany(
-        "UPDATE job_queue SET status = 'pending', worker = NULL, attempts = MAX(attempts - 1, 0), run_after = ?,"
-        " updated_at = ?, message = 'interrupted by shutdown' WHERE id = ? AND status = 'running'",
-        [(now, now, i) for i in ids])
-    return cur.rowcount
+    cascaded: list[Cascade] = []
+    for job_id in ids:
+        cascaded += to_pending(conn, job_id, now, message="interrupted by shutdown",
+                               refund=True)
+    return len(ids), cascaded
 
 
 def prune(conn: sqlite3.Connection, before: float) -> int:
     """Delete completed jobs finished before `before`; failed ones stay as dead letters."""
-    return conn.execute("DELETE FROM job_queue WHERE status = 'completed' AND completed_at < ?", (before,)).rowcount
+    cur = conn.execute("DELETE FROM job_queue WHERE status = 'completed' AND completed_at < ?", (before,))
+    return cur.rowcount
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
     """Counts of pending, running and failed jobs."""
     out = {"pending": 0, "running": 0, "failed": 0}
     for status, n in conn.execute(
-            "SELECT status, COUNT(*) FROM job_queue WHERE status IN ('pending', 'running', 'failed') GROUP BY status"):
+            "SELECT status, COUNT(*) FROM job_queue WHERE status IN ('pending', 'running', 'failed')"
+            " GROUP BY status"):
         out[status] = n
     return out
 
@@ -237,7 +299,8 @@ def listing(conn: sqlite3.Connection, status: str | None, type_: str | None, lim
         ids = [j.id for j in jobs]
         deps: dict[int, list[int]] = {}
         for jid, dep in conn.execute(
-                f"SELECT job_id, depends_on FROM job_dependencies WHERE job_id IN ({','.join('?' * len(ids))})", ids):
+                "SELECT job_id, depends_on FROM job_dependencies"
+                f" WHERE job_id IN ({','.join('?' * len(ids))})", ids):
             deps.setdefault(jid, []).append(dep)
         for j in jobs:
             j.depends_on = deps.get(j.id, [])
@@ -246,5 +309,6 @@ def listing(conn: sqlite3.Connection, status: str | None, type_: str | None, lim
 
 def next_run_after(conn: sqlite3.Connection, now: float) -> float | None:
     """When the next delayed pending job becomes due."""
-    row = conn.execute("SELECT MIN(run_after) FROM job_queue WHERE status = 'pending' AND run_after > ?", (now,)).fetchone()
+    row = conn.execute("SELECT MIN(run_after) FROM job_queue WHERE status = 'pending' AND run_after > ?",
+                       (now,)).fetchone()
     return row[0] if row else None
