@@ -106,37 +106,48 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    """List jobs as a table."""
+    """List jobs as a table (newest first), optionally filtered by status and type."""
+    from agent.jobs.model import Status
     from agent.store import Database
     from agent.store import jobs as sql
 
+    statuses = [s.value for s in Status]
+    if args.status and args.status not in statuses:
+        raise UserError(f"unknown status {args.status!r} (use {', '.join(statuses)})")
+    if not 1 <= args.limit <= 10000:
+        raise UserError(f"--limit must be between 1 and 10000, got {args.limit}")
     cfg = _load(args)
+    path = cfg.data_dir / "metarr.sqlite"
+    if not path.exists():
+        raise UserError(f"no database at {path}: start the agent once, or run `metarr-agent migrate`")
 
-    async def run() -> list:
-        db = Database(cfg.data_dir / "metarr.sqlite")
+    async def run() -> tuple[list, int]:
+        """Read one page of jobs."""
+        db = Database(path)
         await db.open()
         try:
-            if args.status and args.status not in ("pending", "running", "completed", "failed", "cancelled"):
-                raise UserError(f"unknown status {args.status!r} (use pending, running, completed, failed or cancelled)")
-            return (await db.read(sql.listing, args.status, args.type, args.limit, 0))[0]
+            return await db.read(sql.listing, args.status, args.type, args.limit, 0)
         finally:
             await db.close()
 
-    jobs = asyncio.run(run())
+    jobs, total = asyncio.run(run())
     if args.json:
         print(json.dumps([j.to_dict() for j in jobs], indent=2))
         return EXIT_OK
-    rows = [("ID", "TYPE", "PRI", "STATUS", "TRIES", "PROGRESS", "CREATED", "MESSAGE / ERROR")]
+    rows = [("ID", "TYPE", "PRI", "STATUS", "TRIES", "PROGRESS", "CREATED", "NEXT RETRY", "MESSAGE / ERROR")]
     for j in jobs:
         d = j.to_dict()
         rows.append((str(j.id), j.type, str(j.priority), j.status.value, f"{j.attempts}/{j.max_retries + 1}",
                      f"{j.progress * 100:.0f}%", (d["created_at"] or "")[:19].replace("T", " "),
-                     (j.error or j.message or "")[:60]))
+                     (d["next_retry_at"] or "")[:19].replace("T", " "),
+                     " ".join((j.error or j.message or "").split())[:60]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     if len(rows) == 1:
         print("(no jobs)")
+    elif total > len(jobs):
+        print(f"({len(jobs)} of {total} shown; use --limit)")
     return EXIT_OK
 
 
