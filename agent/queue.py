@@ -97,7 +97,6 @@ class Queue:
         self.worker_id = f"{os.getpid()}"
         self.handlers: dict[str, _Registration] = {}
         self._claimed: dict[int, JobContext] = {}  # claimed here: in the ready-list or running
-        self._busy: dict[int, JobContext] = {}  # running a handler now
         self._ready: asyncio.PriorityQueue[tuple[int, int, JobContext | None]] | None = None
         self._worker_tasks: list[asyncio.Task] = []
         self._outcomes: list[tuple[Job, Outcome]] = []
@@ -264,6 +263,8 @@ class Queue:
 
     async def run_until_idle(self) -> None:
         """Run jobs until none is runnable now (tests, `scan --wait`)."""
+        if self._task is None:
+            self._stopping = False  # a queue that was stopped can still be drained by hand
         started_here = not self._worker_tasks
         self._start_workers()
         try:
@@ -331,7 +332,6 @@ class Queue:
             log.info("↻ %d claimed job(s) re-queued at shutdown", n)
             self._announce_cascade(cascaded)
         self._claimed.clear()
-        self._busy.clear()
 
     async def _dispatch(self, until_idle: bool) -> None:
         """The dispatch loop: flush outcomes + claim in one hop, hand jobs to workers, wait to be woken."""
@@ -355,7 +355,16 @@ class Queue:
             self._inflight = (asyncio.create_task(self.db.write(
                 sql.flush_and_claim, [o for _, o in outcomes], max(want, 0), self.worker_id, saturated,
                 running, self.limits, now)), outcomes)
-            claimed, cascaded = await asyncio.shield(self._inflight[0])
+            try:
+                claimed, cascaded = await asyncio.shield(self._inflight[0])
+            except Exception as exc:
+                # rolled back: nothing was written or claimed; keep the outcomes and try again after the poll
+                log.error("! writing %d job outcome(s) failed, will retry: %s", len(outcomes), exc,
+                          exc_info=exc)
+                self._inflight = None
+                self._outcomes[:0] = outcomes
+                await self._wait()
+                continue
             self._inflight = None
             self._after_write(outcomes, cascaded)
             for job in claimed:
@@ -399,7 +408,6 @@ class Queue:
     async def _run(self, ctx: JobContext, task: asyncio.Task) -> None:
         """Run one handler; the outcome is queued for the dispatcher to write."""
         job = ctx.job
-        self._busy[job.id] = ctx
         reg = self.handlers.get(job.type)
         log.info("→ job %d %s (attempt %d/%d)", job.id, job.type, job.attempts, job.max_retries + 1)
         if self._emit is not None:
@@ -437,7 +445,6 @@ class Queue:
     def _finish(self, job: Job, out: Outcome) -> None:
         """Queue an outcome for the dispatcher and wake it."""
         self._outcomes.append((job, out))
-        self._busy.pop(job.id, None)
         self._claimed.pop(job.id, None)
         self._wake.set()
 
@@ -492,6 +499,6 @@ class Queue:
         task.add_done_callback(self._background.discard)
 
     async def _send_stats(self) -> None:
-        """Emit queue:stats (skipped if the database has been closed meanwhile)."""
-        with contextlib.suppress(RuntimeError):
+        """Emit queue:stats."""
+        with contextlib.suppress(Exception):  # the database may have been closed meanwhile
             self.emit("queue:stats", await self.stats())

@@ -612,3 +612,33 @@ async def test_enqueue_wakes_a_started_queue_at_once(make_queue: Callable[..., Q
     await q.enqueue("t")
     await asyncio.wait_for(done.wait(), 5)
     assert loop.time() - t0 < 0.5  # the idle poll is 1 s: this was a wake-up, not the poll
+
+
+async def test_dispatcher_survives_a_failed_write(make_queue: Callable[..., Queue],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails (disk full, locked) is rolled back and retried; the outcome is not lost."""
+    q = make_queue()
+    real = sql.flush_and_claim
+    failures = {"left": 1}
+
+    def flaky_write(conn: sqlite3.Connection, outcomes: list, *args: Any) -> Any:
+        """Fail the first write that carries an outcome."""
+        if outcomes and failures["left"]:
+            failures["left"] -= 1
+            conn.execute("UPDATE job_queue SET error = 'half-written'")  # proves the rollback
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(conn, outcomes, *args)
+
+    monkeypatch.setattr(sql, "flush_and_claim", flaky_write)
+    monkeypatch.setattr("agent.queue.POLL_SECONDS", 0.01)
+
+    async def handler(ctx: JobContext) -> str:
+        """Succeed."""
+        return "ok"
+
+    q.register("t", handler)
+    job = await q.enqueue("t")
+    await asyncio.wait_for(q.run_until_idle(), 5)
+    stored = await q.get(job.id)
+    assert (stored.status, stored.result, stored.error, stored.attempts) == (Status.COMPLETED, "ok", None, 1)
+    assert failures["left"] == 0
