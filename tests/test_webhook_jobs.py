@@ -511,6 +511,12 @@ async def test_events_recorded_without_a_job_are_resumed_at_start(setup: Any) ->
         "INSERT INTO webhook_events (source, event_type, payload, received_at, ignored)"
         " VALUES ('radarr', 'Grab', '{}', 0, 'Grab')"
     )
+    queued = await agent.db.execute(
+        "INSERT INTO webhook_events (source, event_type, payload, received_at)"
+        " VALUES ('radarr', 'Download', ?, 0)",
+        (raw,),
+    )
+    await agent.queue.enqueue("webhook", {"event_id": queued}, priority=1)  # job written, job_ids not yet
     [job_id] = await maintenance.resume_webhooks(agent)
     job = await agent.queue.get(job_id)
     assert job.payload == {"event_id": event_id} and job.priority == 1

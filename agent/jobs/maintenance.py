@@ -154,7 +154,12 @@ def _expire_playback(conn: sqlite3.Connection, now: float) -> int:
 
 def _orphan_events(conn: sqlite3.Connection) -> list[int]:
     """Recorded webhook events that need work but never got their job (a stop between the two writes)."""
-    rows = conn.execute("SELECT id FROM webhook_events WHERE ignored IS NULL AND job_ids = '[]' ORDER BY id")
+    rows = conn.execute(
+        "SELECT e.id FROM webhook_events e WHERE e.ignored IS NULL AND e.job_ids = '[]' AND NOT EXISTS"
+        " (SELECT 1 FROM job_queue j WHERE j.type = 'webhook'"
+        " AND json_extract(j.payload, '$.event_id') = e.id)"
+        " ORDER BY e.id"
+    )
     return [r["id"] for r in rows]
 
 
