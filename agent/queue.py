@@ -106,6 +106,7 @@ class Queue:
         self._task: asyncio.Task | None = None
         self._stats_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task] = set()
+        self._enqueue_batch: list[tuple[dict[str, Any], asyncio.Future[Job]]] = []
         self._last_prune = float("-inf")
         self._avg_seconds = 1.0  # running average handler time; starts "not cheap"
         self.counters = {"completed": 0, "failed": 0, "retried": 0, "cancelled": 0}
@@ -129,10 +130,43 @@ class Queue:
                       priority: int = Priority.NORMAL, max_retries: int | None = None,
                       dedupe_key: str | None = None, lock_key: str | None = None,
                       depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0) -> Job:
-        """Add a job (or return the pending one with the same dedupe_key) and wake the workers."""
+        """Add a job (or return the pending one with the same dedupe_key) and wake the workers.
+
+        Enqueues made in the same loop turn (a webhook burst, a gather) share one transaction;
+        each still succeeds or fails on its own.
+        """
         spec = JobSpec(type_, {} if payload is None else payload, priority, max_retries, dedupe_key, lock_key,
                        list(depends_on), delay)
-        return (await self.enqueue_many([spec]))[0]
+        spec.validate()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Job] = loop.create_future()
+        self._enqueue_batch.append((spec.row(self.max_retries), fut))
+        if len(self._enqueue_batch) == 1:
+            task = loop.create_task(self._insert_batch())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return await fut
+
+    async def _insert_batch(self) -> None:
+        """Insert every enqueue gathered so far in one transaction and settle their futures."""
+        batch, self._enqueue_batch = self._enqueue_batch, []
+        try:
+            results = await self.db.write(sql.insert_each, [row for row, _ in batch], self.clock.now())
+        except Exception as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        jobs: list[tuple[Job, bool]] = []
+        for (_, fut), result in zip(batch, results, strict=True):
+            if isinstance(result, str):
+                if not fut.done():
+                    fut.set_exception(UserError(f"cannot enqueue: {result}"))
+            else:
+                jobs.append(result)
+                if not fut.done():  # a cancelled caller's job is inserted all the same
+                    fut.set_result(result[0])
+        self._after_insert(jobs)
 
     async def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
         """Add several jobs in one transaction (all or none); returns them in order, deduped ones included."""
@@ -146,6 +180,11 @@ class Queue:
             results = await self.db.write(sql.insert_many, rows, self.clock.now())
         except (ValueError, TypeError) as exc:
             raise UserError(f"cannot enqueue: {exc}") from None
+        self._after_insert(results)
+        return [job for job, _ in results]
+
+    def _after_insert(self, results: list[tuple[Job, bool]]) -> None:
+        """Emit job:queued (or job:failed for a dead dependency) for new jobs and wake the dispatcher."""
         created = False
         for job, new in results:
             if not new:
@@ -160,7 +199,6 @@ class Queue:
         if created:
             self._stats_soon()
             self._wake.set()
-        return [job for job, _ in results]
 
     async def get(self, job_id: int) -> Job:
         """One job, or NotFound."""

@@ -82,6 +82,29 @@ async def test_enqueue_rejects_bad_input(make_queue: Callable[..., Queue]) -> No
         await q.enqueue("")
 
 
+async def test_concurrent_enqueues_share_one_transaction_but_fail_alone(
+        make_queue: Callable[..., Queue], db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of enqueues is one write; a bad one among them fails alone."""
+    q = make_queue()
+    writes = 0
+    real_write = db.write
+
+    async def counting(fn: Callable[..., Any], *args: Any) -> Any:
+        """Count writer-thread hops."""
+        nonlocal writes
+        writes += 1
+        return await real_write(fn, *args)
+
+    monkeypatch.setattr(db, "write", counting)
+    results = await asyncio.gather(q.enqueue("t", {"n": 1}), q.enqueue("t", depends_on=[999]),
+                                   q.enqueue("t", {"n": 3}), return_exceptions=True)
+    assert writes == 1
+    assert isinstance(results[1], UserError) and "do not exist" in str(results[1])
+    good = [r for r in results if not isinstance(r, BaseException)]
+    assert [j.payload for j in good] == [{"n": 1}, {"n": 3}]
+    assert (await db.fetchone("SELECT COUNT(*) FROM job_queue"))[0] == 2
+
+
 async def test_enqueue_many_is_one_batch(make_queue: Callable[..., Queue], db: Database) -> None:
     """enqueue_many inserts all jobs (deduping within the batch) and is all-or-nothing."""
     q = make_queue()

@@ -72,6 +72,21 @@ def insert_many(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
     return [insert(conn, spec, now) for spec in specs]
 
 
+def insert_each(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float
+                ) -> list[tuple[Job, bool] | str]:
+    """Insert several jobs in one transaction, each on its own: [(job, created) or the error message]."""
+    out: list[tuple[Job, bool] | str] = []
+    for spec in specs:
+        conn.execute("SAVEPOINT enqueue_one")
+        try:
+            out.append(insert(conn, spec, now))
+        except (ValueError, TypeError) as exc:
+            conn.execute("ROLLBACK TO enqueue_one")
+            out.append(str(exc))
+        conn.execute("RELEASE enqueue_one")
+    return out
+
+
 def _fail_if_dependency_dead(conn: sqlite3.Connection, job_id: int, now: float) -> None:
     """A job that depends on an already failed or cancelled job fails at once."""
     dead = conn.execute(
