@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -477,6 +478,11 @@ class Queue:
                 timer.cancel()
         if ctx.timed_out and exc is None and task.cancelling():
             task.uncancel()  # the handler swallowed the timeout's cancellation and finished anyway
+        if exc is None and result is not None:
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as e:  # caught here, so it can never block the outcome write
+                exc = PermanentFailure(f"handler returned a result that is not JSON: {e}")
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (time.perf_counter() - started)
         self._finish(job, decide(job, exc, result, self.clock.now(), self.rng))
 

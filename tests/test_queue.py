@@ -665,3 +665,20 @@ async def test_dispatcher_survives_a_failed_write(make_queue: Callable[..., Queu
     stored = await q.get(job.id)
     assert (stored.status, stored.result, stored.error, stored.attempts) == (Status.COMPLETED, "ok", None, 1)
     assert failures["left"] == 0
+
+
+async def test_result_that_is_not_json_fails_the_job_not_the_queue(make_queue: Callable[..., Queue]) -> None:
+    """A handler returning something JSON cannot hold fails its job; the next job still runs."""
+    q = make_queue()
+
+    async def odd(ctx: JobContext) -> object:
+        """Return a Python object."""
+        return object() if ctx.payload["odd"] else {"fine": True}
+
+    q.register("t", odd)
+    bad = await q.enqueue("t", {"odd": True})
+    good = await q.enqueue("t", {"odd": False})
+    await asyncio.wait_for(q.run_until_idle(), 5)
+    jb, jg = await q.get(bad.id), await q.get(good.id)
+    assert jb.status == Status.FAILED and "not JSON" in (jb.error or "")
+    assert (jg.status, jg.result) == (Status.COMPLETED, {"fine": True})
