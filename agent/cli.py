@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER
     except KeyboardInterrupt:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
+    except Exception as exc:
         logging.getLogger("agent").debug("internal error", exc_info=exc)
         print(f"metarr-agent: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL

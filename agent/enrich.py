@@ -188,7 +188,7 @@ async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate])
     for art_type, path in (item.artwork_found or {}).items():
         if art_type in ("extrafanart",) or not isinstance(path, str):
             continue
-        if path in written or f"{ART_LOCK_PREFIX}{art_type}" in item.locked and False:
+        if path in written:  # the agent wrote it: not a user choice
             continue
         try:
             asset = await cache.store_file(Path(path))

@@ -81,10 +81,30 @@ class Agent:
             self.http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=30, connect=10),
                 headers={"User-Agent": f"metarr-agent/{__version__}"})
+        self.build_media_services()
         return self.http
+
+    def build_media_services(self) -> None:
+        """The artwork cache, the publisher and the registry of the agent's own writes."""
+        from agent.cache import AssetCache
+        from agent.fsutil import RecentWrites
+        from agent.publish import Publisher
+
+        if "cache" in self.services:
+            return
+        recent = RecentWrites(self.clock)
+        cache = AssetCache(self.db, self.cfg.data_dir / "cache", session=self.http, clock=self.clock,
+                           max_bytes=int(self.cfg.artwork.max_asset_mb * 1024 * 1024),
+                           grace_seconds=self.cfg.artwork.gc_grace_days * 86400)
+        roots = [str(lib.path) for lib in self.cfg.libraries]
+        self.services.update(recent_writes=recent, cache=cache,
+                             publisher=Publisher(self.db, cache, self.clock, recent, roots))
 
     async def close_http(self) -> None:
         """Close the outbound session."""
+        providers = self.services.pop("providers", None)
+        if providers is not None:
+            await providers.close()
         if self.http is not None:
             await self.http.close()
             self.http = None

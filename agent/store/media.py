@@ -70,7 +70,7 @@ def item_from_row(entity: str, row: sqlite3.Row) -> Item:
 
 def load(conn: sqlite3.Connection, entity: str, item_id: int) -> Item:
     """Load one item, or NotFound."""
-    row = conn.execute(f"SELECT * FROM {table_of(entity)} WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
+    row = conn.execute(f"SELECT * FROM {table_of(entity)} WHERE id = ?", (item_id,)).fetchone()
     if row is None:
         raise NotFound(f"{entity} {item_id} not found")
     return item_from_row(entity, row)
@@ -159,7 +159,7 @@ def save(conn: sqlite3.Connection, item: Item, changes: dict[str, Any], now: flo
     sets.update(extra_columns or {})
     sets["updated_at"] = now
     assignments = ", ".join(f"{k} = ?" for k in sets)
-    conn.execute(f"UPDATE {item.table} SET {assignments} WHERE id = ?", [*sets.values(), item.id])  # noqa: S608
+    conn.execute(f"UPDATE {item.table} SET {assignments} WHERE id = ?", [*sets.values(), item.id])
     return load(conn, item.entity, item.id)
 
 
@@ -173,7 +173,7 @@ def set_locks(conn: sqlite3.Connection, entity: str, item_id: int, names: list[s
             raise UserError(f"cannot lock {name!r}: not a field of a {entity} (artwork types are 'art:poster' etc.)")
     current = set(item.locked)
     current = current | set(names) if locked else current - set(names)
-    conn.execute(f"UPDATE {item.table} SET locked_fields = ?, updated_at = ? WHERE id = ?",  # noqa: S608
+    conn.execute(f"UPDATE {item.table} SET locked_fields = ?, updated_at = ? WHERE id = ?",
                  (json.dumps(sorted(current)), now, item_id))
     return load(conn, entity, item_id)
 

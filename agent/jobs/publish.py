@@ -1,0 +1,126 @@
+"""`publish` jobs: write an item's NFO and artwork beside the media, then tell the players."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import PermanentFailure
+from agent.jobs.model import Priority
+from agent.nfo import NfoError
+from agent.publish import PlannedFile, art_filename, nfo_filename
+from agent.publishing import absorb_hand_edits, nfo_target, read_existing, render_for
+from agent.queue import JobContext
+from agent.store import media
+from agent.store.media import Item
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+log = logging.getLogger("agent.publish")
+
+
+async def _shared_folder(agent: Agent, item: Item) -> bool:
+    """Whether several movies live in this movie's folder."""
+    if item.entity != "movie":
+        return False
+    row = await agent.db.fetchone("SELECT COUNT(*) AS n FROM movies WHERE path = ? AND missing_since IS NULL",
+                                  (item.row["path"],))
+    return bool(row and row["n"] > 1)
+
+
+def _folder_and_stem(item: Item) -> tuple[Path, str | None]:
+    """The folder files go into and the video stem used in names."""
+    if item.entity == "series":
+        return Path(item.row["path"]), None
+    video = Path(item.row["file"])
+    if item.entity == "movie":
+        return Path(item.row["path"]), video.stem
+    return video.parent, video.stem
+
+
+async def _art_plan(agent: Agent, item: Item, stem: str | None, shared: bool
+                    ) -> tuple[list[PlannedFile], dict[str, str]]:
+    """Planned artwork files from the item's cache references, and source URLs for the NFO."""
+    rows = await agent.db.fetchall(
+        "SELECT r.art_type, r.position, r.sha256, a.ext, a.source_url FROM asset_references r"
+        " JOIN cache_assets a ON a.sha256 = r.sha256 WHERE r.entity_type = ? AND r.entity_id = ?"
+        " AND a.quarantined = 0 ORDER BY r.art_type, r.position", (item.entity, item.id))
+    plans, urls = [], {}
+    for r in rows:
+        if item.entity == "episode" and r["art_type"] != "thumb":
+            continue
+        name = art_filename(r["art_type"], r["ext"], stem=stem, shared_folder=shared, position=r["position"])
+        plans.append(PlannedFile.asset(name, r["sha256"], r["ext"], r["art_type"], r["position"]))
+        if r["position"] == 0 and (r["source_url"] or "").startswith(("http://", "https://")):
+            urls[r["art_type"]] = r["source_url"]
+    return plans, urls
+
+
+async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any]:
+    """Write one item's files; a broken NFO on disk is reported and left untouched."""
+    item = await agent.db.read(media.load, entity, item_id)
+    if item.row.get("missing_since") is not None:
+        return {"skipped": "the item's files are missing"}
+    publisher = agent.services["publisher"]
+    shared = await _shared_folder(agent, item)
+    folder, stem = _folder_and_stem(item)
+    target = nfo_target(agent, item, shared)
+    existing = read_existing(target)
+    edits: list[str] = []
+    if existing is not None:
+        item, edits = await absorb_hand_edits(agent, item, target, existing)
+    plans, urls = await _art_plan(agent, item, stem, shared)
+    nfo_error = None
+    try:
+        data = await render_for(agent, item, existing, urls)
+        plans.insert(0, PlannedFile.nfo(str(target.relative_to(folder)), data))
+    except NfoError as exc:
+        nfo_error = f"{target.name}: {exc.message}; left untouched"
+        data = None
+    report = await publisher.publish(entity, item_id, folder, plans)
+    columns: dict[str, Any] = {"nfo_error": nfo_error}
+    if data is not None:
+        columns.update(nfo_path=str(target), nfo_hash=hashlib.sha256(data).hexdigest())
+    await agent.db.write(lambda c: media.save(c, media.load(c, entity, item_id), {}, agent.clock.now(),
+                                              extra_columns=columns))
+    agent.emit(f"{entity}:updated", {"id": item_id})
+    return {"written": report.written, "unchanged": report.skipped, "removed": report.removed,
+            "kept_foreign": report.kept_foreign, "hand_edits": edits, "nfo_error": nfo_error}
+
+
+def register(agent: Agent) -> None:
+    """Register the publish handler."""
+
+    async def handle(ctx: JobContext) -> dict[str, Any]:
+        p = ctx.payload
+        entity, item_id = p["entity"], int(p["id"])
+        if entity not in media.TABLES:
+            raise PermanentFailure(f"unknown entity {entity!r}")
+        await ctx.progress(0.1, f"publishing {entity} {item_id}")
+        result = await publish_item(agent, entity, item_id)
+        if "skipped" in result:
+            return result
+        priority = int(p.get("priority") or Priority.NORMAL)
+        update = p.get("update") or ("Modified" if result["written"] or result["removed"] else None)
+        if update and agent.cfg.players:
+            job = await ctx.enqueue("notify_players", {"entity": entity, "id": item_id, "update": update},
+                                    priority=priority, depends_on=[ctx.job.id],
+                                    dedupe_key=f"notify:{entity}:{item_id}")
+            result["notify_job"] = job.id
+            waiting = await agent.db.fetchone(
+                "SELECT COUNT(*) AS n FROM playback_state WHERE entity_type = ? AND entity_id = ?"
+                " AND restored_at IS NULL AND expires_at > ?", (entity, item_id, agent.clock.now()))
+            if waiting and waiting["n"]:
+                restore = await ctx.enqueue("playback_restore", {"entity": entity, "id": item_id},
+                                            priority=Priority.CRITICAL, depends_on=[job.id],
+                                            dedupe_key=f"restore:{entity}:{item_id}")
+                result["restore_job"] = restore.id
+        return result
+
+    agent.queue.register("publish", handle)
+
+
+__all__ = ["nfo_filename", "publish_item", "register"]

@@ -1,0 +1,108 @@
+"""Plan what goes beside an item (NFO + artwork), absorb hand edits first, then write through the Publisher."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.nfo import parse_nfo, render_episodes, render_nfo
+from agent.store import media
+from agent.store.media import Item
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+log = logging.getLogger("agent.publish")
+KIND = {"movie": "movie", "series": "tvshow", "episode": "episodedetails"}
+# Fields compared when an NFO was edited by hand (everything the NFO carries that the agent manages).
+EDITABLE_FROM_NFO = ("title", "original_title", "sort_title", "year", "premiered", "plot", "outline", "tagline",
+                     "runtime", "mpaa", "genres", "countries", "studios", "directors", "credits", "tags", "set",
+                     "trailer", "userrating", "tmdb_id", "imdb_id", "tvdb_id", "aired", "showtitle", "show_status")
+
+
+def nfo_target(agent: Agent, item: Item, shared_folder: bool) -> Path:
+    """Where the item's NFO goes (DESIGN section 7)."""
+    if item.entity == "series":
+        return Path(item.row["path"]) / "tvshow.nfo"
+    video = Path(item.row["file"])
+    if item.entity == "movie":
+        folder = Path(item.row["path"])
+        if video.name.lower() in ("index.bdmv", "video_ts.ifo"):
+            return folder / "movie.nfo"
+        if agent.cfg.nfo.movie_filename == "movie" and not shared_folder:
+            return folder / "movie.nfo"
+    return video.with_suffix(".nfo")
+
+
+def _norm(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as an NFO round trip gives them back (so comparisons ignore formatting)."""
+    parsed = parse_nfo(render_nfo(kind, fields))
+    return parsed.fields if parsed.ok else fields
+
+
+def hand_edits(kind: str, item: Item, on_disk: dict[str, Any]) -> dict[str, Any]:
+    """Fields whose value in an NFO someone edited differs from ours: they become user edits."""
+    ours = _norm(kind, {k: v for k, v in item.fields.items() if k in EDITABLE_FROM_NFO})
+    edits: dict[str, Any] = {}
+    for name in EDITABLE_FROM_NFO:
+        theirs = on_disk.get(name)
+        if theirs in (None, "", [], {}) and ours.get(name) in (None, "", [], {}):
+            continue
+        if theirs != ours.get(name):
+            edits[name] = theirs
+    return edits
+
+
+async def absorb_hand_edits(agent: Agent, item: Item, nfo_path: Path, data: bytes) -> tuple[Item, list[str]]:
+    """If the NFO changed since the agent wrote it, take the differing fields as locked user edits."""
+    written = await agent.db.fetchone("SELECT sha256 FROM published_files WHERE path = ?", (str(nfo_path),))
+    if written is None or hashlib.sha256(data).hexdigest() == written["sha256"]:
+        return item, []
+    kind = KIND[item.entity]
+    parsed = parse_nfo(data, kind)
+    if not parsed.ok:
+        return item, []
+    fields = parsed.fields
+    if item.entity == "episode" and len(parsed.episodes) > 1:
+        fields = next((e for e in parsed.episodes if e.get("episode") == item.fields.get("episode")), fields)
+    edits = hand_edits(kind, item, fields)
+    if not edits:
+        return item, []
+    log.info("%s %d: NFO %s was edited by hand; keeping %s as user edits", item.entity, item.id, nfo_path,
+             ", ".join(sorted(edits)))
+    item = await agent.db.write(lambda c: media.save(c, media.load(c, item.entity, item.id), edits,
+                                                     agent.clock.now(), lock=True))
+    return item, sorted(edits)
+
+
+async def render_for(agent: Agent, item: Item, existing: bytes | None, art_urls: dict[str, str]) -> bytes:
+    """Render the item's NFO, keeping the existing file's unmanaged tags."""
+    kind = KIND[item.entity]
+    templates = agent.cfg.nfo.templates
+    fields = dict(item.fields)
+    if art_urls:
+        fields["art"] = art_urls
+    if item.entity == "episode":
+        rows = await agent.db.fetchall(
+            "SELECT * FROM episodes WHERE file = ? AND missing_since IS NULL ORDER BY season, episode",
+            (item.row["file"],))
+        if len(rows) > 1:
+            episodes = []
+            for row in rows:
+                sibling = media.item_from_row("episode", row)
+                episodes.append(fields if sibling.id == item.id else dict(sibling.fields))
+            return render_episodes(episodes, existing, templates)
+    return render_nfo(kind, fields, existing, templates)
+
+
+def read_existing(path: Path) -> bytes | None:
+    """The NFO on disk, or None."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+__all__ = ["KIND", "absorb_hand_edits", "hand_edits", "nfo_target", "read_existing", "render_for"]
