@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -13,8 +12,8 @@ from typing import Any
 import yaml
 
 from agent.errors import ConfigError
+from agent.yamlreader import Node, Reader, convert, fields_of
 
-ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_KEYS = {"api_key", "password"}
 ART_TYPES = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart", "keyart", "thumb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -178,169 +177,19 @@ class Config:
 # ---------------------------------------------------------------- loading
 
 
-class _Node:
-    """A YAML value with the line it came from."""
-
-    __slots__ = ("expanded", "line", "value")
-
-    def __init__(self, value: Any, line: int, expanded: bool = False) -> None:
-        self.value = value
-        self.line = line
-        self.expanded = expanded
-
-
-def _convert(node: yaml.Node) -> _Node:
-    """Turn a composed YAML node into nested _Node values, keeping line numbers."""
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, _Node] = {}
-        for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) \
-                else key_node.value
-            if str(key) in out:
-                raise ConfigError(f"duplicate key '{key}' at line {key_node.start_mark.line + 1}")
-            child = _convert(value_node)
-            child.line = key_node.start_mark.line + 1  # messages point at the key, not a block value below it
-            out[str(key)] = child
-        return _Node(out, line)
-    if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(n) for n in node.value], line)
-    value = yaml.safe_load(yaml.serialize(node))
-    if isinstance(value, str) and ENV_RE.search(value):
-        return _Node(_expand_env(value), line, expanded=True)
-    return _Node(value, line)
-
-
-def _expand_env(text: str) -> str:
-    """Replace ${NAME} and ${NAME:-default} from the environment (unset -> empty, or the default)."""
-    return ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or m.group(2) or "", text)
-
-
-def _scalar(text: str) -> Any:
-    """What an unquoted YAML scalar with this text would be (int, float, bool, null or the string)."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, int | float | bool) or value is None else text
-
-
-def _plain(value: Any) -> Any:
-    """A converted value as plain Python again (for messages)."""
-    if isinstance(value, _Node):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-
-
-class _Reader:
-    """Walks a mapping, tracking the key path for messages and flagging unknown keys."""
-
-    def __init__(self, node: _Node, path: str, known: tuple[str, ...] = ()) -> None:
-        if not isinstance(node.value, dict):
-            raise ConfigError(f"{path or 'config'}: expected a mapping (line {node.line})")
-        self.node, self.path, self.used = node, path, set()
-        if known:  # report a typo ("pth") before the required key it hides ("path")
-            for key, child in node.value.items():
-                if key not in known:
-                    hint = _did_you_mean(key, known)
-                    raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
-
-    def _key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        """Whether the key is present and not null."""
-        child = self.node.value.get(key)
-        return child is not None and child.value is not None
-
-    def raw(self, key: str) -> _Node | None:
-        """The child node, marking it used."""
-        self.used.add(key)
-        child = self.node.value.get(key)
-        return None if child is None or child.value is None else child
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = dataclasses.MISSING) -> Any:
-        """A scalar of the given type, or the default; missing required keys are errors."""
-        child = self.raw(key)
-        if child is None:
-            if default is dataclasses.MISSING:
-                raise ConfigError(
-                    f"{self._key(key)}: required key is missing (in the mapping at line {self.node.line})")
-            return default
-        value = child.value
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if child.expanded and str not in kinds:  # port: ${PORT:-7979} is a number once expanded
-            value = _scalar(value)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            quoted = isinstance(value, str) and not child.expanded and isinstance(_scalar(value), kinds) \
-                and not isinstance(_scalar(value), str)
-            hint = " (remove the quotes)" if quoted else ""
-            got = _plain(value)
-            raise ConfigError(f"{self._key(key)}: expected {names}, got {got!r} (line {child.line}){hint}")
-        return value
-
-    def error(self, key: str, message: str) -> ConfigError:
-        """A ConfigError for this key with its line."""
-        child = self.node.value.get(key)
-        line = child.line if child is not None else self.node.line
-        return ConfigError(f"{self._key(key)}: {message} (line {line})")
-
-    def child(self, key: str) -> _Reader | None:
-        """A nested mapping reader, or None when absent."""
-        node = self.raw(key)
-        return None if node is None else _Reader(node, self._key(key))
-
-    def items(self, key: str) -> list[_Node]:
-        """A list value (empty when absent)."""
-        node = self.raw(key)
-        if node is None:
-            return []
-        if not isinstance(node.value, list):
-            raise ConfigError(f"{self._key(key)}: expected a list (line {node.line})")
-        return node.value
-
-    def done(self) -> None:
-        """Raise on keys that were never read: typos must not pass silently."""
-        for key, child in self.node.value.items():
-            if key not in self.used:
-                hint = _did_you_mean(key, tuple(self.used))
-                raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
-
-
-def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
-    """A '; did you mean ...?' suffix naming the closest known key, or ''."""
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    """The field names of a config dataclass: the keys its YAML mapping may have."""
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
 def _path(base: Path, text: str) -> Path:
     """Resolve a path relative to the config file's folder."""
     p = Path(os.path.expanduser(text))
     return (p if p.is_absolute() else base / p).resolve()
 
 
-def _mappings(reader: _Reader, key: str) -> tuple[PathMappingConfig, ...]:
+def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
     """Read a path_mappings list of {remote, local}."""
     from agent.paths import validate_mapping
 
     out = []
     for i, node in enumerate(reader.items(key)):
-        r = _Reader(node, f"{reader._key(key)}[{i}]", _fields(PathMappingConfig))
+        r = Reader(node, f"{reader._key(key)}[{i}]", fields_of(PathMappingConfig))
         remote, local = r.get("remote", str), r.get("local", str)
         r.done()
         problem = validate_mapping(remote, local)
@@ -371,13 +220,13 @@ def parse_config(text: str, path: Path | None) -> Config:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path or 'config'}: not valid YAML{where}: {problem}") from None
     base = (path.parent if path else Path.cwd()).resolve()
-    root = _Reader(_convert(node) if node is not None else _Node({}, 1), "")
+    root = Reader(convert(node) if node is not None else Node({}, 1), "")
     cfg = _build(root, base, path)
     root.done()
     return cfg
 
 
-def _build(root: _Reader, base: Path, path: Path | None) -> Config:
+def _build(root: Reader, base: Path, path: Path | None) -> Config:
     """Build every section from the root mapping."""
     s = root.child("server")
     server = ServerConfig()
@@ -399,7 +248,7 @@ def _build(root: _Reader, base: Path, path: Path | None) -> Config:
     )
 
 
-def _jobs(r: _Reader | None) -> JobsConfig:
+def _jobs(r: Reader | None) -> JobsConfig:
     if r is None:
         return JobsConfig()
     workers = r.get("workers", int, 2)
@@ -425,10 +274,10 @@ def _jobs(r: _Reader | None) -> JobsConfig:
     return cfg
 
 
-def _libraries(root: _Reader, base: Path) -> tuple[LibraryConfig, ...]:
+def _libraries(root: Reader, base: Path) -> tuple[LibraryConfig, ...]:
     libs: list[LibraryConfig] = []
     for i, node in enumerate(root.items("libraries")):
-        r = _Reader(node, f"libraries[{i}]", _fields(LibraryConfig))
+        r = Reader(node, f"libraries[{i}]", fields_of(LibraryConfig))
         name = r.get("name", str).strip()
         if not name or "/" in name:
             raise r.error("name", "must be a non-empty name without '/'")
@@ -451,7 +300,7 @@ def _libraries(root: _Reader, base: Path) -> tuple[LibraryConfig, ...]:
     return tuple(libs)
 
 
-def _providers(r: _Reader | None) -> ProvidersConfig:
+def _providers(r: Reader | None) -> ProvidersConfig:
     if r is None:
         return ProvidersConfig()
     tmdb, fanart = TmdbConfig(), FanartConfig()
@@ -472,7 +321,7 @@ def _providers(r: _Reader | None) -> ProvidersConfig:
     return ProvidersConfig(tmdb=tmdb, fanart=fanart)
 
 
-def _artwork(r: _Reader | None) -> ArtworkConfig:
+def _artwork(r: Reader | None) -> ArtworkConfig:
     if r is None:
         return ArtworkConfig()
     types = []
@@ -489,7 +338,7 @@ def _artwork(r: _Reader | None) -> ArtworkConfig:
     return cfg
 
 
-def _nfo(r: _Reader | None, base: Path) -> NfoConfig:
+def _nfo(r: Reader | None, base: Path) -> NfoConfig:
     if r is None:
         return NfoConfig()
     name = r.get("movie_filename", str, "basename")
@@ -503,7 +352,7 @@ def _nfo(r: _Reader | None, base: Path) -> NfoConfig:
     return NfoConfig(movie_filename=name, templates=tpath)
 
 
-def _sources(r: _Reader | None) -> dict[str, SourceConfig]:
+def _sources(r: Reader | None) -> dict[str, SourceConfig]:
     out = {name: SourceConfig() for name in SOURCES}
     if r is None:
         return out
@@ -518,10 +367,10 @@ def _sources(r: _Reader | None) -> dict[str, SourceConfig]:
     return out
 
 
-def _players(root: _Reader) -> tuple[PlayerConfig, ...]:
+def _players(root: Reader) -> tuple[PlayerConfig, ...]:
     players: list[PlayerConfig] = []
     for i, node in enumerate(root.items("players")):
-        r = _Reader(node, f"players[{i}]", _fields(PlayerConfig))
+        r = Reader(node, f"players[{i}]", fields_of(PlayerConfig))
         name = r.get("name", str).strip()
         kind = r.get("type", str)
         if kind not in ("kodi", "jellyfin"):
@@ -541,7 +390,7 @@ def _players(root: _Reader) -> tuple[PlayerConfig, ...]:
     return tuple(players)
 
 
-def _watcher(r: _Reader | None) -> WatcherConfig:
+def _watcher(r: Reader | None) -> WatcherConfig:
     if r is None:
         return WatcherConfig()
     cfg = WatcherConfig(quiet_seconds=r.get("quiet_seconds", float, 5.0),
@@ -551,7 +400,7 @@ def _watcher(r: _Reader | None) -> WatcherConfig:
     return cfg
 
 
-def _playback(r: _Reader | None) -> PlaybackConfig:
+def _playback(r: Reader | None) -> PlaybackConfig:
     if r is None:
         return PlaybackConfig()
     cfg = PlaybackConfig(expire_hours=r.get("expire_hours", float, 24.0))
