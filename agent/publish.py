@@ -16,10 +16,11 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from agent.cache import ENTITY_TYPES, AssetCache, AssetError
+from agent.cache import ENTITY_TYPES, AssetCache
 from agent.clock import Clock
 from agent.errors import AgentError, PathError, PermanentFailure, RetryLater, UserError
 from agent.fsutil import RecentWrites, atomic_link_or_copy, atomic_write, is_temp_name, sha256_file
+from agent.imageinfo import AssetError
 from agent.paths import resolve_inside
 from agent.store.db import Database
 

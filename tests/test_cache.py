@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
-from agent.cache import AssetCache, AssetError, sniff_image
+from agent.cache import AssetCache
 from agent.clock import FakeClock
 from agent.errors import NotFound, RetryLater
+from agent.imageinfo import AssetError, sniff_image
 from agent.store.db import Database
 
 DAY = 86400.0
