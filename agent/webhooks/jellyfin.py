@@ -126,10 +126,7 @@ def _playback(event_type: str, view: CaseInsensitive) -> PlaybackInfo:
     """Playback state, position and who is watching from a playback or UserDataSaved notification."""
     paused = as_bool(view.get("IsPaused")) or False
     state: PlaybackState
-    if event_type in ("PlaybackStop", "UserDataSaved"):
-        state = "stopped"
-    else:
-        state = "paused" if paused else "playing"
+    state = "stopped" if event_type in ("PlaybackStop", "UserDataSaved") else "paused" if paused else "playing"
     played_key = "PlayedToCompletion" if event_type == "PlaybackStop" else "Played"
     return PlaybackInfo(
         state=state,
