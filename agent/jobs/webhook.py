@@ -7,106 +7,22 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Config, LibraryConfig
 from agent.errors import AgentError, PathError, PermanentFailure
 from agent.jobs.model import Priority
-from agent.paths import PathMapper, resolve_inside
+from agent.paths import resolve_inside
 from agent.queue import JobContext
+from agent.store import lookups
 from agent.webhooks import Action, WebhookEvent, parse_webhook
+from agent.webhooks.locate import Locator, Place, hints_of
 
 if TYPE_CHECKING:
     from agent.service import Agent
 
 PRIORITY = Priority.CRITICAL
 _STATES = {"playing": "playing", "paused": "paused", "stopped": "idle"}
-
-
-@dataclass(frozen=True)
-class Place:
-    """A local path (normalised, not symlink-resolved) and the library that holds it."""
-
-    library: LibraryConfig
-    path: str
-
-
-class Locator:
-    """Maps a sender's paths to ours and finds the library holding them (the longest root wins)."""
-
-    def __init__(self, cfg: Config, source: str) -> None:
-        source_cfg = cfg.sources.get(source)
-        mappings = source_cfg.path_mappings if source_cfg else ()
-        self.source = source
-        self.mapper = PathMapper([{"remote": m.remote, "local": m.local} for m in mappings], name=source)
-        self.libraries = cfg.libraries
-        self.roots = [lib.path for lib in cfg.libraries]
-
-    def tried(self) -> str:
-        """The mappings as a message fragment."""
-        shown = ", ".join(str(m) for m in self.mapper.mappings)
-        return shown or "none (paths taken as-is)"
-
-    def locate(self, remote: str) -> Place:
-        """Map a sender path and find its library; PermanentFailure naming the path and mappings otherwise."""
-        try:
-            local = os.path.normpath(self.mapper.to_local(remote))
-        except PathError as exc:
-            raise PermanentFailure(
-                f"cannot map {self.source} path '{remote}': {exc.message}",
-                detail={"path": remote, "mappings": self.tried()},
-            ) from None
-        best: tuple[int, LibraryConfig] | None = None
-        for lib in self.libraries:
-            try:
-                resolve_inside(local, [lib.path])
-            except PathError:
-                continue
-            depth = len(Path(os.path.realpath(lib.path)).parts)
-            if best is None or depth > best[0]:
-                best = (depth, lib)
-        if best is None:
-            libs = ", ".join(f"{lib.name}: {lib.path}" for lib in self.libraries) or "none configured"
-            raise PermanentFailure(
-                f"{self.source} path '{remote}' maps to '{local}', which is outside every library ({libs}); "
-                f"{self.source} path mappings tried: {self.tried()}",
-                detail={"path": remote, "local": local, "mappings": self.tried()},
-            )
-        return Place(best[1], local)
-
-
-def hints_of(event: WebhookEvent, locator: Locator | None = None) -> dict[str, Any]:
-    """The Hints a scan or enrich gets from the sender: title, year, overview, genres, ids, images."""
-    ids = {f"{k}_id": v for k, v in event.ids.items()}
-    hints: dict[str, Any] = {
-        "title": event.series_title or event.title,
-        "year": event.year,
-        "overview": event.overview if event.media_kind != "episode" else None,
-        "genres": list(event.genres),
-        "ids": ids,
-        "images": [{"type": i.type, "url": i.url} for i in event.images],
-    }
-    if event.source == "sonarr" and event.episodes:
-        episodes = []
-        for ep in event.episodes:
-            file = None
-            if ep.file and locator is not None:
-                file = locator.locate(ep.file).path
-            episodes.append(
-                {
-                    "season": ep.season,
-                    "episode": ep.episode,
-                    "title": ep.title,
-                    "aired": ep.aired,
-                    "overview": ep.overview,
-                    "tvdb_id": ep.tvdb_id,
-                    "file": file,
-                }
-            )
-        hints["episodes"] = episodes
-    return {k: v for k, v in hints.items() if v not in (None, [], {})}
 
 
 def sha256_of(path: str) -> str:
@@ -116,27 +32,6 @@ def sha256_of(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _stale_rows(conn: sqlite3.Connection, old: str, new: str) -> list[sqlite3.Row]:
-    """published_files rows beside `old` named `<old stem>.x` or `<old stem>-x`, not `<new stem>...`."""
-    folder, old_stem = os.path.dirname(old), Path(old).stem
-    new_stem = Path(new).stem if os.path.dirname(new) == folder else None
-    out = []
-    for row in conn.execute(
-        "SELECT path, sha256, entity_type, entity_id, kind FROM published_files WHERE path >= ? AND path < ?",
-        (os.path.join(folder, old_stem), os.path.join(folder, old_stem) + "\uffff"),
-    ):
-        path = row["path"]
-        name = os.path.basename(path)
-        if os.path.dirname(path) != folder or not name.startswith(old_stem):
-            continue
-        if name[len(old_stem) : len(old_stem) + 1] not in (".", "-"):
-            continue
-        if new_stem and name.startswith(new_stem) and name[len(new_stem) : len(new_stem) + 1] in (".", "-"):
-            continue
-        out.append(row)
-    return out
 
 
 def remove_own_files(rows: list[sqlite3.Row], roots: list[Path]) -> dict[str, list[str]]:
@@ -159,71 +54,6 @@ def remove_own_files(rows: list[sqlite3.Row], roots: list[Path]) -> dict[str, li
             os.unlink(path)
             report["deleted"].append(path)
     return report
-
-
-def _forget_published(conn: sqlite3.Connection, paths: list[str]) -> None:
-    """Drop published_files rows for files that no longer exist."""
-    conn.executemany("DELETE FROM published_files WHERE path = ?", [(p,) for p in paths])
-
-
-def items_by_files(conn: sqlite3.Connection, entity: str, files: list[str]) -> list[int]:
-    """Ids of movies or episodes whose main file is one of `files`."""
-    if not files:
-        return []
-    table = "movies" if entity == "movie" else "episodes"
-    marks = ",".join("?" * len(files))
-    rows = conn.execute(f"SELECT id FROM {table} WHERE file IN ({marks}) ORDER BY id", files)
-    return [r["id"] for r in rows]
-
-
-def items_by_ids(
-    conn: sqlite3.Connection, entity: str, ids: dict[str, Any], library: str | None = None
-) -> list[int]:
-    """Ids of movies, series or episodes matching any of the sender's ids (optionally in one library)."""
-    table = {"movie": "movies", "series": "series", "episode": "episodes"}[entity]
-    columns = {"tmdb": "tmdb_id", "imdb": "imdb_id", "tvdb": "tvdb_id"}
-    if entity == "episode":
-        columns = {"tvdb": "tvdb_id"}
-    terms = [(f"t.{col} = ?", ids[key]) for key, col in columns.items() if ids.get(key) is not None]
-    if not terms:
-        return []
-    where = " OR ".join(t for t, _ in terms)
-    params: list[Any] = [v for _, v in terms]
-    sql = f"SELECT t.id FROM {table} t"
-    if library is not None and entity != "episode":
-        sql += " JOIN libraries l ON l.id = t.library_id WHERE l.name = ? AND"
-        params.insert(0, library)
-    else:
-        sql += " WHERE"
-    rows = conn.execute(f"{sql} ({where}) ORDER BY t.missing_since IS NOT NULL, t.id", params)
-    return [r["id"] for r in rows]
-
-
-def item_by_folder(conn: sqlite3.Connection, entity: str, folder: str) -> list[int]:
-    """Ids of movies or series whose folder is `folder`."""
-    table = "movies" if entity == "movie" else "series"
-    return [r["id"] for r in conn.execute(f"SELECT id FROM {table} WHERE path = ? ORDER BY id", (folder,))]
-
-
-def capture_state(
-    conn: sqlite3.Connection, entity: str, item_id: int, since: float, now: float
-) -> tuple[bool, int | None]:
-    """(already captured, id of a capture job still to run) for one item within the capture window."""
-    open_rows = conn.execute(
-        "SELECT 1 FROM playback_state WHERE entity_type = ? AND entity_id = ? AND restored_at IS NULL"
-        " AND expires_at > ?",
-        (entity, item_id, now),
-    ).fetchone()
-    job = conn.execute(
-        "SELECT id, status FROM job_queue WHERE type = 'playback_capture'"
-        " AND status IN ('pending', 'running', 'completed')"
-        " AND json_extract(payload, '$.entity') = ? AND json_extract(payload, '$.id') = ?"
-        " AND created_at >= ? ORDER BY id DESC LIMIT 1",
-        (entity, item_id, since),
-    ).fetchone()
-    if job is not None and job["status"] != "completed":
-        return True, job["id"]
-    return bool(open_rows) or job is not None, None
 
 
 class WebhookWork:
@@ -329,9 +159,9 @@ class WebhookWork:
         """Enqueue playback_capture for the items whose file is being replaced; returns job ids to wait on."""
         local = [self.locator.locate(f).path for f in remote_files]
         entity = "movie" if self.event.source == "radarr" else "episode"
-        ids = await self.agent.db.read(items_by_files, entity, local)
+        ids = await self.agent.db.read(lookups.items_by_files, entity, local)
         if not ids and entity == "movie" and self.event.ids:
-            ids = (await self.agent.db.read(items_by_ids, "movie", self.event.ids))[:1]
+            ids = (await self.agent.db.read(lookups.items_by_ids, "movie", self.event.ids))[:1]
         if not ids:
             self.result.setdefault("notes", []).append(
                 f"no known {entity} has {', '.join(local)}; nothing to capture"
@@ -342,7 +172,7 @@ class WebhookWork:
         wait: list[int] = []
         for item_id in ids:
             if only_if_missing:
-                done, pending = await self.agent.db.read(capture_state, entity, item_id, since, now)
+                done, pending = await self.agent.db.read(lookups.capture_state, entity, item_id, since, now)
                 if pending is not None:
                     wait.append(pending)
                 if done:
@@ -362,13 +192,13 @@ class WebhookWork:
         rows: list[sqlite3.Row] = []
         for old, new in pairs:
             if old.path != new.path:
-                rows += await self.agent.db.read(_stale_rows, old.path, new.path)
+                rows += await self.agent.db.read(lookups.stale_rows, old.path, new.path)
         report = await asyncio.to_thread(
             remove_own_files, rows, [lib.path for lib in self.agent.cfg.libraries]
         )
         forget = report["deleted"] + report["gone"]
         if forget:
-            await self.agent.db.write(_forget_published, forget)
+            await self.agent.db.write(lookups.forget_published, forget)
         self.result["removed"] = report["deleted"]
         self.result["kept"] = report["kept_changed"] + report["kept_outside"]
         if self.event.remote_folder or self.event.remote_files:
@@ -395,10 +225,10 @@ class WebhookWork:
         place = self.folder() if self.event.remote_folder or self.event.remote_files else None
         ids: list[int] = []
         if place is not None:
-            ids = await self.agent.db.read(item_by_folder, self.entity, place.path)
+            ids = await self.agent.db.read(lookups.item_by_folder, self.entity, place.path)
         if not ids and self.event.ids:
             lib = place.library.name if place else None
-            ids = await self.agent.db.read(items_by_ids, self.entity, self.event.ids, lib)
+            ids = await self.agent.db.read(lookups.items_by_ids, self.entity, self.event.ids, lib)
         if not ids:
             where = f"folder '{place.path}'" if place else "its ids"
             self.result["nothing"] = f"no known {self.entity} matches {where} {json.dumps(self.event.ids)}"
@@ -422,7 +252,7 @@ class WebhookWork:
             return
         local = [self.locator.locate(f).path for f in ev.deleted_files]
         entity = "movie" if ev.source == "radarr" else "episode"
-        ids = await self.agent.db.read(items_by_files, entity, local)
+        ids = await self.agent.db.read(lookups.items_by_files, entity, local)
         if not ids:
             self.result["nothing"] = f"no known {entity} has {', '.join(local) or 'the deleted file'}"
             return
@@ -445,7 +275,7 @@ class WebhookWork:
         kind = self.event.media_kind
         if kind is None or not self.event.ids:
             return None
-        ids = await self.agent.db.read(items_by_ids, kind, self.event.ids)
+        ids = await self.agent.db.read(lookups.items_by_ids, kind, self.event.ids)
         return (kind, ids[0]) if ids else None
 
     async def player_added(self) -> None:
