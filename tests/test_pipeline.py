@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import json
 import os
@@ -245,3 +247,148 @@ async def test_no_key_radarr_webhook_uses_payload_and_remote_images(
     assert (folder / "poster.jpg").read_bytes() == await served(poster_url)
     assert (folder / "fanart.jpg").read_bytes() == await served(fanart_url)
     assert (await only_movie(client))["status"] == "enriched"
+
+
+async def publish_again(client: Any, entity: str, item_id: int) -> Any:
+    """Queue a publish of one item, drain, return the finished job."""
+    job = await client.agent.queue.enqueue("publish", {"entity": entity, "id": item_id})
+    await client.agent.queue.run_until_idle()
+    return await client.agent.queue.get(job.id)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """name -> (mtime_ns, inode) of every file under a folder."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+async def test_publishing_twice_writes_nothing(app: Any, tmp_path: Path) -> None:
+    """A second publish of unchanged data skips every file: mtimes and inodes stay."""
+    folder = movie_folder(tmp_path)
+    await scan(app)
+    before = snapshot(folder)
+    assert f"{MATRIX}.nfo" in before and "poster.jpg" in before
+    movie = await only_movie(app)
+    job = await publish_again(app, "movie", movie["id"])
+    assert job.status.value == "completed", job.error
+    assert job.result["written"] == [] and job.result["removed"] == [] and job.result["hand_edits"] == []
+    assert len(job.result["unchanged"]) == len(before) - 1  # every file but the video
+    assert snapshot(folder) == before
+
+
+async def test_crash_mid_publish_leaves_no_partial_files(app: Any, tmp_path: Path, fake: FakeTmdb,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.replace failing on the 2nd library file: the job retries, no temp or half file stays, re-run ends."""
+    folder = movie_folder(tmp_path)
+    calls: list[str] = []
+    real_replace = os.replace
+
+    def flaky(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        """Fail the second replace into the library, once."""
+        if str(dst).startswith(str(folder)):
+            calls.append(str(dst))
+            if len(calls) == 2:
+                raise OSError(errno.EIO, "injected I/O error")
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    await app.post("/api/libraries/Movies/scan", headers=HEADERS)
+    await app.agent.queue.run_until_idle()
+    [job] = (await app.agent.queue.list(type_="publish"))[0]
+    assert job.status.value == "pending" and "injected I/O error" in (job.error or ""), job
+    names = os.listdir(folder)
+    assert not [n for n in names if ".metarr-tmp-" in n], names
+    assert Path(calls[1]).name not in names  # the failed file is absent, not half written
+    first = Path(calls[0])
+    root = nfo_root(first) if first.suffix == ".nfo" else None
+    assert root is None or root.findtext("title") == "The Matrix"
+    app.agent.clock.advance(3600)
+    await app.agent.queue.run_until_idle()
+    job = await app.agent.queue.get(job.id)
+    assert job.status.value == "completed", job.error
+    assert nfo_root(folder / f"{MATRIX}.nfo").findtext("title") == "The Matrix"
+    assert (folder / "poster.jpg").is_file() and (folder / "fanart.jpg").is_file()
+    assert not [n for n in os.listdir(folder) if ".metarr-tmp-" in n]
+
+
+async def test_tmdb_429_retries_after_retry_after(app: Any, tmp_path: Path, fake: FakeTmdb) -> None:
+    """TMDB 429 with Retry-After: 30 -> the enrich job is pending again, due in exactly 30 s."""
+    movie_folder(tmp_path)
+    fake.fail("/3/movie/603", status=429, retry_after=30)
+    await app.post("/api/libraries/Movies/scan", headers=HEADERS)
+    await app.agent.queue.run_until_idle()
+    [job] = (await app.agent.queue.list(type_="enrich"))[0]
+    assert job.status.value == "pending" and "429" in (job.error or "")
+    assert job.run_after == pytest.approx(app.agent.clock.now() + 30, abs=0.01)
+    assert not (await app.agent.queue.list(type_="publish"))[0]
+    app.agent.clock.advance(30)
+    await app.agent.queue.run_until_idle()
+    assert (await app.agent.queue.get(job.id)).status.value == "completed"
+    assert (tmp_path / "media" / "movies" / MATRIX / f"{MATRIX}.nfo").is_file()
+
+
+async def test_tmdb_401_fails_permanently(make_client: Factory, tmp_path: Path, fake: FakeTmdb,
+                                          fake_url: str) -> None:
+    """A key TMDB rejects: the enrich job fails once, saying which key to fix."""
+    extra = provider_extra(fake, fake_url, fanart=False)
+    extra["tmdb"]["api_key"] = "wrong-key"
+    client = await make_client(make_config(tmp_path, extra={"providers": extra}), clock=FakeClock())
+    movie_folder(tmp_path)
+    await client.post("/api/libraries/Movies/scan", headers=HEADERS)
+    await client.agent.queue.run_until_idle()
+    [job] = (await client.agent.queue.list(type_="enrich"))[0]
+    assert job.status.value == "failed" and job.attempts == 1
+    assert "rejected the API key (401)" in job.error and "providers.tmdb.api_key" in job.error
+    assert "wrong-key" not in job.error
+
+
+async def run_cli(*argv: str) -> int:
+    """agent.cli.main in a thread (it runs its own event loop)."""
+    return await asyncio.to_thread(cli.main, list(argv))
+
+
+async def test_cache_cli_verify_and_gc(app: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """verify exits 0 when clean, 1 naming a corrupt file (quarantined); gc prints what it deleted."""
+    movie_folder(tmp_path)
+    await scan(app)
+    config = str(tmp_path / "agent.yaml")
+    assert await run_cli("cache", "verify", "--config", config) == 0
+    out = capsys.readouterr().out
+    assert "0 corrupt, 0 missing" in out and "checked " in out
+    movie = await only_movie(app)
+    poster = next(a for a in movie["artwork"] if a["art_type"] == "poster")
+    sha = poster["sha256"]
+    cached = tmp_path / "data" / "cache" / "assets" / sha[:2] / sha[2:4] / f"{sha}.jpg"
+    cached.unlink()  # the library file is a hardlink to it: break the link, then corrupt the cache copy
+    cached.write_bytes(b"\xff\xd8\xff corrupted")
+    assert await run_cli("cache", "verify", "--config", config) == 1
+    out = capsys.readouterr().out
+    assert f"corrupt: {cached}" in out and "1 corrupt" in out
+    assert not cached.exists() and list((tmp_path / "data" / "cache" / "quarantine").iterdir())
+    assert (tmp_path / "media" / "movies" / MATRIX / "poster.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+
+    cache = app.agent.services["cache"]
+    loose = await cache.store_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    await app.agent.db.execute("UPDATE cache_assets SET unreferenced_since = 1000 WHERE sha256 = ?",
+                               (loose.sha256,))
+    orphan = cache.assets_dir / "ee" / "ee" / ("e" * 64 + ".jpg")
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"x" * 50)
+    temp = cache.root / "tmp" / "left-by-a-crash.part"
+    temp.write_bytes(b"y" * 20)
+    for path in (orphan, temp):
+        os.utime(path, (1000, 1000))
+    assert await run_cli("cache", "gc", "--config", config) == 0
+    out = capsys.readouterr().out
+    assert "deleted 1 unreferenced asset(s), 1 orphan file(s), 1 stale temp file(s)" in out
+    assert not loose.path.exists() and not orphan.exists() and not temp.exists()
+    assert (await app.agent.db.fetchone("SELECT 1 FROM cache_assets WHERE sha256 = ?", (loose.sha256,))) is None
+    assert await run_cli("cache", "verify", "--config", config) == 0
+
+
+async def test_cache_cli_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No database yet: a one-line error, exit 1, nothing created."""
+    config = write_config(tmp_path)
+    assert await run_cli("cache", "gc", "--config", str(config)) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "metarr.sqlite").exists()
