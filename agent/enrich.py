@@ -162,7 +162,9 @@ async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, 
     changes = media.merge(item, incoming)
     candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
     report.artwork = await _artwork(agent, item, candidates)
-    status = "enriched"
+    merged = {**item.fields, **changes}
+    # enriched means "identified and filled": an item nobody could identify stays unidentified
+    status = "enriched" if any(merged.get(k) for k in ID_FIELDS) else "unidentified"
     item = await agent.db.write(_save, item, changes, status, agent.clock.now())
     report.fields = sorted(changes)
     agent.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
