@@ -86,3 +86,38 @@ export function keepFocus(container, redraw) {
   const again = container.querySelector(`[data-testid="${CSS.escape(testid)}"]`);
   if (again) again.focus();
 }
+
+/**
+ * A padlock drawn as inline SVG (emoji fonts are missing on many servers and kiosks, where 🔒 shows as a box).
+ * label: the accessible name; empty makes it decorative.
+ */
+export function lockIcon(label = '') {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'lock-icon');
+  svg.setAttribute('focusable', 'false');
+  if (label) {
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+  } else {
+    svg.setAttribute('aria-hidden', 'true');
+  }
+  const shackle = document.createElementNS(ns, 'path');
+  shackle.setAttribute('d', 'M5 7.5V5a3 3 0 0 1 6 0v2.5');
+  shackle.setAttribute('fill', 'none');
+  shackle.setAttribute('stroke', 'currentColor');
+  shackle.setAttribute('stroke-width', '1.8');
+  const body = document.createElementNS(ns, 'rect');
+  for (const [name, value] of Object.entries({ x: 2.5, y: 7, width: 11, height: 8, rx: 1.5, fill: 'currentColor' })) {
+    body.setAttribute(name, String(value));
+  }
+  svg.append(shackle, body);
+  return svg;
+}
+
+/** A file path as text that may wrap after each / or \ (a <wbr> after every separator). */
+export function pathText(path) {
+  const parts = String(path ?? '').split(/(?<=[\\/])/);
+  return parts.flatMap((part, index) => (index < parts.length - 1 ? [part, el('wbr')] : [part]));
+}

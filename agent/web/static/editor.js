@@ -1,7 +1,7 @@
 // Detail/edit panel for a movie, a series or an episode: inline edits lock fields; Unlock; Enrich.
 
 import { api, artworkUrl } from './api.js';
-import { baseName, el, keepFocus, replaceChildren } from './dom.js';
+import { baseName, el, keepFocus, lockIcon, pathText, replaceChildren } from './dom.js';
 import { notify, reportError } from './status.js';
 
 const TITLE_FIELDS = [
@@ -22,6 +22,7 @@ const EPISODE_FIELDS = [
   { name: 'plot', label: 'Plot', multiline: true },
   { name: 'outline', label: 'Outline', multiline: true },
 ];
+const PATH_FACTS = new Set(['File', 'NFO']);
 const KINDS = {
   movie: { path: 'movies', fields: TITLE_FIELDS, enrich: true, poster: true },
   series: { path: 'series', fields: TITLE_FIELDS, enrich: false, poster: false },
@@ -225,7 +226,7 @@ export class DetailPanel {
     keepFocus(this.body, () => replaceChildren(this.body, parts));
   }
 
-  /** One labelled input with Save, and when locked a 🔒 marker and Unlock. */
+  /** One labelled input with Save, and when locked a padlock marker and Unlock. */
   fieldEditor(field, entity, isLocked) {
     const inputId = `edit-${field.name}`;
     const saved = entity[field.name];
@@ -242,10 +243,9 @@ export class DetailPanel {
       el('div', { class: 'field-label' },
         el('label', { for: inputId, text: field.label }),
         isLocked ? el('span', {
-          class: 'lock', role: 'img', 'data-testid': `locked-${field.name}`,
-          'aria-label': `${field.label} is locked`, title: `${field.label} is locked: automation will not change it`,
-          text: '🔒',
-        }) : null,
+          class: 'lock', 'data-testid': `locked-${field.name}`,
+          title: `${field.label} is locked: automation will not change it`,
+        }, lockIcon(`${field.label} is locked`)) : null,
       ),
       input,
       el('div', { class: 'field-actions' },
@@ -280,7 +280,7 @@ export class DetailPanel {
     ].filter(([, value]) => value !== undefined && value !== null && value !== '');
     return el('dl', { class: 'facts' }, rows.map(([label, value]) => [
       el('dt', { text: label }),
-      el('dd', { class: label === 'NFO error' ? 'job-error' : '', text: value }),
+      el('dd', { class: label === 'NFO error' ? 'job-error' : '' }, PATH_FACTS.has(label) ? pathText(value) : value),
     ]));
   }
 
@@ -297,7 +297,7 @@ export class DetailPanel {
           onclick: () => this.open('episode', episode.id, series.id),
         }),
         Array.isArray(episode.locked_fields) && episode.locked_fields.length
-          ? el('span', { role: 'img', 'aria-label': 'has locked fields', text: ' 🔒' }) : null,
+          ? el('span', { class: 'lock' }, ' ', lockIcon('has locked fields')) : null,
       ))),
     ]));
   }

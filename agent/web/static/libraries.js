@@ -1,7 +1,7 @@
 // Libraries list with a Scan button each and a live scan:progress line.
 
 import { api } from './api.js';
-import { el, formatTime, keepFocus, replaceChildren } from './dom.js';
+import { el, formatTime, keepFocus, pathText, replaceChildren } from './dom.js';
 import { reportError } from './status.js';
 
 /** Counts as "12 series · 80 episodes" whatever shape the server chose (object or top-level numbers). */
@@ -112,7 +112,7 @@ export class LibrariesView {
           el('span', { class: 'badge', text: library.kind || '' }),
           button,
         ),
-        el('p', { class: 'muted path', text: library.path || '' }),
+        el('p', { class: 'muted path' }, pathText(library.path || '')),
         el('p', { text: describeCounts(library) }),
         el('p', { class: 'muted', text: `Last scan: ${formatTime(library.last_scan_at)}` }),
         el('p', {

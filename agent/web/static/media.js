@@ -1,18 +1,18 @@
 // Movies and series tables: search, status filter, paging, locks, live row refresh.
 
 import { api, artworkUrl, query } from './api.js';
-import { baseName, cell, debounce, el, keepFocus, replaceChildren } from './dom.js';
+import { baseName, cell, debounce, el, keepFocus, lockIcon, replaceChildren } from './dom.js';
 import { reportError } from './status.js';
 
 const PAGE = 50;
 
-/** The 🔒 marker listing an item's locked fields (or nothing). */
+/** The padlock marker listing an item's locked fields (or nothing). */
 export function lockSummary(locked) {
   const fields = Array.isArray(locked) ? locked : [];
   if (!fields.length) return el('span', { class: 'muted', text: '—' });
   return el('span', { class: 'locks', title: `Locked: ${fields.join(', ')}` },
-    el('span', { role: 'img', 'aria-label': 'Locked fields:', text: '🔒 ' }),
-    fields.join(', '),
+    lockIcon('Locked fields:'),
+    ` ${fields.join(', ')}`,
   );
 }
 
