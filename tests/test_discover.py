@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.errors import PathError
-from agent.library.discover import (
-    MovieCandidate,
-    discover_movies,
-    discover_series,
-    folder_signature,
-    scan_folder,
-)
+from agent.library.discover import MovieCandidate, discover_movies
+from agent.library.folders import folder_signature, scan_folder
+from agent.library.series import discover_series
 
 
 def touch(root: Path, *names: str, data: bytes = b"x") -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import make_config
 
-import agent.library.scan as scan_module
+import agent.library.scan_items as scan_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
 from agent.jobs.scan import build_request

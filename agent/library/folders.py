@@ -1,0 +1,199 @@
+"""Folder listings for discovery: stat'ed entries, change signatures, artwork and NFO lookups, scope."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final, NamedTuple
+
+from agent.errors import PathError
+from agent.library.naming import IMAGE_EXTENSIONS, JUNK_NAMES, PARTIAL_SUFFIXES, split_ext
+
+log = logging.getLogger(__name__)
+
+# Art type -> base names (case-folded, no extension) in the order Kodi, then Jellyfin, look for them.
+FOLDER_ART: Final = {
+    "poster": ("poster", "folder", "cover", "default", "movie"),
+    "fanart": ("fanart", "backdrop", "background", "art"),
+    "banner": ("banner",),
+    "clearlogo": ("clearlogo", "logo"),
+    "clearart": ("clearart",),
+    "discart": ("discart", "disc", "cdart"),
+    "landscape": ("landscape", "thumb"),
+    "keyart": ("keyart",),
+    "characterart": ("characterart",),
+}
+# Art type -> suffixes after `<stem>-`; an empty suffix means `<stem>.jpg` itself.
+STEM_ART: Final = {
+    "poster": ("poster", "folder", "cover"),
+    "fanart": ("fanart", "backdrop", "background"),
+    "banner": ("banner",),
+    "clearlogo": ("clearlogo", "logo"),
+    "clearart": ("clearart",),
+    "discart": ("discart", "disc", "cdart"),
+    "landscape": ("landscape", "thumb"),
+    "keyart": ("keyart",),
+    "characterart": ("characterart",),
+}
+_IMAGE_ORDER: Final = (".jpg", ".jpeg", ".png", ".webp")
+_DIR_MODE: Final = 0o040000  # stat.S_IFDIR, tested inline in the hot loop
+_FMT_MASK: Final = 0o170000  # stat.S_IFMT
+STACK_FOLDER: Final = re.compile(r"^(?:cd|dvd|disc|disk|part|pt)[ _.\-]*\d{1,2}$", re.IGNORECASE)
+
+
+class Entry(NamedTuple):
+    """One directory entry with the stat fields a signature needs."""
+
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    mtime_ns: int
+
+
+def scan_folder(path: str) -> list[Entry]:
+    """The non-junk entries of one folder sorted by name, stat'ed once; unreadable gives [] and a warning."""
+    entries: list[Entry] = []
+    append = entries.append
+    try:
+        with os.scandir(path) as it:
+            for item in it:
+                name = item.name
+                folded = name.casefold()
+                if folded[0] == "." or folded in JUNK_NAMES or folded.endswith(PARTIAL_SUFFIXES):
+                    continue  # naming.is_junk, inlined: this loop runs once per file of the library
+                try:
+                    st = item.stat()
+                except OSError:
+                    continue  # vanished or a dangling link
+                if st.st_mode & _FMT_MASK == _DIR_MODE:
+                    append(Entry(name, item.path, True, 0, st.st_mtime_ns))
+                else:
+                    append(Entry(name, item.path, False, st.st_size, st.st_mtime_ns))
+    except OSError as exc:
+        log.warning("cannot read folder %s: %s", path, exc)
+    entries.sort()
+    return entries
+
+
+def folder_signature(entries: Iterable[Entry]) -> str:
+    """A short hash of sorted (name, size, mtime_ns): changes when anything in the folder changes."""
+    return signature_of(sorted((e.name, e.size, e.mtime_ns) for e in entries))
+
+
+def signature_of(rows: Iterable[tuple[str, int, int]]) -> str:
+    """The signature of (name, size, mtime_ns) rows already in sorted order (see folder_signature)."""
+    text = "".join([f"{name}\0{size}\0{mtime_ns}\n" for name, size, mtime_ns in rows])
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def listing_signature(entries: list[Entry]) -> str:
+    """folder_signature of one scan_folder listing, whose unique names are already in order."""
+    return signature_of([(e.name, e.size, e.mtime_ns) for e in entries])
+
+
+def by_name(entries: Iterable[Entry]) -> dict[str, Entry]:
+    """Entries keyed by case-folded name (the exact spelling wins over a case variant)."""
+    return {e.name.casefold(): e for e in entries}
+
+
+def images_of(index: dict[str, Entry]) -> dict[str, str]:
+    """Image files of a folder by case-folded base name; `.jpg` wins over `.jpeg`, `.png`, `.webp`."""
+    found: dict[str, tuple[int, Entry]] = {}
+    for key, entry in index.items():
+        base, ext = split_ext(key)
+        if entry.is_dir or ext not in IMAGE_EXTENSIONS:
+            continue
+        rank = _IMAGE_ORDER.index(ext)
+        if base not in found or rank < found[base][0]:
+            found[base] = (rank, entry)
+    return {base: entry.path for base, (_, entry) in found.items()}
+
+
+def find_artwork(index: dict[str, Entry], stems: Iterable[str], folder_names: bool) -> dict[str, Path]:
+    """Artwork by type from `<stem>-poster.jpg`-style names and, unless shared, `poster.jpg`-style ones."""
+    images = images_of(index)
+    if not images:
+        return {}
+    found: dict[str, Path] = {}
+    folded = [s.casefold() for s in stems]
+    for kind, suffixes in STEM_ART.items():
+        candidates = [f"{stem}-{suffix}" for stem in folded for suffix in suffixes]
+        if folder_names:
+            candidates.extend(FOLDER_ART[kind])
+        for base in candidates:
+            if base in images:
+                found[kind] = Path(images[base])
+                break
+    if folder_names and "poster" not in found:
+        for stem in folded:
+            if stem in images:
+                found["poster"] = Path(images[stem])
+                break
+    return found
+
+
+def extrafanart(index: dict[str, Entry]) -> list[Path]:
+    """Images in the `extrafanart/` subfolder, sorted by name."""
+    entry = index.get("extrafanart")
+    if entry is None or not entry.is_dir:
+        return []
+    return sorted(
+        Path(e.path) for e in scan_folder(entry.path) if not e.is_dir and split_ext(e.name)[1] in IMAGE_EXTENSIONS
+    )
+
+
+def pick(index: dict[str, Entry], names: Iterable[str]) -> Path | None:
+    """The first of several file names present in a folder index."""
+    for name in names:
+        entry = index.get(name.casefold())
+        if entry is not None and not entry.is_dir:
+            return Path(entry.path)
+    return None
+
+
+def single_nfo(index: dict[str, Entry]) -> Path | None:
+    """The folder's only .nfo (Kodi's last resort for a folder holding one movie)."""
+    nfos = [e for e in index.values() if not e.is_dir and split_ext(e.name)[1] == ".nfo"]
+    return Path(nfos[0].path) if len(nfos) == 1 else None
+
+
+def resolve_scope(library_root: Path, only: Path | None) -> tuple[Path, Path | None]:
+    """Check the root and that `only` lies inside it; returns (root, folder to walk or None for all)."""
+    root = Path(os.path.abspath(library_root))
+    if not root.is_dir():
+        raise PathError(f"library root {root} is not a folder")
+    if only is None:
+        return root, None
+    target = Path(os.path.abspath(only))
+    if target != root and root not in target.parents:
+        raise PathError(f"{target} is not inside library {root}")
+    return root, target
+
+
+def existing_start(root: Path, target: Path | None) -> Path | None:
+    """Where a walk limited to `target` starts: its nearest existing folder, None when all of it is gone."""
+    if target is None:
+        return root
+    start = target
+    while start != root and not start.exists():
+        start = start.parent
+    if start == root and target != root:
+        return None if not target.exists() else root
+    return start
+
+
+def first_visit(folder: str, seen: set[tuple[int, int]]) -> bool:
+    """False for a folder already walked (a symlink loop) or gone; remembers it otherwise."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    if (st.st_dev, st.st_ino) in seen:
+        return False
+    seen.add((st.st_dev, st.st_ino))
+    return True

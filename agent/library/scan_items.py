@@ -1,0 +1,242 @@
+"""Per-item pieces of a scan: NFO reads, partial file hashes, row inserts, and enrich job specs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from agent.nfo import NfoResult, parse_nfo
+from agent.nfo.ids import scalar_ids
+from agent.nfo.model import MAX_NFO_BYTES
+from agent.store import media
+
+PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
+_KEYS_PER_QUERY: Final = 500  # dedupe keys per `IN (...)` lookup (SQLite allows 32,766 variables)
+_INSERT_JOB: Final = (
+    "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass
+class NfoRead:
+    """One NFO file as the scan saw it: its hash and, when it had to be read, the parse result."""
+
+    path: str
+    sha256: str | None
+    result: NfoResult | None = None
+    skipped: str | None = None  # "own" (the agent wrote it) or "same" (already imported)
+    error: str | None = None
+
+    @property
+    def imported(self) -> dict[str, Any]:
+        """Fields to import: empty when skipped or broken."""
+        if self.result is None or self.error:
+            return {}
+        return self.result.fields
+
+
+def read_nfo(path: Path | None, kind: str, own: dict[str, str], known: str | None) -> NfoRead | None:
+    """Read and parse an NFO unless it is the agent's own or the one already imported; never writes it."""
+    if path is None:
+        return None
+    text = str(path)
+    try:
+        if os.stat(path).st_size > MAX_NFO_BYTES:
+            return NfoRead(text, None, error=f"{path.name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        return NfoRead(text, None, error=f"cannot read {path.name}: {exc.strerror or exc}")
+    sha = hashlib.sha256(data).hexdigest()
+    if own.get(text) == sha:
+        return NfoRead(text, sha, skipped="own")
+    if known == sha:
+        return NfoRead(text, sha, skipped="same")
+    result = parse_nfo(data, kind)
+    return NfoRead(text, sha, result, error=result.error)
+
+
+def partial_hash(path: Path) -> str | None:
+    """sha256 of a file's first and last 64 KiB: recognises a moved file without reading all of it."""
+    try:
+        with open(path, "rb") as fh:
+            digest = hashlib.sha256(fh.read(PARTIAL_BYTES))
+            size = os.fstat(fh.fileno()).st_size
+            if size > PARTIAL_BYTES:
+                fh.seek(max(PARTIAL_BYTES, size - PARTIAL_BYTES))
+                digest.update(fh.read(PARTIAL_BYTES))
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def hint_ids(hints: dict[str, Any] | None) -> dict[str, Any]:
+    """tmdb_id / imdb_id / tvdb_id from webhook hints, normalised like NFO ids."""
+    ids = (hints or {}).get("ids") or {}
+    if not isinstance(ids, dict):
+        return {}
+    raw = {
+        k.removesuffix("_id"): str(v) for k, v in ids.items() if v not in (None, "", 0) and isinstance(k, str)
+    }
+    return scalar_ids(raw)
+
+
+def split_fields(entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Editable fields split into table columns and the `details` JSON."""
+    columns = set(media.COLUMNS) | (set(media.EPISODE_COLUMNS) if entity == "episode" else set())
+    allowed = set(media.editable_fields(entity))
+    cols: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in allowed or value in (None, "", [], {}):
+            continue
+        (cols if name in columns else details)[name] = value
+    return cols, details
+
+
+def insert_item(
+    conn: sqlite3.Connection, entity: str, fields: dict[str, Any], extra: dict[str, Any], now: float
+) -> int:
+    """Insert a new movie, series or episode row from field-model values; returns its id."""
+    cols, details = split_fields(entity, fields)
+    row = {
+        **cols,
+        **extra,
+        "details": json.dumps(details, sort_keys=True),
+        "status": media.identification(fields),
+        "created_at": now,
+        "updated_at": now,
+    }
+    names = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    cur = conn.execute(f"INSERT INTO {media.TABLES[entity]} ({names}) VALUES ({marks})", list(row.values()))
+    return int(cur.lastrowid or 0)
+
+
+def user_art(art: dict[str, Any], own: dict[str, str]) -> dict[str, Any]:
+    """Artwork found beside media that the agent did not write itself."""
+    out: dict[str, Any] = {}
+    for kind, value in art.items():
+        if isinstance(value, list):
+            value = [v for v in value if v not in own]
+        elif value in own:
+            continue
+        if value:
+            out[kind] = value
+    return out
+
+
+def inside(path: str, scope: str) -> bool:
+    """True when `path` is `scope` or lies under it."""
+    return path == scope or path.startswith(scope.rstrip(os.sep) + os.sep)
+
+
+def in_scope(path: str, scope: str | None) -> bool:
+    """A row is in a scan's scope when its folder is inside the scanned folder or holds it."""
+    return scope is None or inside(path, scope) or inside(scope, path)
+
+
+def enrich_spec(
+    entity: str, item_id: int, priority: int, hints: dict[str, Any] | None, update: str, max_retries: int
+) -> dict[str, Any]:
+    """A queue spec for an `enrich` job, the same payload and dedupe key as enqueue_enrich builds."""
+    payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority, "update": update}
+    if hints:
+        payload["hints"] = hints
+    return {
+        "type": "enrich",
+        "payload": payload,
+        "priority": priority,
+        "max_retries": max_retries,
+        "dedupe_key": f"enrich:{entity}:{item_id}",
+        "lock_key": None,
+        "depends_on": [],
+        "delay": 0.0,
+    }
+
+
+def _pending_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, list[int]]:
+    """Pending jobs holding any of these dedupe keys: {key: [id, priority]}."""
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for job_id, key, priority in conn.execute(
+            f"SELECT id, dedupe_key, priority FROM job_queue WHERE status = 'pending' AND dedupe_key IN ({marks})",
+            chunk,
+        ):
+            found[key] = [job_id, priority]
+    return found
+
+
+def insert_jobs(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float) -> list[tuple[int, bool]]:
+    """Insert a batch of job specs in a few statements; (job id, created) per spec, in order.
+
+    The outcome equals agent.store.jobs.insert called per spec in turn: a spec whose dedupe_key
+    has a pending job joins it (making it more urgent when its priority is), and `after` (the index
+    of an earlier spec) makes a job depend on the job placed for that spec. Those jobs are pending by
+    construction, so the queue's dead-dependency check has nothing to find.
+    """
+    keys = list(dict.fromkeys(s["dedupe_key"] for s in specs if s.get("dedupe_key")))
+    pending = _pending_by_key(conn, keys)
+    new_rows: list[list[Any]] = []
+    plan: list[tuple[list[int] | None, int]] = []  # (pending [id, priority], or None and new row index)
+    fresh: dict[str, int] = {}
+    bumps: list[tuple[int, float, int]] = []
+    for spec in specs:
+        if spec.get("depends_on"):
+            raise ValueError("insert_jobs takes dependencies as `after` (an earlier spec), not depends_on")
+        key = spec.get("dedupe_key")
+        hit = pending.get(key) if key else None
+        if hit is not None:
+            if spec["priority"] < hit[1]:  # a user asking again makes it more urgent
+                hit[1] = spec["priority"]
+                bumps.append((spec["priority"], now, hit[0]))
+            plan.append((hit, 0))
+            continue
+        if key and key in fresh:
+            row = new_rows[fresh[key]]
+            row[1] = min(row[1], spec["priority"])
+            plan.append((None, fresh[key]))
+            continue
+        if key:
+            fresh[key] = len(new_rows)
+        plan.append((None, len(new_rows)))
+        new_rows.append(
+            [spec["type"], spec["priority"], json.dumps(spec.get("payload") or {}), spec["max_retries"],
+             now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"), now, now]
+        )  # fmt: skip
+    ids = _insert_rows(conn, new_rows)
+    conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)
+    placed: list[tuple[int, bool]] = []
+    seen_new: set[int] = set()
+    deps: list[tuple[int, int]] = []
+    for spec, (hit, index) in zip(specs, plan, strict=True):
+        if hit is not None:
+            placed.append((hit[0], False))
+            continue
+        placed.append((ids[index], index not in seen_new))
+        after = spec.get("after")
+        if after is not None and index not in seen_new:
+            deps.append((ids[index], placed[after][0]))
+        seen_new.add(index)
+    conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
+    return placed
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> list[int]:
+    """executemany the new job rows; their ids, in order (rowids above the old maximum)."""
+    if not rows:
+        return []
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
+    conn.executemany(_INSERT_JOB, rows)
+    found = conn.execute("SELECT id, dedupe_key FROM job_queue WHERE id > ? ORDER BY id", (top,)).fetchall()
+    if len(found) != len(rows) or any(f[1] != r[5] for f, r in zip(found, rows, strict=True)):
+        raise RuntimeError("job rows did not get increasing ids; nothing was queued")
+    return [f[0] for f in found]

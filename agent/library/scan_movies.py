@@ -1,0 +1,222 @@
+"""The movie scan: candidates become movie rows, kept through upgrades and moves; unchanged ones cost a lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from agent.library.discover import MovieCandidate, MovieStub, movie_at, movie_key
+from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, partial_hash, split_fields, user_art
+from agent.library.scanner import Scanner, finish_library
+from agent.nfo.ids import scalar_ids
+from agent.store import media
+
+
+@dataclass
+class MoviePrep:
+    """A movie candidate after the walk thread looked at it."""
+
+    cand: MovieCandidate | MovieStub
+    key: str
+    unchanged: bool
+    nfo: NfoRead | None = None
+    file_hash: str | None = None
+
+
+_MOVIE_STATE = (
+    "id, path, file, tmdb_id, imdb_id, file_size, file_hash, nfo_hash, nfo_error, missing_since,"
+    " artwork_found"
+)
+
+
+class MovieScanner(Scanner):
+    """Movie candidates -> movie rows, keeping a row through upgrades and moves."""
+
+    entity = "movie"
+
+    def load(self, conn: sqlite3.Connection) -> int | None:
+        """Read the library's movie rows and their lookup keys."""
+        self.load_common(conn)
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.by_file: dict[str, int] = {}
+        for r in conn.execute(
+            f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)
+        ):
+            self._remember(dict(r))
+        present = [
+            r for r in self.rows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
+        ]
+        return len(present) or None
+
+    def _keys(self, row: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The lookup keys of a movie row."""
+        size = row.get("file_size") or 0
+        return [
+            ("path", row["path"]),
+            ("tmdb", row.get("tmdb_id")),
+            ("imdb", row.get("imdb_id")),
+            ("hash", size, row.get("file_hash") if size > 0 else None),
+        ]
+
+    def _remember(self, row: dict[str, Any]) -> None:
+        """Add a row to the in-memory state."""
+        self.rows[row["id"]] = row
+        self.by_file[row["file"]] = row["id"]
+        for key in self._keys(row):
+            self.index_add(key, row["id"])
+
+    def _forget(self, row: dict[str, Any]) -> None:
+        """Remove a row's lookup keys before they change."""
+        if self.by_file.get(row["file"]) == row["id"]:
+            del self.by_file[row["file"]]
+        for key in self._keys(row):
+            self.index_drop(key, row["id"])
+
+    def known(self, key: str, file: str, signature: str) -> bool:
+        """True when the store holds this movie, present, with this signature: the walk may skip it."""
+        row = self.rows.get(self.by_file.get(file, 0))
+        return row is not None and row["missing_since"] is None and self.signatures.get(key) == signature
+
+    def prepare(self, cand: MovieCandidate | MovieStub) -> MoviePrep:
+        """Unchanged folder: nothing read. Otherwise read the NFO and hash the file if it is new."""
+        if isinstance(cand, MovieStub):
+            return MoviePrep(cand, movie_key(cand.folder, cand.file, cand.shared_folder), True)
+        key = movie_key(str(cand.folder), str(cand.file), cand.shared_folder)
+        if self.known(key, str(cand.file), cand.signature):
+            return MoviePrep(cand, key, True)
+        return self._prepare_full(cand, key)
+
+    def _prepare_full(self, cand: MovieCandidate, key: str) -> MoviePrep:
+        """Read a changed movie's NFO and hash its file unless the row already has the hash."""
+        row = self.rows.get(self.by_file.get(str(cand.file), 0))
+        nfo = self.read(cand.nfo, "movie", row["nfo_hash"] if row else None)
+        if row is not None and row["file_size"] == cand.size and row["file_hash"]:
+            file_hash = row["file_hash"]
+        else:
+            file_hash = partial_hash(cand.file)
+        return MoviePrep(cand, key, False, nfo, file_hash)
+
+    def _hinted(self, cand: MovieCandidate | MovieStub) -> bool:
+        """Webhook hints describe this movie: the folder's only movie, or the one holding the named file."""
+        if not self.req.hints or self.scope is None:
+            return False
+        if self.req.file is not None:
+            named = str(self.req.file)
+            return named == str(cand.file) or any(named == str(p) for p in cand.parts)
+        return not cand.shared_folder
+
+    def _gone(self, item_id: int) -> bool:
+        """A row this scan has not seen whose file is no longer on disk."""
+        return item_id not in self.seen and not os.path.exists(self.rows[item_id]["file"])
+
+    def _reuse(self, cand: MovieCandidate, prep: MoviePrep, ids: dict[str, Any]) -> int | None:
+        """The existing row a new file continues: an upgrade in the same folder, or a moved movie."""
+        keys: list[tuple[Any, ...]] = []
+        if not cand.shared_folder:
+            keys.append(("path", str(cand.folder)))
+        keys += [("tmdb", ids.get("tmdb_id")), ("imdb", ids.get("imdb_id"))]
+        if cand.size > 0 and prep.file_hash:
+            keys.append(("hash", cand.size, prep.file_hash))
+        for key in keys:
+            for item_id in sorted(self.index.get(key, ())):
+                if self._gone(item_id):
+                    return item_id
+        return None
+
+    def apply(self, conn: sqlite3.Connection, batch: list[MoviePrep]) -> list[int]:
+        """Write one batch of movies and their enrich jobs."""
+        for prep in batch:
+            self._apply_one(conn, prep)
+        return self.flush_jobs(conn)
+
+    def _apply_one(self, conn: sqlite3.Connection, prep: MoviePrep) -> None:
+        """Insert, update, upgrade or move one movie row."""
+        cand = prep.cand
+        file = str(cand.file)
+        self.seen_files.update(str(p) for p in cand.parts)
+        hinted = self._hinted(cand)
+        item_id = self.by_file.get(file)
+        if prep.unchanged and item_id is not None:
+            self.seen.add(item_id)
+            self.store_signature(conn, prep.key, cand.signature)
+            self.note("movie", item_id, "unchanged")
+            self.follow("movie", item_id, False, False, hints=hinted)
+            return
+        if isinstance(cand, MovieStub):  # its row went away after the walk looked: read it in full
+            full = movie_at(cand)
+            if full is not None:
+                key = movie_key(str(full.folder), str(full.file), full.shared_folder)
+                self._apply_one(conn, self._prepare_full(full, key))
+            return
+        ids = scalar_ids(cand.ids)
+        if hinted:
+            ids.update(hint_ids(self.req.hints))
+        nfo_fields = dict(prep.nfo.imported) if prep.nfo else {}
+        if item_id is None:
+            item_id = self._reuse(cand, prep, {**ids, **scalar_ids(nfo_fields.get("uniqueids") or {})})
+        art: dict[str, Any] = {k: str(v) for k, v in cand.artwork.items()}
+        if cand.extrafanart:
+            art["extrafanart"] = [str(p) for p in cand.extrafanart]
+        row = self.rows.get(item_id) if item_id is not None else None
+        extra = {
+            "path": str(cand.folder),
+            "file": file,
+            "file_size": cand.size,
+            "file_hash": prep.file_hash,
+            "artwork_found": json.dumps(art, sort_keys=True),
+            "missing_since": None,
+            **self.nfo_columns(prep.nfo, row),
+        }
+        if row is None:
+            fields = {"title": cand.title, "year": cand.year, **ids, **nfo_fields}
+            item_id = insert_item(
+                conn, "movie", fields, {"library_id": self.req.library_id, **extra}, self.now
+            )
+            self._remember(
+                {
+                    "id": item_id,
+                    **extra,
+                    **split_fields("movie", fields)[0],
+                    "nfo_hash": extra.get("nfo_hash"),
+                    "nfo_error": extra.get("nfo_error"),
+                }
+            )
+            self.seen.add(item_id)
+            self.note("movie", item_id, "added")
+            self.follow("movie", item_id, True, True, hints=hinted)
+        else:
+            item = media.load(conn, "movie", row["id"])
+            changed, _ = self.update_row(conn, item, nfo_fields, ids, extra)
+            old_art = user_art(json.loads(row["artwork_found"] or "{}"), self.own)
+            meaningful = (
+                changed
+                or row["file"] != file
+                or row["file_size"] != cand.size
+                or self.nfo_news(prep.nfo, row)
+                or old_art != user_art(art, self.own)
+            )
+            self._forget(row)
+            fresh = media.load(conn, "movie", row["id"]).row
+            self._remember({k: fresh[k] for k in _MOVIE_STATE.split(", ")})
+            self.seen.add(row["id"])
+            self.note("movie", row["id"], "updated" if meaningful else "unchanged")
+            self.follow("movie", row["id"], False, meaningful, hints=hinted)
+        self.store_signature(conn, prep.key, cand.signature)
+
+    def finish(self, conn: sqlite3.Connection, job_id: int | None) -> list[int]:
+        """Rows in scope the walk did not see become missing; long-missing ones are deleted."""
+        expired: list[int] = []
+        for row in list(self.rows.values()):
+            if row["id"] in self.seen or not in_scope(row["path"], self.scope):
+                continue
+            if self.mark_missing(conn, "movies", row):
+                expired.append(row["id"])
+            else:
+                self.report.missing += 1
+        self.expire(conn, "movies", "movie", expired)
+        self.forget_signatures(conn)
+        finish_library(conn, self.req.library_id, self.now, job_id)
+        return self.flush_jobs(conn)

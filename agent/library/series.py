@@ -1,0 +1,261 @@
+"""Walk a TV library: one candidate per show folder, with its seasons, episodes, artwork and signature.
+
+A show folder is listed once (every sub-folder to a fixed depth); its signature is compared through
+`known(folder, signature)` before any episode name is parsed, and an unchanged show comes back as a
+SeriesStub.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from agent.library.folders import (
+    Entry,
+    by_name,
+    existing_start,
+    find_artwork,
+    first_visit,
+    images_of,
+    pick,
+    resolve_scope,
+    scan_folder,
+    signature_of,
+)
+from agent.library.naming import (
+    IMAGE_EXTENSIONS,
+    ids_from_name,
+    is_extra_file,
+    is_extras_folder,
+    is_video,
+    parse_episode,
+    parse_movie_name,
+    parse_season_folder,
+    split_ext,
+)
+
+log = logging.getLogger(__name__)
+
+_SEASON_ART: Final = re.compile(r"^season[ _-]?(?P<which>\d{1,4}|-?specials|-?all)-(?P<kind>[a-z]+)$")
+_MAX_SHOW_DEPTH: Final = 4  # folders below a season folder that are still searched (stops symlink loops)
+_SEASON_ART_ALIASES: Final = {"thumb": "landscape", "folder": "poster", "backdrop": "fanart"}
+
+Known = Callable[[str, str], bool]  # (show folder, signature) -> unchanged in the store
+
+
+@dataclass
+class EpisodeCandidate:
+    """An episode file with what its name says and its sidecar NFO and thumb."""
+
+    file: Path
+    season: int | None
+    episodes: list[int]
+    aired: str | None
+    title: str | None
+    nfo: Path | None
+    thumb: Path | None
+    size: int
+
+
+@dataclass
+class SeriesCandidate:
+    """A show folder: seasons, episodes, show and season artwork, and files that did not parse."""
+
+    folder: Path
+    title: str
+    year: int | None
+    ids: dict[str, str]
+    nfo: Path | None
+    artwork: dict[str, Path]
+    season_artwork: dict[int | str, dict[str, Path]]
+    seasons: dict[int, Path]
+    episodes: list[EpisodeCandidate] = field(default_factory=list)
+    unmatched: list[Path] = field(default_factory=list)
+    signature: str = ""
+
+
+@dataclass
+class SeriesStub:
+    """A show the store already holds with the same signature; `videos` sizes its batch share."""
+
+    folder: str
+    signature: str
+    videos: int
+
+
+@dataclass
+class _Listing:
+    """One folder of a show: its entries, the season its folder names, how deep it sits."""
+
+    path: str
+    entries: list[Entry]
+    season: int | None
+    depth: int  # -1 for the show folder itself, 0 for its direct sub-folders
+
+
+def discover_series(
+    library_root: Path, only: Path | None = None, known: Known | None = None
+) -> Iterator[SeriesCandidate | SeriesStub]:
+    """Every show under a library root (or only the show holding `only`); stubs for unchanged ones."""
+    root, target = resolve_scope(library_root, only)
+    start = existing_start(root, target)
+    if start is None:
+        return
+    while start != root and (
+        not start.is_dir() or parse_season_folder(start.name) is not None or is_extras_folder(start.name)
+    ):
+        start = start.parent
+    if start == root:
+        yield from _walk_grouping(str(root), set(), known)
+    else:
+        yield from _walk_show_or_group(str(start), set(), known)
+
+
+def _walk_grouping(
+    folder: str, seen: set[tuple[int, int]], known: Known | None
+) -> Iterator[SeriesCandidate | SeriesStub]:
+    """Treat each sub-folder of a library root or grouping folder (`TV/A-M/`) as a show or a group."""
+    for entry in scan_folder(folder):
+        if entry.is_dir and not is_extras_folder(entry.name):
+            yield from _walk_show_or_group(entry.path, seen, known)
+        elif not entry.is_dir and is_video(entry.name):
+            log.info("ignoring %s: episodes belong in a show folder", entry.path)
+
+
+def _walk_show_or_group(
+    folder: str, seen: set[tuple[int, int]], known: Known | None
+) -> Iterator[SeriesCandidate | SeriesStub]:
+    """A folder with tvshow.nfo, season folders or videos is a show; any other folder groups shows."""
+    if not first_visit(folder, seen):
+        return
+    entries = scan_folder(folder)
+    is_show = any(
+        (e.is_dir and parse_season_folder(e.name) is not None)
+        or (not e.is_dir and (e.name.casefold() == "tvshow.nfo" or is_video(e.name)))
+        for e in entries
+    )
+    if not is_show:
+        for entry in entries:
+            if entry.is_dir and not is_extras_folder(entry.name):
+                yield from _walk_show_or_group(entry.path, seen, known)
+        return
+    tree = _list_show(folder, entries)
+    signature = show_signature(folder, tree)
+    if known is not None and known(folder, signature):
+        videos = sum(1 for t in tree for e in t.entries if not e.is_dir and is_video(e.name))
+        yield SeriesStub(folder, signature, videos)
+    else:
+        yield _series(folder, tree, signature)
+
+
+def _list_show(folder: str, entries: list[Entry]) -> list[_Listing]:
+    """The show folder and every non-extras folder under it (to a fixed depth), depth first."""
+    tree = [_Listing(folder, entries, None, -1)]
+
+    def visit(path: str, season: int | None, depth: int) -> None:
+        inner = scan_folder(path)
+        tree.append(_Listing(path, inner, season, depth))
+        if depth < _MAX_SHOW_DEPTH:
+            for entry in inner:
+                if entry.is_dir and not is_extras_folder(entry.name):
+                    visit(entry.path, season, depth + 1)
+
+    for entry in entries:
+        if entry.is_dir and not is_extras_folder(entry.name):
+            visit(entry.path, parse_season_folder(entry.name), 0)
+    return tree
+
+
+def series_at(folder: str) -> SeriesCandidate:
+    """The full candidate of one show folder, listed afresh."""
+    tree = _list_show(folder, scan_folder(folder))
+    return _series(folder, tree, show_signature(folder, tree))
+
+
+def show_signature(folder: str, tree: list[_Listing]) -> str:
+    """The signature over every entry of a show, named by its path relative to the show folder."""
+    cut = len(folder.rstrip(os.sep)) + 1
+    return signature_of(sorted([(e.path[cut:], e.size, e.mtime_ns) for t in tree for e in t.entries]))
+
+
+def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidate:
+    """Build one show: its seasons, episodes and artwork from its listed folders."""
+    name = os.path.basename(folder)
+    title, year = parse_movie_name(name, None)
+    index = by_name(tree[0].entries)
+    show = SeriesCandidate(
+        folder=Path(folder),
+        title=title,
+        year=year,
+        ids=ids_from_name(name),
+        nfo=pick(index, ["tvshow.nfo"]),
+        artwork=find_artwork(index, [], folder_names=True),
+        season_artwork=_season_artwork(index),
+        seasons={},
+        signature=signature,
+    )
+    for listing in tree:
+        _collect_episodes(show, listing.entries, listing.season)
+        if listing.depth == 0 and listing.season is not None:
+            show.seasons.setdefault(listing.season, Path(listing.path))
+            season_art = find_artwork(by_name(listing.entries), [], folder_names=True)
+            for kind, path in season_art.items():
+                show.season_artwork.setdefault(listing.season, {}).setdefault(kind, path)
+    show.episodes.sort(key=lambda ep: (ep.season if ep.season is not None else -1, ep.episodes, str(ep.file)))
+    show.unmatched.sort()
+    return show
+
+
+def _collect_episodes(show: SeriesCandidate, entries: list[Entry], season: int | None) -> None:
+    """Add the episode videos among a folder's entries to the show; unparsable videos go to unmatched."""
+    index: dict[str, Entry] | None = None
+    images: dict[str, str] = {}
+    for entry in entries:
+        if entry.is_dir or not is_video(entry.name):
+            continue
+        stem = split_ext(entry.name)[0]
+        if is_extra_file(stem):
+            continue
+        parsed = parse_episode(entry.name, season)
+        if parsed is None or (not parsed.episodes and parsed.aired is None):
+            show.unmatched.append(Path(entry.path))
+            continue
+        if index is None:
+            index = by_name(entries)
+            images = images_of(index)
+        folded = stem.casefold()
+        thumb_path = images.get(f"{folded}-thumb") or images.get(folded)
+        show.episodes.append(
+            EpisodeCandidate(
+                file=Path(entry.path),
+                season=parsed.season,
+                episodes=parsed.episodes,
+                aired=parsed.aired,
+                title=parsed.title,
+                nfo=pick(index, [f"{stem}.nfo"]),
+                thumb=Path(thumb_path) if thumb_path else None,
+                size=entry.size,
+            )
+        )
+
+
+def _season_artwork(index: dict[str, Entry]) -> dict[int | str, dict[str, Path]]:
+    """`season01-poster.jpg`, `season-specials-poster.jpg`, `season-all-poster.jpg` grouped by season."""
+    found: dict[int | str, dict[str, Path]] = {}
+    for key, entry in sorted(index.items()):
+        base, ext = split_ext(key)
+        if entry.is_dir or ext not in IMAGE_EXTENSIONS:
+            continue
+        match = _SEASON_ART.match(base)
+        if not match:
+            continue
+        which = match.group("which").lstrip("-")
+        season: int | str = 0 if which == "specials" else "all" if which == "all" else int(which)
+        kind = _SEASON_ART_ALIASES.get(match["kind"], match["kind"])
+        found.setdefault(season, {}).setdefault(kind, Path(entry.path))
+    return found
