@@ -50,6 +50,8 @@ class AgentProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
                 raise AssertionError(f"agent did not answer /api/health within {START_TIMEOUT} s:\n{self.text()}")
             time.sleep(0.05)
 

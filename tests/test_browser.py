@@ -183,3 +183,26 @@ def test_reconnects_after_agent_restart(page: Page, agent: AgentProcess) -> None
     # The new socket carries live frames: a scan started from the page reports its end.
     page.get_by_test_id("scan-Movies").click()
     expect(page.get_by_test_id("scan-progress-Movies")).to_have_text("Scan finished")
+
+
+def test_phone_layout_detail_fields_use_the_width(browser: Browser, agent: AgentProcess,
+                                                  request: pytest.FixtureRequest) -> None:
+    """On a phone the tables become cards and the editor's inputs span the dialog instead of shrinking."""
+    agent.scan()
+    movie_id = movie_ids(agent)["Beta Film"]
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(TIMEOUT_MS)
+    phone = context.new_page()
+    try:
+        open_dashboard(phone, agent)
+        expect(phone.get_by_test_id("movies").locator("thead")).not_to_be_in_viewport()
+        phone.get_by_test_id(f"open-movie-{movie_id}").click()
+        title = phone.get_by_test_id("edit-title")
+        expect(title).to_have_value("Beta Film")
+        body = phone.get_by_test_id("detail").locator('[data-role="body"]').bounding_box()
+        field = title.bounding_box()
+        assert body is not None and field is not None
+        assert field["width"] >= body["width"] * 0.9, (field, body)
+    finally:
+        phone.screenshot(path=str(screenshot_path(request.node.name)))
+        context.close()

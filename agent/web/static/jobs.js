@@ -159,7 +159,7 @@ export class JobsView {
       detail.push(el('progress', { max: 1, value: progress, 'aria-label': `Job ${job.id} progress` }));
     }
     if (job.message) detail.push(el('span', { class: 'job-message', text: job.message }));
-    if (job.error) detail.push(el('span', { class: 'job-error', text: job.error }));
+    if (job.error) detail.push(el('span', { class: 'job-error', title: job.error, text: job.error }));
     return el('tr', { 'data-testid': `job-${job.id}`, 'data-status': status },
       cell('ID', { text: `#${job.id}` }),
       cell('Type', { text: job.type || '—' }),

@@ -116,7 +116,8 @@ export class MediaTable {
           'data-testid': `open-${this.o.prefix}-${item.id}`, onclick: open,
         })),
       cell('Year', { text: item.year ?? '—' }),
-      cell('Status', {}, el('span', { class: `badge ${item.status || ''}`, text: item.status || '—' })),
+      cell('Status', {}, el('span', { class: `badge ${item.status || ''}`, text: item.status || '—' }),
+        item.missing ? [' ', el('span', { class: 'badge missing', title: 'The file is gone from disk', text: 'missing' })] : null),
       cell('Locked', {}, lockSummary(item.locked_fields)),
     );
     const tr = el('tr', { 'data-testid': `${this.o.prefix}-${item.id}`, class: 'clickable' }, cells);
