@@ -157,7 +157,8 @@ def test_scan_click_shows_live_progress(page: Page, agent: AgentProcess) -> None
     expect(progress).to_have_text("")
     page.get_by_test_id("scan-Movies").click()
     expect(progress).to_have_text("Scan finished")
-    scan_row = page.get_by_test_id("jobs").locator("tbody tr", has_text="scan")
+    scan_row = page.get_by_test_id("jobs").locator(
+        "tbody tr", has=page.locator('td[data-label="Type"]', has_text=re.compile(r"^scan$")))
     expect(scan_row).to_have_count(1)
     expect(scan_row).to_have_attribute("data-status", "completed")
     expect(page.get_by_test_id("library-Movies")).to_contain_text("2 movies")
