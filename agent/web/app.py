@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -27,35 +28,32 @@ def create_app(agent: Agent, start_workers: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors, make_auth(agent.api_key)], client_max_size=MAX_BODY)
     app[AGENT] = agent
 
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        await agent.open_store()
-        yield
-        await agent.db.close()
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        """Open the store, the HTTP session, the queue and the services; close them in reverse.
 
-    async def http_ctx(app: web.Application) -> AsyncIterator[None]:
-        await agent.open_http()
-        yield
-        await agent.close_http()
-
-    async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
-        agent.register_jobs()
-        if start_workers:
-            await agent.queue.start()
-        yield
-        if start_workers:
-            await agent.queue.stop()
-
-    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        One exit stack rather than one cleanup_ctx per resource: aiohttp 3.14 does not clean up the
+        contexts that already started when a later one fails, which left the database threads
+        running and the process alive after a failed start.
+        """
         from agent.runtime import start_services, stop_services
 
-        await start_services(agent)
-        yield
-        await stop_services(agent)
+        async with contextlib.AsyncExitStack() as stack:
+            await agent.open_store()
+            stack.push_async_callback(agent.db.close)
+            await agent.open_http()
+            stack.push_async_callback(agent.close_http)
+            agent.register_jobs()
+            if start_workers:
+                await agent.queue.start()
+                stack.push_async_callback(agent.queue.stop)
+            stack.push_async_callback(stop_services, agent)  # stops whatever did start
+            await start_services(agent)
+            yield
 
     async def close_ws(app: web.Application) -> None:
         await agent.hub.close_all()
 
-    app.cleanup_ctx.extend([store_ctx, http_ctx, queue_ctx, services_ctx])
+    app.cleanup_ctx.append(resources)
     app.on_shutdown.append(close_ws)
 
     from agent.web.routes import setup_routes

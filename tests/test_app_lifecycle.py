@@ -1,0 +1,30 @@
+"""A failed startup closes what it had opened, so the process can exit."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from agent.web.app import create_app
+from conftest import make_config, new_agent
+
+
+async def test_failed_startup_closes_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = new_agent(make_config(tmp_path))
+
+    def broken() -> None:
+        raise ImportError("simulated broken handler module")
+
+    monkeypatch.setattr(agent, "register_jobs", broken)
+    before = {t.ident for t in threading.enumerate()}
+    server = TestServer(create_app(agent), host="127.0.0.1")
+    with pytest.raises(ImportError, match="simulated"):
+        await server.start_server()
+    await server.close()
+    assert agent.db._writer is None and agent.db._reader is None
+    assert agent.http is None
+    leftover = [t for t in threading.enumerate() if t.ident not in before and not t.daemon]
+    assert leftover == []
