@@ -65,7 +65,8 @@ class JobContext:
             raise JobCancelled()
 
     async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, **kw: Any) -> Job:
-        """Enqueue a follow-up job."""
+        """Enqueue a follow-up job; it runs next to this job's chain among equal priorities."""
+        kw.setdefault("chain", self.job.chain or self.job.id)
         return await self.queue.enqueue(type_, payload, **kw)
 
 
@@ -130,14 +131,15 @@ class Queue:
     async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, *,
                       priority: int = Priority.NORMAL, max_retries: int | None = None,
                       dedupe_key: str | None = None, lock_key: str | None = None,
-                      depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0) -> Job:
+                      depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0,
+                      chain: int | None = None) -> Job:
         """Add a job (or return the pending one with the same dedupe_key) and wake the workers.
 
         Enqueues made in the same loop turn (a webhook burst, a gather) share one transaction;
         each still succeeds or fails on its own.
         """
         spec = JobSpec(type_, {} if payload is None else payload, priority, max_retries, dedupe_key, lock_key,
-                       list(depends_on), delay)
+                       list(depends_on), delay, chain)
         spec.validate()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Job] = loop.create_future()

@@ -67,6 +67,30 @@ async def test_priority_first_then_oldest_first(make_queue: Callable[..., Queue]
     assert ran == ["crit", "high", "n1", "n2", "n3", "low"]
 
 
+async def test_follow_ups_run_with_their_chain(make_queue: Callable[..., Queue]) -> None:
+    """A follow-up runs before unrelated equal-priority jobs queued after its chain started."""
+    q = make_queue(workers=1)
+    ran: list[str] = []
+
+    async def handler(ctx: JobContext) -> None:
+        """Record the job's name; the first step of each chain queues a second and a third."""
+        name = ctx.payload["name"]
+        ran.append(name)
+        if name.endswith("-1"):
+            step = await ctx.enqueue("t", {"name": name[:-1] + "2"})
+            assert step.chain == ctx.job.id
+        elif name.endswith("-2"):
+            step = await ctx.enqueue("t", {"name": name[:-1] + "3"})
+            assert step.chain == ctx.job.chain  # the chain keeps its root
+    q.register("t", handler)
+    for movie in ("a", "b", "c"):
+        await q.enqueue("t", {"name": f"{movie}-1"})
+    await q.run_until_idle()
+    assert ran == ["a-1", "a-2", "a-3", "b-1", "b-2", "b-3", "c-1", "c-2", "c-3"]
+    with pytest.raises(UserError, match="chain"):
+        await q.enqueue("t", chain=0)
+
+
 async def test_enqueue_rejects_bad_input(make_queue: Callable[..., Queue]) -> None:
     """Bad priorities, delays, dependencies and payloads are clear UserErrors, not crashes."""
     q = make_queue()

@@ -63,6 +63,7 @@ class Job:
     completed_at: float | None = None
     updated_at: float = 0.0
     depends_on: list[int] = field(default_factory=list)
+    chain: int | None = None  # the job that started this chain (None: this job itself)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, depends_on: list[int] | None = None) -> Job:
@@ -72,7 +73,7 @@ class Job:
             payload=json.loads(row["payload"] or "{}"),
             result=json.loads(row["result"]) if row["result"] else None,
             error=row["error"], attempts=row["attempts"], max_retries=row["max_retries"],
-            run_after=row["run_after"], dedupe_key=row["dedupe_key"], lock_key=row["lock_key"],
+            run_after=row["run_after"], dedupe_key=row["dedupe_key"], lock_key=row["lock_key"], chain=row["chain"],
             progress=row["progress"], message=row["message"],
             worker=row["worker"], created_at=row["created_at"], started_at=row["started_at"],
             completed_at=row["completed_at"], updated_at=row["updated_at"], depends_on=depends_on or [],
@@ -103,6 +104,7 @@ class JobSpec:
     lock_key: str | None = None
     depends_on: list[int] = field(default_factory=list)
     delay: float = 0.0
+    chain: int | None = None  # order next to this chain's jobs (JobContext.enqueue sets it for follow-ups)
 
     def validate(self) -> None:
         """Raise UserError naming the problem when a field is out of range or the wrong kind."""
@@ -117,6 +119,9 @@ class JobSpec:
             raise UserError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
         if not isinstance(self.delay, int | float) or not 0 <= self.delay < 10 * 365 * 86400:
             raise UserError(f"delay must be a number of seconds from 0 up to ten years, got {self.delay!r}")
+        if self.chain is not None and (isinstance(self.chain, bool) or not isinstance(self.chain, int)
+                                       or self.chain < 1):
+            raise UserError(f"chain must be a positive job id, got {self.chain!r}")
         for dep in self.depends_on:
             if isinstance(dep, bool) or not isinstance(dep, int) or dep < 1:
                 raise UserError(f"depends_on must list positive job ids, got {dep!r}")
@@ -126,7 +131,7 @@ class JobSpec:
         return {"type": self.type, "payload": self.payload, "priority": int(self.priority),
                 "max_retries": default_retries if self.max_retries is None else self.max_retries,
                 "dedupe_key": self.dedupe_key, "lock_key": self.lock_key, "depends_on": list(self.depends_on),
-                "delay": float(self.delay)}
+                "delay": float(self.delay), "chain": self.chain}
 
 
 @dataclass(frozen=True)

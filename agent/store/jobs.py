@@ -22,7 +22,7 @@ UPDATE job_queue
        AND NOT EXISTS (
             SELECT 1 FROM job_dependencies d JOIN job_queue p ON p.id = d.depends_on
              WHERE d.job_id = j.id AND p.status != 'completed')
-     ORDER BY j.priority, j.id
+     ORDER BY j.priority, coalesce(j.chain, j.id), j.id
      LIMIT 1)
 RETURNING *
 """
@@ -53,9 +53,10 @@ def insert(conn: sqlite3.Connection, spec: dict[str, Any], now: float) -> tuple[
             raise ValueError(f"depends_on names jobs that do not exist: {sorted(missing)}")
     cur = conn.execute(
         "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        " chain, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (spec["type"], spec["priority"], json.dumps(spec.get("payload") or {}), spec["max_retries"],
-         now + float(spec.get("delay") or 0.0), spec.get("dedupe_key"), spec.get("lock_key"), now, now),
+         now + float(spec.get("delay") or 0.0), spec.get("dedupe_key"), spec.get("lock_key"), spec.get("chain"),
+         now, now),
     )
     row = cur.fetchone()
     if deps:
