@@ -73,6 +73,7 @@ class TmdbConfig:
     base_url: str = "https://api.themoviedb.org/3"
     image_base_url: str = "https://image.tmdb.org/t/p/original"
     ttl_days: float = 7.0
+    rate_limit: int = 40  # requests per 10 s (TMDB's documented limit); a local mirror or test fake may allow more
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,9 @@ def _providers(r: Reader | None) -> ProvidersConfig:
                           country=t.get("country", str, "US"),
                           base_url=t.get("base_url", str, tmdb.base_url).rstrip("/"),
                           image_base_url=t.get("image_base_url", str, tmdb.image_base_url).rstrip("/"),
-                          ttl_days=t.get("ttl_days", float, 7.0))
+                          ttl_days=t.get("ttl_days", float, 7.0), rate_limit=t.get("rate_limit", int, 40))
+        if not 1 <= tmdb.rate_limit <= 100000:
+            raise t.error("rate_limit", f"must be between 1 and 100000 requests per 10 s, got {tmdb.rate_limit}")
         t.done()
     f = r.child("fanart")
     if f:

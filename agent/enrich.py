@@ -17,6 +17,8 @@ from agent.providers import (
     choose_artwork,
 )
 from agent.providers.base import rank_candidates
+from agent.providers.ratelimit import DEFAULT_PERIOD as RATE_PERIOD
+from agent.providers.ratelimit import TokenBucket
 from agent.store import media
 from agent.store.media import ART_LOCK_PREFIX, Item
 
@@ -49,7 +51,8 @@ def build_providers(agent: Agent) -> Providers:
     if cfg.tmdb.api_key:
         out.tmdb = TmdbProvider(cfg.tmdb.api_key, language=cfg.tmdb.language, base_url=cfg.tmdb.base_url,
                                 image_base_url=cfg.tmdb.image_base_url, certification_country=cfg.tmdb.country,
-                                session=agent.http, cache=cache)
+                                session=agent.http, cache=cache,
+                                limiter=TokenBucket(cfg.tmdb.rate_limit, RATE_PERIOD))
     if cfg.fanart.api_key:
         out.fanart = FanartProvider(cfg.fanart.api_key, base_url=cfg.fanart.base_url, session=agent.http, cache=cache)
     return out
