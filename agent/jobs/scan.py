@@ -97,6 +97,7 @@ def register(agent: Agent) -> None:
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
         req = build_request(agent, ctx.payload)
+        req.chain = ctx.job.chain or ctx.job.id  # its enrich jobs are follow-ups, like ctx.enqueue's
         last = 0.0
 
         async def progress(seen: int, total: int | None) -> None:

@@ -9,6 +9,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Final
 
+from agent.library.scene import scene_title
+
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: Final = frozenset(
@@ -189,8 +191,11 @@ def _guess(name: str, kind: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=65536)
 def _guess_movie(name: str) -> tuple[str | None, int | None]:
-    """(title, year) guessit finds in a movie name."""
-    guess = _guess(strip_tags(name), "movie")
+    """(title, year) guessit finds in a movie name (common year-less scene names answered without it)."""
+    text = strip_tags(name)
+    if scene := scene_title(text):
+        return scene, None
+    guess = _guess(text, "movie")
     title = guess.get("title")
     if isinstance(title, list):
         title = " ".join(str(part) for part in title)

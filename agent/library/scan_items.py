@@ -19,8 +19,8 @@ from agent.store import media
 PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
 _KEYS_PER_QUERY: Final = 500  # dedupe keys per `IN (...)` lookup (SQLite allows 32,766 variables)
 _INSERT_JOB: Final = (
-    "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key,"
-    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -87,14 +87,28 @@ def hint_ids(hints: dict[str, Any] | None) -> dict[str, Any]:
     return scalar_ids(raw)
 
 
+_SORTED_JSON: Final = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
+_FIELD_SETS: Final = {
+    entity: (
+        frozenset(media.COLUMNS) | (frozenset(media.EPISODE_COLUMNS) if entity == "episode" else frozenset()),
+        frozenset(media.editable_fields(entity)),
+    )
+    for entity in ("movie", "series", "episode")
+}
+
+
+def sorted_json(value: Any) -> str:
+    """The same text as json.dumps(value, sort_keys=True)."""
+    return _SORTED_JSON.encode(value)
+
+
 def split_fields(entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Editable fields split into table columns and the `details` JSON."""
-    columns = set(media.COLUMNS) | (set(media.EPISODE_COLUMNS) if entity == "episode" else set())
-    allowed = set(media.editable_fields(entity))
+    columns, allowed = _FIELD_SETS[entity]
     cols: dict[str, Any] = {}
     details: dict[str, Any] = {}
     for name, value in fields.items():
-        if name not in allowed or value in (None, "", [], {}):
+        if name not in allowed or value is None or value == "" or value == [] or value == {}:
             continue
         (cols if name in columns else details)[name] = value
     return cols, details
@@ -108,7 +122,7 @@ def insert_item(
     row = {
         **cols,
         **extra,
-        "details": json.dumps(details, sort_keys=True),
+        "details": sorted_json(details) if details else "{}",
         "status": media.identification(fields),
         "created_at": now,
         "updated_at": now,
@@ -143,7 +157,13 @@ def in_scope(path: str, scope: str | None) -> bool:
 
 
 def enrich_spec(
-    entity: str, item_id: int, priority: int, hints: dict[str, Any] | None, update: str, max_retries: int
+    entity: str,
+    item_id: int,
+    priority: int,
+    hints: dict[str, Any] | None,
+    update: str,
+    max_retries: int,
+    chain: int | None = None,
 ) -> dict[str, Any]:
     """A queue spec for an `enrich` job, the same payload and dedupe key as enqueue_enrich builds."""
     payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority, "update": update}
@@ -158,6 +178,7 @@ def enrich_spec(
         "lock_key": None,
         "depends_on": [],
         "delay": 0.0,
+        "chain": chain,
     }
 
 
@@ -168,7 +189,8 @@ def _pending_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, list
         chunk = keys[start : start + _KEYS_PER_QUERY]
         marks = ",".join("?" * len(chunk))
         for job_id, key, priority in conn.execute(
-            f"SELECT id, dedupe_key, priority FROM job_queue WHERE status = 'pending' AND dedupe_key IN ({marks})",
+            "SELECT id, dedupe_key, priority FROM job_queue"
+            f" WHERE status = 'pending' AND dedupe_key IS NOT NULL AND dedupe_key IN ({marks})",
             chunk,
         ):
             found[key] = [job_id, priority]
@@ -210,7 +232,7 @@ def insert_jobs(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
         plan.append((None, len(new_rows)))
         new_rows.append(
             [spec["type"], spec["priority"], json.dumps(spec.get("payload") or {}), spec["max_retries"],
-             now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"), now, now]
+             now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"), spec.get("chain"), now, now]
         )  # fmt: skip
     ids = _insert_rows(conn, new_rows)
     conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.library.discover import MovieCandidate, MovieStub, movie_at, movie_key
-from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, partial_hash, split_fields, user_art
+from agent.library.scan_items import (
+    NfoRead,
+    hint_ids,
+    in_scope,
+    insert_item,
+    partial_hash,
+    sorted_json,
+    split_fields,
+    user_art,
+)
 from agent.library.scanner import Scanner, finish_library
 from agent.nfo.ids import scalar_ids
 from agent.store import media
@@ -166,7 +175,7 @@ class MovieScanner(Scanner):
             "file": file,
             "file_size": cand.size,
             "file_hash": prep.file_hash,
-            "artwork_found": json.dumps(art, sort_keys=True),
+            "artwork_found": sorted_json(art),
             "missing_since": None,
             **self.nfo_columns(prep.nfo, row),
         }

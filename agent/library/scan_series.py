@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, user_art
+from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, sorted_json, user_art
 from agent.library.scanner import Scanner, finish_library
 from agent.library.series import SeriesCandidate, SeriesStub, series_at
 from agent.nfo.ids import scalar_ids
@@ -196,7 +196,7 @@ class SeriesScanner(Scanner):
         art = {k: str(v) for k, v in cand.artwork.items()}
         extra = {
             "path": prep.key,
-            "artwork_found": json.dumps(art, sort_keys=True),
+            "artwork_found": sorted_json(art),
             "missing_since": None,
             **self.nfo_columns(prep.nfo, row),
         }
@@ -235,7 +235,7 @@ class SeriesScanner(Scanner):
                 "INSERT INTO seasons (series_id, season, path, artwork_found) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(series_id, season) DO UPDATE SET path = excluded.path,"
                 " artwork_found = excluded.artwork_found RETURNING id",
-                (sid, number, str(path) if path else None, json.dumps(art, sort_keys=True)),
+                (sid, number, str(path) if path else None, sorted_json(art)),
             ).fetchone()
             out[number] = int(row[0])
         return out
@@ -277,7 +277,7 @@ class SeriesScanner(Scanner):
             "file": file,
             "file_size": ep.size,
             "season_id": seasons.get(ep.season) if ep.season is not None else None,
-            "artwork_found": json.dumps(art, sort_keys=True),
+            "artwork_found": sorted_json(art),
             "missing_since": None,
             **self.nfo_columns(nfo, row),
         }

@@ -27,6 +27,7 @@ class ScanRequest:
     priority: int = Priority.NORMAL
     upgrade: bool = False
     library_id: int = 0
+    chain: int | None = None  # the queue chain its enrich jobs join (the scan job's), None outside a job
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Scanner:
         self.seen_keys: set[str] = set()
         self.seen_files: set[str] = set()
         self.specs: list[dict[str, Any]] = []
+        self.signature_rows: list[tuple[str, int, str, float]] = []
         self.index: dict[tuple[Any, ...], set[int]] = {}
         self.seen: set[int] = set()
 
@@ -164,9 +166,8 @@ class Scanner:
         if not (created or changed or (self.forced if forced is None else forced)):
             return None
         update = "Created" if created and not self.req.upgrade else "Modified"
-        spec = enrich_spec(
-            entity, item_id, self.req.priority, self.req.hints if hints else None, update, self.max_retries
-        )
+        hinted = self.req.hints if hints else None
+        spec = enrich_spec(entity, item_id, self.req.priority, hinted, update, self.max_retries, self.req.chain)
         if after is not None:
             spec["after"] = after
         self.specs.append(spec)
@@ -198,24 +199,26 @@ class Scanner:
         return row["missing_since"] <= self.now - self.grace
 
     def flush_jobs(self, conn: sqlite3.Connection) -> list[int]:
-        """Insert this batch's enrich jobs in the same transaction as its rows; returns new job ids."""
+        """Write this batch's signatures and enrich jobs in the same transaction as its rows; new job ids."""
+        rows, self.signature_rows = self.signature_rows, []
+        conn.executemany(
+            "INSERT INTO folder_signatures (path, library_id, signature, scanned_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(path) DO UPDATE SET library_id = excluded.library_id,"
+            " signature = excluded.signature, scanned_at = excluded.scanned_at",
+            rows,
+        )
         specs, self.specs = self.specs, []
         created = [job_id for job_id, new in insert_jobs(conn, specs, self.now) if new]
         self.report.jobs.extend(created)
         return created
 
     def store_signature(self, conn: sqlite3.Connection, key: str, signature: str) -> None:
-        """Remember a folder's signature so the next scan can skip it."""
+        """Remember a folder's signature so the next scan can skip it (written with the batch)."""
         self.seen_keys.add(key)
         if self.signatures.get(key) == signature:
             return
         self.signatures[key] = signature
-        conn.execute(
-            "INSERT INTO folder_signatures (path, library_id, signature, scanned_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(path) DO UPDATE SET library_id = excluded.library_id,"
-            " signature = excluded.signature, scanned_at = excluded.scanned_at",
-            (key, self.req.library_id, signature, self.now),
-        )
+        self.signature_rows.append((key, self.req.library_id, signature, self.now))
 
     def forget_signatures(self, conn: sqlite3.Connection) -> None:
         """Drop signatures of folders in scope that the walk did not find."""
