@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.fsutil import atomic_write
 from agent.nfo import parse_nfo, render_episodes, render_nfo
 from agent.store import media
 from agent.store.media import Item
@@ -42,17 +44,52 @@ def _norm(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     return parsed.fields if parsed.ok else fields
 
 
-def hand_edits(kind: str, item: Item, on_disk: dict[str, Any]) -> dict[str, Any]:
-    """Fields whose value in an NFO someone edited differs from ours: they become user edits."""
-    ours = _norm(kind, {k: v for k, v in item.fields.items() if k in EDITABLE_FROM_NFO})
+def hand_edits(kind: str, item: Item, on_disk: dict[str, Any], written: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Fields whose value in an NFO someone edited differs from what the agent wrote: they become user edits.
+
+    `written` is the NFO the agent last wrote, parsed; without it the item's current fields stand in
+    (which misreads a field the providers changed since that publish as an edit).
+    """
+    if written is None:
+        written = _norm(kind, {k: v for k, v in item.fields.items() if k in EDITABLE_FROM_NFO})
     edits: dict[str, Any] = {}
     for name in EDITABLE_FROM_NFO:
         theirs = on_disk.get(name)
-        if theirs in (None, "", [], {}) and ours.get(name) in (None, "", [], {}):
+        if theirs in (None, "", [], {}) and written.get(name) in (None, "", [], {}):
             continue
-        if theirs != ours.get(name):
+        if theirs != written.get(name):
             edits[name] = theirs
     return edits
+
+
+def baseline_path(agent: Agent, nfo_path: Path) -> Path:
+    """Where the agent keeps a copy of the NFO it last wrote at `nfo_path` (to tell hand edits apart)."""
+    key = hashlib.sha256(str(nfo_path).encode("utf-8", "surrogateescape")).hexdigest()
+    return agent.cfg.data_dir / "published" / key[:2] / f"{key}.nfo"
+
+
+def save_baseline(agent: Agent, nfo_path: Path, data: bytes) -> None:
+    """Keep the bytes just published at `nfo_path` (blocking; run in a thread)."""
+    path = baseline_path(agent, nfo_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)
+
+
+def load_baseline(agent: Agent, nfo_path: Path, sha256: str) -> bytes | None:
+    """The copy of what the agent last wrote at `nfo_path`, if it is intact (hashes to `sha256`)."""
+    try:
+        data = baseline_path(agent, nfo_path).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+def _episode_fields(item: Item, parsed: Any) -> dict[str, Any]:
+    """The fields of this episode in a parsed NFO (a multi-episode file holds several)."""
+    if item.entity == "episode" and len(parsed.episodes) > 1:
+        return next((e for e in parsed.episodes if e.get("episode") == item.fields.get("episode")), parsed.fields)
+    return parsed.fields
 
 
 async def absorb_hand_edits(agent: Agent, item: Item, nfo_path: Path, data: bytes) -> tuple[Item, list[str]]:
@@ -64,10 +101,12 @@ async def absorb_hand_edits(agent: Agent, item: Item, nfo_path: Path, data: byte
     parsed = parse_nfo(data, kind)
     if not parsed.ok:
         return item, []
-    fields = parsed.fields
-    if item.entity == "episode" and len(parsed.episodes) > 1:
-        fields = next((e for e in parsed.episodes if e.get("episode") == item.fields.get("episode")), fields)
-    edits = hand_edits(kind, item, fields)
+    before = None
+    baseline = await asyncio.to_thread(load_baseline, agent, nfo_path, written["sha256"])
+    if baseline is not None:
+        parsed_before = parse_nfo(baseline, kind)
+        before = _episode_fields(item, parsed_before) if parsed_before.ok else None
+    edits = hand_edits(kind, item, _episode_fields(item, parsed), before)
     if not edits:
         return item, []
     log.info("%s %d: NFO %s was edited by hand; keeping %s as user edits", item.entity, item.id, nfo_path,
@@ -105,4 +144,5 @@ def read_existing(path: Path) -> bytes | None:
         return None
 
 
-__all__ = ["KIND", "absorb_hand_edits", "hand_edits", "nfo_target", "read_existing", "render_for"]
+__all__ = ["KIND", "absorb_hand_edits", "baseline_path", "hand_edits", "load_baseline", "nfo_target",
+           "read_existing", "render_for", "save_baseline"]

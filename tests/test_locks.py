@@ -120,3 +120,34 @@ async def test_untouched_nfo_is_not_taken_as_an_edit(app: Any, tmp_path: Path) -
     _, movie = await setup_movie(app, tmp_path)
     job = await publish_again(app, "movie", movie["id"])
     assert job.result["hand_edits"] == [] and (await only_movie(app))["locked_fields"] == []
+
+
+async def test_hand_edit_found_by_a_rescan_is_kept(app: Any, tmp_path: Path, fake: FakeTmdb) -> None:
+    """A rescan that finds the hand-edited NFO: the edit survives the enrich + publish it triggers, locked."""
+    folder, _ = await setup_movie(app, tmp_path)
+    nfo = folder / f"{MATRIX}.nfo"
+    text = nfo.read_text(encoding="utf-8")
+    tmdb_plot = nfo_root(nfo).findtext("plot") or ""
+    nfo.write_text(text.replace(tmdb_plot, "Edited on the NAS."), encoding="utf-8")
+    app.agent.clock.advance(TTL)
+    fake.movies[603]["overview"] = "Yet another TMDB overview."
+    await scan(app)
+    await app.agent.queue.run_until_idle()
+    assert nfo_root(nfo).findtext("plot") == "Edited on the NAS."
+    detail = await only_movie(app)
+    assert detail["plot"] == "Edited on the NAS." and detail["locked_fields"] == ["plot"]
+
+
+async def test_hand_edit_of_one_field_locks_only_that_field(app: Any, tmp_path: Path, fake: FakeTmdb) -> None:
+    """Title edited by hand while TMDB changed the plot: only the title is an edit; the new plot is taken."""
+    folder, _ = await setup_movie(app, tmp_path)
+    nfo = folder / f"{MATRIX}.nfo"
+    nfo.write_text(nfo.read_text(encoding="utf-8").replace("<title>The Matrix</title>", "<title>Matrix!</title>"),
+                   encoding="utf-8")
+    app.agent.clock.advance(TTL)
+    fake.movies[603]["overview"] = "A newer TMDB overview."
+    await scan(app)
+    await app.agent.queue.run_until_idle()
+    root = nfo_root(nfo)
+    assert root.findtext("title") == "Matrix!" and root.findtext("plot") == "A newer TMDB overview."
+    assert (await only_movie(app))["locked_fields"] == ["title"]

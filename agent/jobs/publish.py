@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -11,7 +12,7 @@ from agent.errors import PermanentFailure
 from agent.jobs.model import Priority
 from agent.nfo import NfoError
 from agent.publish import PlannedFile, art_filename, nfo_filename
-from agent.publishing import absorb_hand_edits, nfo_target, read_existing, render_for
+from agent.publishing import absorb_hand_edits, nfo_target, read_existing, render_for, save_baseline
 from agent.queue import JobContext
 from agent.store import media
 from agent.store.media import Item
@@ -84,6 +85,7 @@ async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any
     columns: dict[str, Any] = {"nfo_error": nfo_error}
     if data is not None:
         columns.update(nfo_path=str(target), nfo_hash=hashlib.sha256(data).hexdigest())
+        await asyncio.to_thread(save_baseline, agent, target, data)  # what hand edits are compared with
     await agent.db.write(lambda c: media.save(c, media.load(c, entity, item_id), {}, agent.clock.now(),
                                               extra_columns=columns))
     agent.emit(f"{entity}:updated", {"id": item_id})
