@@ -410,3 +410,14 @@ async def test_tmdb_rate_limit_is_configurable(make_client: Factory, tmp_path: P
     extra["tmdb"]["rate_limit"] = 0
     with pytest.raises(ConfigError, match=r"providers\.tmdb\.rate_limit: must be between 1 and 100000"):
         make_config(tmp_path / "bad", extra={"providers": extra})
+
+
+async def test_movie_unknown_to_tmdb_stays_unidentified(app: Any, tmp_path: Path) -> None:
+    """A folder TMDB has never heard of: the jobs complete, an NFO from the name is written, status stays."""
+    folder = movie_folder(tmp_path, "Nobody Knows This (2003)")
+    await scan(app)
+    movie = await only_movie(app)
+    assert movie["status"] == "unidentified" and movie["title"] == "Nobody Knows This"
+    assert nfo_root(folder / "Nobody Knows This (2003).nfo").findtext("year") == "2003"
+    [job] = (await app.agent.queue.list(type_="enrich"))[0]
+    assert job.status.value == "completed" and job.result["fields"] == []
