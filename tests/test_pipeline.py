@@ -170,6 +170,12 @@ async def test_series_end_to_end(app: Any, tmp_path: Path) -> None:
         assert (season / f"{stem}-thumb.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     series = (await get(app, "/api/series"))["items"]
     assert [s["status"] for s in series] == ["enriched"]
+    before = snapshot(show)
+    for entity, table in (("series", "series"), ("episode", "episodes")):
+        for row in await app.agent.db.fetchall(f"SELECT id FROM {table}"):
+            job = await publish_again(app, entity, row["id"])
+            assert job.status.value == "completed" and job.result["written"] == [], job.result
+    assert snapshot(show) == before
 
 
 RADARR_NFO = """<?xml version="1.0" encoding="utf-8" standalone="yes"?>
@@ -421,3 +427,19 @@ async def test_movie_unknown_to_tmdb_stays_unidentified(app: Any, tmp_path: Path
     assert nfo_root(folder / "Nobody Knows This (2003).nfo").findtext("year") == "2003"
     [job] = (await app.agent.queue.list(type_="enrich"))[0]
     assert job.status.value == "completed" and job.result["fields"] == []
+
+
+async def test_re_enrich_with_nothing_new_rewrites_nothing(app: Any, tmp_path: Path) -> None:
+    """Enriching again when TMDB has nothing new leads to a publish that writes and notifies nothing."""
+    folder = movie_folder(tmp_path)
+    await scan(app)
+    before = snapshot(folder)
+    movie = await only_movie(app)
+    app.agent.clock.advance(8 * 86400)  # past the response cache: TMDB is asked again
+    resp = await app.post(f"/api/movies/{movie['id']}/enrich", headers=HEADERS)
+    assert resp.status == 202
+    await app.agent.queue.run_until_idle()
+    publishes = (await app.agent.queue.list(type_="publish"))[0]
+    latest = max(publishes, key=lambda j: j.id)
+    assert latest.status.value == "completed" and latest.result["written"] == [], latest.result
+    assert snapshot(folder) == before
