@@ -98,12 +98,13 @@ async def test_hand_edited_nfo_becomes_a_locked_edit(app: Any, tmp_path: Path, f
     original = nfo.read_text(encoding="utf-8")
     tmdb_plot = nfo_root(nfo).findtext("plot")
     assert tmdb_plot and original.count(tmdb_plot) == 1
-    nfo.write_text(original.replace(tmdb_plot, "My own plot &amp; notes."), encoding="utf-8")
+    edited = original.replace(tmdb_plot, "My own plot &amp; notes.").replace("</movie>", "<mytag>keep</mytag></movie>")
+    nfo.write_text(edited, encoding="utf-8")
 
     job = await publish_again(app, "movie", movie["id"])
     assert job.status.value == "completed", job.error
     assert job.result["hand_edits"] == ["plot"]
-    assert nfo_root(nfo).findtext("plot") == "My own plot & notes."
+    assert nfo_root(nfo).findtext("plot") == "My own plot & notes." and nfo_root(nfo).findtext("mytag") == "keep"
     detail = await only_movie(app)
     assert detail["locked_fields"] == ["plot"] and detail["plot"] == "My own plot & notes."
 
@@ -112,6 +113,7 @@ async def test_hand_edited_nfo_becomes_a_locked_edit(app: Any, tmp_path: Path, f
     await enrich(app, movie["id"])
     root = nfo_root(nfo)
     assert root.findtext("plot") == "My own plot & notes." and root.findtext("tagline") == "Changed upstream."
+    assert root.findtext("mytag") == "keep"
     assert (await only_movie(app))["locked_fields"] == ["plot"]
 
 
