@@ -87,14 +87,18 @@ def discover_movies(
         not start.is_dir() or is_extras_folder(start.name) or start.name.upper() in ("BDMV", "VIDEO_TS")
     ):
         start = start.parent
-    yield from _walk_movies(str(start), start == root, set(), known)
+    yield from _walk_movies(str(start), start == root, set(), known, None)
 
 
 def _walk_movies(
-    folder: str, root_level: bool, seen: set[tuple[int, int]], known: Known | None
+    folder: str,
+    root_level: bool,
+    seen: set[tuple[int, int]],
+    known: Known | None,
+    ident: tuple[int, int] | None,
 ) -> Iterator[MovieCandidate | MovieStub]:
     """Find movies in one folder, then in its sub-folders."""
-    if not first_visit(folder, seen):
+    if not first_visit(folder, seen, ident):
         return
     entries = scan_folder(folder)
     index: dict[str, Entry] | None = None
@@ -107,7 +111,7 @@ def _walk_movies(
     yield from _folder_movies(folder, entries, index, root_level, known)
     for entry in entries:
         if entry.is_dir and not is_extras_folder(entry.name) and not STACK_FOLDER.match(entry.name):
-            yield from _walk_movies(entry.path, False, seen, known)
+            yield from _walk_movies(entry.path, False, seen, known, entry.ident)
 
 
 def _disc_movie(folder: str, entries: list[Entry], index: dict[str, Entry]) -> MovieCandidate | None:

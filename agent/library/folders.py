@@ -53,6 +53,7 @@ class Entry(NamedTuple):
     is_dir: bool
     size: int
     mtime_ns: int
+    ident: tuple[int, int] | None = None  # a folder's (st_dev, st_ino): symlink loops are walked once
 
 
 def scan_folder(path: str) -> list[Entry]:
@@ -71,7 +72,7 @@ def scan_folder(path: str) -> list[Entry]:
                 except OSError:
                     continue  # vanished or a dangling link
                 if st.st_mode & _FMT_MASK == _DIR_MODE:
-                    append(Entry(name, item.path, True, 0, st.st_mtime_ns))
+                    append(Entry(name, item.path, True, 0, st.st_mtime_ns, (st.st_dev, st.st_ino)))
                 else:
                     append(Entry(name, item.path, False, st.st_size, st.st_mtime_ns))
     except OSError as exc:
@@ -187,13 +188,18 @@ def existing_start(root: Path, target: Path | None) -> Path | None:
     return start
 
 
-def first_visit(folder: str, seen: set[tuple[int, int]]) -> bool:
-    """False for a folder already walked (a symlink loop) or gone; remembers it otherwise."""
-    try:
-        st = os.stat(folder)
-    except OSError:
+def first_visit(folder: str, seen: set[tuple[int, int]], ident: tuple[int, int] | None = None) -> bool:
+    """False for a folder already walked (a symlink loop) or gone; remembers it otherwise.
+
+    `ident` is the folder's (st_dev, st_ino) when its parent's listing already stat'ed it.
+    """
+    if ident is None:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return False
+        ident = (st.st_dev, st.st_ino)
+    if ident in seen:
         return False
-    if (st.st_dev, st.st_ino) in seen:
-        return False
-    seen.add((st.st_dev, st.st_ino))
+    seen.add(ident)
     return True

@@ -65,15 +65,32 @@ def read_nfo(path: Path | None, kind: str, own: dict[str, str], known: str | Non
 def partial_hash(path: Path) -> str | None:
     """sha256 of a file's first and last 64 KiB: recognises a moved file without reading all of it."""
     try:
-        with open(path, "rb") as fh:
-            digest = hashlib.sha256(fh.read(PARTIAL_BYTES))
-            size = os.fstat(fh.fileno()).st_size
-            if size > PARTIAL_BYTES:
-                fh.seek(max(PARTIAL_BYTES, size - PARTIAL_BYTES))
-                digest.update(fh.read(PARTIAL_BYTES))
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
+    try:
+        digest = hashlib.sha256(_read(fd, PARTIAL_BYTES))
+        size = os.fstat(fd).st_size
+        if size > PARTIAL_BYTES:
+            os.lseek(fd, max(PARTIAL_BYTES, size - PARTIAL_BYTES), os.SEEK_SET)
+            digest.update(_read(fd, PARTIAL_BYTES))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return digest.hexdigest()
+
+
+def _read(fd: int, count: int) -> bytes:
+    """Up to `count` bytes from a descriptor (fewer only at the end of the file)."""
+    chunks: list[bytes] = []
+    while count > 0:
+        chunk = os.read(fd, count)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
 
 
 def hint_ids(hints: dict[str, Any] | None) -> dict[str, Any]:
@@ -99,6 +116,8 @@ _FIELD_SETS: Final = {
 
 def sorted_json(value: Any) -> str:
     """The same text as json.dumps(value, sort_keys=True)."""
+    if value == {}:
+        return "{}"
     return _SORTED_JSON.encode(value)
 
 
@@ -189,7 +208,7 @@ def _pending_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, list
         chunk = keys[start : start + _KEYS_PER_QUERY]
         marks = ",".join("?" * len(chunk))
         for job_id, key, priority in conn.execute(
-            "SELECT id, dedupe_key, priority FROM job_queue"
+            "SELECT id, dedupe_key, priority FROM job_queue INDEXED BY ux_job_dedupe"  # else it scans ix_job_status
             f" WHERE status = 'pending' AND dedupe_key IS NOT NULL AND dedupe_key IN ({marks})",
             chunk,
         ):

@@ -19,7 +19,7 @@ from agent.library.scan_items import (
     split_fields,
     user_art,
 )
-from agent.library.scanner import Scanner, finish_library
+from agent.library.scanner import Scanner, dict_rows, finish_library
 from agent.nfo.ids import scalar_ids
 from agent.store import media
 
@@ -51,10 +51,8 @@ class MovieScanner(Scanner):
         self.load_common(conn)
         self.rows: dict[int, dict[str, Any]] = {}
         self.by_file: dict[str, int] = {}
-        for r in conn.execute(
-            f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)
-        ):
-            self._remember(dict(r))
+        for row in dict_rows(conn, f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)):
+            self._remember(row)
         present = [
             r for r in self.rows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
         ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, sorted_json, user_art
-from agent.library.scanner import Scanner, finish_library
+from agent.library.scanner import Scanner, dict_rows, finish_library
 from agent.library.series import SeriesCandidate, SeriesStub, series_at
 from agent.nfo.ids import scalar_ids
 from agent.store import media
@@ -68,22 +68,22 @@ class SeriesScanner(Scanner):
         self.file_nfo: dict[str, str] = {}
         self.seen_eps: set[int] = set()
         lib = self.req.library_id
-        for r in conn.execute(f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
-            self._remember_show(dict(r))
-        for r in conn.execute(
-            f"SELECT {_EPISODE_STATE} FROM episodes e JOIN series s ON s.id = e.series_id"
-            " WHERE s.library_id = ?",
+        for row in dict_rows(conn, f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
+            self._remember_show(row)
+        for row in dict_rows(
+            conn,
+            f"SELECT {_EPISODE_STATE} FROM episodes e JOIN series s ON s.id = e.series_id WHERE s.library_id = ?",
             (lib,),
         ):
-            self._remember_ep(dict(r))
+            self._remember_ep(row)
         present = [
             r for r in self.shows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
         ]
         return len(present) or None
 
     def weight(self, cand: SeriesCandidate | SeriesStub) -> int:
-        """A show weighs one plus its episodes (an unchanged one: plus its videos)."""
-        return 1 + (cand.videos if isinstance(cand, SeriesStub) else len(cand.episodes))
+        """A show weighs one plus its episodes (an unchanged one: plus its files and folders)."""
+        return 1 + (cand.entries if isinstance(cand, SeriesStub) else len(cand.episodes))
 
     def _remember_show(self, row: dict[str, Any]) -> None:
         """Add a series row to the in-memory state."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,16 @@ class Scanner:
             {"movie": self.report.movies, "series": self.report.series, "episode": self.report.episodes}[
                 entity
             ].append(item_id)
+
+
+def dict_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
+    """Rows of a query as plain dicts (cheaper than dict(sqlite3.Row) when loading a whole library)."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    cur.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    for row in cur:
+        yield dict(zip(names, row, strict=True))
 
 
 def finish_library(conn: sqlite3.Connection, library_id: int, now: float, job_id: int | None) -> None:

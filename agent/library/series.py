@@ -81,11 +81,11 @@ class SeriesCandidate:
 
 @dataclass
 class SeriesStub:
-    """A show the store already holds with the same signature; `videos` sizes its batch share."""
+    """A show the store already holds with the same signature; `entries` sizes its batch share."""
 
     folder: str
     signature: str
-    videos: int
+    entries: int
 
 
 @dataclass
@@ -113,7 +113,7 @@ def discover_series(
     if start == root:
         yield from _walk_grouping(str(root), set(), known)
     else:
-        yield from _walk_show_or_group(str(start), set(), known)
+        yield from _walk_show_or_group(str(start), set(), known, None)
 
 
 def _walk_grouping(
@@ -122,16 +122,16 @@ def _walk_grouping(
     """Treat each sub-folder of a library root or grouping folder (`TV/A-M/`) as a show or a group."""
     for entry in scan_folder(folder):
         if entry.is_dir and not is_extras_folder(entry.name):
-            yield from _walk_show_or_group(entry.path, seen, known)
+            yield from _walk_show_or_group(entry.path, seen, known, entry.ident)
         elif not entry.is_dir and is_video(entry.name):
             log.info("ignoring %s: episodes belong in a show folder", entry.path)
 
 
 def _walk_show_or_group(
-    folder: str, seen: set[tuple[int, int]], known: Known | None
+    folder: str, seen: set[tuple[int, int]], known: Known | None, ident: tuple[int, int] | None
 ) -> Iterator[SeriesCandidate | SeriesStub]:
     """A folder with tvshow.nfo, season folders or videos is a show; any other folder groups shows."""
-    if not first_visit(folder, seen):
+    if not first_visit(folder, seen, ident):
         return
     entries = scan_folder(folder)
     is_show = any(
@@ -142,13 +142,12 @@ def _walk_show_or_group(
     if not is_show:
         for entry in entries:
             if entry.is_dir and not is_extras_folder(entry.name):
-                yield from _walk_show_or_group(entry.path, seen, known)
+                yield from _walk_show_or_group(entry.path, seen, known, entry.ident)
         return
     tree = _list_show(folder, entries)
     signature = show_signature(folder, tree)
     if known is not None and known(folder, signature):
-        videos = sum(1 for t in tree for e in t.entries if not e.is_dir and is_video(e.name))
-        yield SeriesStub(folder, signature, videos)
+        yield SeriesStub(folder, signature, sum(len(t.entries) for t in tree))
     else:
         yield _series(folder, tree, signature)
 
