@@ -70,10 +70,13 @@ def baseline_path(agent: Agent, nfo_path: Path) -> Path:
 
 
 def save_baseline(agent: Agent, nfo_path: Path, data: bytes) -> None:
-    """Keep the bytes just published at `nfo_path` (blocking; run in a thread)."""
+    """Keep the bytes just published at `nfo_path` (blocking; run in a thread); a failure only costs precision."""
     path = baseline_path(agent, nfo_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:  # hand edits then fall back to comparing with the current fields
+        log.warning("cannot keep a copy of %s in %s: %s", nfo_path, path, exc.strerror or exc)
 
 
 def load_baseline(agent: Agent, nfo_path: Path, sha256: str) -> bytes | None:
