@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.errors import PathError
-from agent.library.discover import MovieCandidate, discover_movies
-from agent.library.folders import folder_signature, scan_folder
-from agent.library.series import discover_series
+from agent.library.discover import MovieCandidate, MovieStub, discover_movies, movie_at, movie_key
+from agent.library.folders import Entry, folder_signature, scan_folder
+from agent.library.series import SeriesCandidate, SeriesStub, discover_series, series_at
 
 
 def touch(root: Path, *names: str, data: bytes = b"x") -> None:
@@ -257,3 +257,62 @@ def _timed(fn: object) -> float:
     start = time.perf_counter()
     fn()  # type: ignore[operator]
     return time.perf_counter() - start
+
+
+def test_known_movies_come_back_as_stubs_with_the_same_signature(tmp_path: Path) -> None:
+    """`known` sees each movie's key, file and signature first; a yes gives a stub, a no the full candidate."""
+    touch(tmp_path, "A (2001)/A (2001).mkv", "A (2001)/poster.jpg", "B (2002)/B cd1.avi", "B (2002)/B cd2.avi")
+    touch(tmp_path, "Shared/X (2003).mkv", "Shared/Y (2004).mkv", "C (2005)/CD1/C.avi", "C (2005)/CD2/C.avi")
+    full = {str(m.file): m for m in discover_movies(tmp_path)}
+    asked: list[tuple[str, str, str]] = []
+
+    def known(key: str, file: str, signature: str) -> bool:
+        """Say yes to everything but A, remembering what was asked."""
+        asked.append((key, file, signature))
+        return "A (2001)" not in file
+
+    found = list(discover_movies(tmp_path, known=known))
+    assert len(asked) == len(full) == 5
+    for key, file, signature in asked:
+        cand = full[file]
+        assert signature == cand.signature
+        assert key == movie_key(str(cand.folder), str(cand.file), cand.shared_folder)
+    stubs = [f for f in found if isinstance(f, MovieStub)]
+    assert [str(f.file) for f in found if isinstance(f, MovieCandidate)] == [str(tmp_path / "A (2001)/A (2001).mkv")]
+    for stub in stubs:
+        cand = full[stub.file]
+        assert (stub.folder, stub.parts, stub.shared_folder) == (
+            str(cand.folder), [str(p) for p in cand.parts], cand.shared_folder
+        )
+        assert movie_at(stub) == cand  # read again in full when its row went away after the walk
+    assert movie_at(MovieStub(str(tmp_path / "Gone"), str(tmp_path / "Gone/G.mkv"), [], False, "")) is None
+
+
+def test_known_shows_come_back_as_stubs_with_the_same_signature(tmp_path: Path) -> None:
+    """A show's signature covers every entry below it by relative name; a known show is a stub."""
+    touch(tmp_path, "S (2010)/tvshow.nfo", "S (2010)/Season 01/S - S01E01.mkv", "S (2010)/Season 01/Extra/x.mkv")
+    touch(tmp_path, "T (2011)/T - S01E01.mkv")
+    full = {str(s.folder): s for s in discover_series(tmp_path)}
+    asked: dict[str, str] = {}
+
+    def known(folder: str, signature: str) -> bool:
+        """Say yes to S only."""
+        asked[folder] = signature
+        return folder.endswith("S (2010)")
+
+    found = list(discover_series(tmp_path, known=known))
+    assert asked == {folder: cand.signature for folder, cand in full.items()}
+    stub = next(f for f in found if isinstance(f, SeriesStub))
+    assert stub.folder == str(tmp_path / "S (2010)") and stub.entries == 5
+    assert [str(f.folder) for f in found if isinstance(f, SeriesCandidate)] == [str(tmp_path / "T (2011)")]
+    assert series_at(stub.folder) == full[stub.folder]
+    # the same signature as hashing (path relative to the show, size, mtime) of every entry below it
+    show = tmp_path / "S (2010)"
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(show):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            size = 0 if os.path.isdir(path) else st.st_size
+            rows.append(Entry(os.path.relpath(path, show), path, False, size, st.st_mtime_ns))
+    assert folder_signature(rows) == full[str(show)].signature

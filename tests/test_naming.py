@@ -17,6 +17,7 @@ from agent.library.naming import (
     parse_season_folder,
     stack_key,
 )
+from agent.library.scene import scene_title, stop_words
 
 
 @pytest.mark.parametrize(
@@ -167,3 +168,67 @@ def test_extras_junk_and_videos() -> None:
     assert not is_junk("Movie (2000).mkv")
     assert is_video("a.MKV") and is_video("b.m2ts") and is_video("c.iso")
     assert not is_video("a.nfo") and not is_video("mkv")
+
+
+SCENE_AGREES = [
+    "Silent.Red.12.1080p.BluRay.x264-SPARKS",
+    "Red.Moon.7.DVDRip.XviD-DiAMOND",
+    "Storm.Wild.0.2160p.WEB-DL.DDP5.1.HEVC-NTb",
+    "Hidden.Ghost.9999.1080p.WEBRip.x265-RARBG",
+    "Lost.City.2.720p.HDTV.x264-KILLERS",
+    "Paper.Storm.Echo.1080p.BluRay",
+    "Ghost.Rider.Spirit.Vengeance.1080p",
+    "Big.Fish.BDRip.x264",
+]
+SCENE_LEFT_TO_GUESSIT = [
+    "Heat.Remastered.1080p.BluRay",  # an edition word
+    "Amelie.French.1080p.BluRay",  # a language
+    "The.Office.US.720p.HDTV",  # a country
+    "Movie.Part.2.1080p.BluRay",  # a part
+    "Moon.Red.WEB-DL",  # a streaming service right before the source
+    "Silent.Red.720.DVDRip",  # a number guessit reads as a resolution
+    "Heat.1995.1080p.BluRay",  # a year
+    "Show.S01E02.1080p.WEB",  # an episode
+    "Wall-E.1080p.BluRay",  # not plain words
+    "Up.1080p.BluRay",  # too short to trust
+    "1917.1080p.BluRay",  # starts with a number
+    "Plain Title 1080p",  # not a dotted name
+    "No.Marker.At.All",
+]
+
+
+@pytest.mark.parametrize("name", SCENE_AGREES)
+def test_scene_title_is_guessits_title(name: str) -> None:
+    """Where the pre-parse answers, it gives exactly guessit's title (and guessit finds no year)."""
+    from guessit import guessit
+
+    guess = guessit(name, {"type": "movie"})
+    assert scene_title(name) == guess["title"]
+    assert "year" not in guess
+
+
+@pytest.mark.parametrize("name", SCENE_LEFT_TO_GUESSIT)
+def test_scene_title_leaves_unsure_names_to_guessit(name: str) -> None:
+    """Words of guessit's vocabulary, years, episodes and odd shapes are not guessed here."""
+    assert scene_title(name) is None
+
+
+def test_yearless_scene_names_skip_guessit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A common year-less scene name gets guessit's answer without a guessit call; others still call it."""
+    calls: list[str] = []
+    real = naming._guess
+    monkeypatch.setattr(naming, "_guess", lambda name, kind: calls.append(name) or real(name, kind))
+    naming._guess_movie.cache_clear()
+    name = "Iron.Code.15.2160p.WEB-DL.DDP5.1.HEVC-NTb"
+    assert parse_movie_name(name, name) == ("Iron Code 15", None)
+    assert calls == []
+    assert parse_movie_name("Heat.Remastered.1080p.BluRay", None) == ("Heat", None)
+    assert calls == ["Heat.Remastered.1080p.BluRay"]
+
+
+def test_scene_vocabulary_comes_from_guessit() -> None:
+    """The stop words are read from guessit's packaged config, so new guessit words are respected."""
+    stops, services = stop_words()
+    assert {"extended", "french", "proper", "part"} <= stops
+    assert "netflix" in services
+    assert "silent" not in stops and "moon" not in stops

@@ -13,12 +13,16 @@ from typing import Any
 import pytest
 from conftest import make_config
 
+import agent.library.discover as discover_module
 import agent.library.scan_items as scan_module
+import agent.library.series as series_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
 from agent.jobs.scan import build_request
 from agent.library.scan import ScanReport, run_scan
+from agent.library.scan_items import insert_jobs
 from agent.service import Agent
+from agent.store import jobs as jobs_sql
 from agent.store import media
 
 SAMPLES = Path(__file__).parent / "nfo_samples"
@@ -398,3 +402,70 @@ async def test_file_not_recognised_is_reported(agent: Agent) -> None:
     touch(folder, "Film (2011).mkv", "Film (2011)-sample.mkv")
     report = await scan(agent, folder=str(folder), file=str(folder / "Film (2011)-sample.mkv"))
     assert report.added == 1 and "not recognised" in report.errors[0]
+
+
+async def test_unchanged_rescan_builds_no_candidates(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rescan compares signatures first: only the changed folder is parsed into a full candidate."""
+    for i in range(3):
+        touch(movies_root(agent), f"M{i} (200{i})/M{i} (200{i}).mkv")
+        touch(tv_root(agent), f"Show {i}/Season 01/Show {i} - S01E01.mkv")
+    await scan(agent)
+    await scan(agent, "TV")
+    built: list[str] = []
+    real_movie, real_show = discover_module._candidate, series_module._series
+    monkeypatch.setattr(discover_module, "_candidate", lambda f, *a: built.append(f) or real_movie(f, *a))
+    monkeypatch.setattr(series_module, "_series", lambda f, *a: built.append(f) or real_show(f, *a))
+    movies, tv = await scan(agent), await scan(agent, "TV")
+    assert built == []
+    assert (movies.unchanged, tv.unchanged) == (3, 6)
+    touch(movies_root(agent), "M1 (2001)/M1 (2001).nfo", data=b"<movie><title>Changed</title></movie>")
+    touch(tv_root(agent), "Show 2/Season 01/Show 2 - S01E02.mkv")
+    movies, tv = await scan(agent), await scan(agent, "TV")
+    assert built == [str(movies_root(agent) / "M1 (2001)"), str(tv_root(agent) / "Show 2")]
+    assert (movies.updated, movies.unchanged) == (1, 2)
+    assert (tv.added, tv.unchanged) == (1, 6)  # the new episode; 3 shows and their 3 old episodes
+    titles = {r["title"] for r in await rows(agent, "movies")}
+    assert titles == {"M0", "Changed", "M2"}
+
+
+async def test_batched_job_inserts_match_the_queue(agent: Agent) -> None:
+    """insert_jobs places jobs exactly as agent.store.jobs.insert would, one by one, in a few statements."""
+    now = 1000.0
+
+    def spec(key: str, priority: int, after: int | None = None) -> dict[str, Any]:
+        """An enrich-like spec."""
+        out: dict[str, Any] = {"type": "enrich", "payload": {"k": key}, "priority": priority, "max_retries": 3,
+                               "dedupe_key": key, "lock_key": None, "depends_on": [], "delay": 0.0, "chain": 7}
+        if after is not None:
+            out["after"] = after
+        return out
+
+    def run(conn: Any) -> tuple[list[tuple[int, bool]], list[tuple[int, int]], list[tuple[Any, ...]]]:
+        """Insert a batch over one already pending job; return placements, dependencies and rows."""
+        old, _ = jobs_sql.insert(conn, spec("pending", 50), now)
+        placed = insert_jobs(
+            conn,
+            [spec("show", 50), spec("ep1", 50, after=0), spec("pending", 10, after=0), spec("show", 40),
+             spec("ep2", 50, after=3)],
+            now,
+        )
+        deps = [tuple(r) for r in conn.execute("SELECT job_id, depends_on FROM job_dependencies ORDER BY job_id")]
+        found = [
+            tuple(r)
+            for r in conn.execute("SELECT id, dedupe_key, priority, status, chain FROM job_queue ORDER BY id")
+        ]
+        assert placed[2] == (old.id, False)
+        return placed, deps, found
+
+    placed, deps, found = await agent.db.write(run)
+    show, ep1, ep2 = placed[0][0], placed[1][0], placed[4][0]
+    assert placed == [(show, True), (ep1, True), (placed[2][0], False), (show, False), (ep2, True)]
+    assert deps == [(ep1, show), (ep2, show)]
+    assert [(key, priority, status, chain) for _, key, priority, status, chain in found] == [
+        ("pending", 10, "pending", 7),  # a more urgent ask raises the pending job's priority
+        ("show", 40, "pending", 7),  # the same key twice in a batch: one job, the more urgent priority
+        ("ep1", 50, "pending", 7),
+        ("ep2", 50, "pending", 7),
+    ]
+    with pytest.raises(ValueError, match="`after`"):
+        await agent.db.write(lambda conn: insert_jobs(conn, [{**spec("x", 5), "depends_on": [1]}], now))

@@ -86,6 +86,15 @@ async def test_series_episodes_enrich_after_their_show(agent: Agent) -> None:
     assert dep["depends_on"] == jobs["series"]
 
 
+async def test_scan_jobs_enrich_follow_ups_join_its_chain(agent: Agent) -> None:
+    """Enrich jobs a scan job queues carry the scan job's chain, as JobContext.enqueue's follow-ups do."""
+    touch(agent.cfg.libraries[0].path / "Heat (1995)" / "Heat (1995).mkv")
+    job = await scan_job.enqueue_scan(agent, "Movies")
+    await agent.queue.run_until_idle()
+    rows = await agent.db.fetchall("SELECT chain FROM job_queue WHERE type = 'enrich'")
+    assert [r["chain"] for r in rows] == [job.id]
+
+
 async def test_watcher_service_queues_folder_scans(make_client: Any, tmp_path: Path) -> None:
     """A watched library's changed folder becomes a low-priority scan of that folder; health counts it."""
     movies = tmp_path / "media" / "movies"
