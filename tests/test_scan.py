@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import agent.library.series as series_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
 from agent.jobs.scan import build_request
-from agent.library.scan import ScanReport, run_scan
+from agent.library.scan import ScanReport, heap_frozen, run_scan
 from agent.library.scan_items import insert_jobs
 from agent.service import Agent
 from agent.store import jobs as jobs_sql
@@ -469,3 +470,17 @@ async def test_batched_job_inserts_match_the_queue(agent: Agent) -> None:
     ]
     with pytest.raises(ValueError, match="`after`"):
         await agent.db.write(lambda conn: insert_jobs(conn, [{**spec("x", 5), "depends_on": [1]}], now))
+
+
+async def test_scans_freeze_the_heap_only_while_they_run(agent: Agent) -> None:
+    """gc.freeze keeps full collections off the server's older objects during scans, and only then."""
+    assert gc.get_freeze_count() == 0
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+        with heap_frozen():  # a second library scanning at the same time
+            pass
+        assert gc.get_freeze_count() > 0  # the first scan still runs
+    assert gc.get_freeze_count() == 0
+    touch(movies_root(agent), "Heat (1995)/Heat (1995).mkv")
+    assert (await scan(agent)).added == 1
+    assert gc.get_freeze_count() == 0

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from agent.errors import PathError, PermanentFailure
 from agent.jobs.model import Priority
-from agent.library.scan import ScanRequest, run_scan
+from agent.library.scan import run_scan
+from agent.library.scanner import ScanRequest
 from agent.paths import resolve_inside
 from agent.queue import JobContext
 
