@@ -79,7 +79,8 @@ def payload(i: int, template: dict[str, Any]) -> bytes:
     return json.dumps(data).encode()
 
 
-def write_config(tmp: Path, library: Path, port: int, tmdb_url: str, fake: FakeTmdb, workers: int) -> Path:
+def write_config(tmp: Path, library: Path, port: int, tmdb_url: str, fake: FakeTmdb, workers: int,
+                 rate_limit: int = 40) -> Path:
     """The agent's config: one Movies library, Radarr mapping, TMDB at the fake, no players."""
     cfg = {
         "server": {"host": "127.0.0.1", "port": port, "api_key": API_KEY},
@@ -88,7 +89,7 @@ def write_config(tmp: Path, library: Path, port: int, tmdb_url: str, fake: FakeT
         "jobs": {"workers": workers},
         "libraries": [{"name": "Movies", "kind": "movies", "path": str(library), "watch": "off"}],
         "providers": {"tmdb": {"api_key": fake.api_key, "base_url": f"{tmdb_url}/3",
-                               "image_base_url": f"{tmdb_url}/t/p/original"}},
+                               "image_base_url": f"{tmdb_url}/t/p/original", "rate_limit": rate_limit}},
         "sources": {"radarr": {"path_mappings": [{"remote": "/movies", "local": str(library)}]}},
     }
     path = tmp / "agent.yaml"
@@ -138,7 +139,7 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError("agent did not become healthy")
 
 
-async def run(n: int, concurrency: int, workers: int, timeout: float) -> dict[str, Any]:
+async def run(n: int, concurrency: int, workers: int, timeout: float, rate_limit: int = 40) -> dict[str, Any]:
     """Start the fake TMDB and the agent, post n webhooks, wait for n NFOs."""
     template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     fake = FakeTmdb(movies={100000 + i: sample_movie(100000 + i, movie_name(i)[0], movie_name(i)[1],
@@ -153,7 +154,7 @@ async def run(n: int, concurrency: int, workers: int, timeout: float) -> dict[st
         library = tmp / "movies"
         build_library(library, n)
         port = free_port()
-        cfg = write_config(tmp, library, port, f"http://127.0.0.1:{tmdb_port}", fake, workers)
+        cfg = write_config(tmp, library, port, f"http://127.0.0.1:{tmdb_port}", fake, workers, rate_limit)
         log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed in finally
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--config", str(cfg)], cwd=ROOT,
@@ -234,7 +235,7 @@ def job_breakdown(db_path: Path) -> dict[str, dict[str, float]]:
                 "to_s": (hi or first) - first} for t, c, avg, lo, hi in rows}
 
 
-def report(r: dict[str, Any], concurrency: int, workers: int) -> str:
+def report(r: dict[str, Any], concurrency: int, workers: int, rate_limit: int = 40) -> str:
     """The RESULTS.md section."""
     nfo = (f"p50 {r['nfo_p50_ms'] / 1000:.1f} s, p99 {r['nfo_p99_ms'] / 1000:.1f} s"
            if r["nfo_p50_ms"] is not None else "none seen")
@@ -242,7 +243,7 @@ def report(r: dict[str, Any], concurrency: int, workers: int) -> str:
         "## Webhooks",
         "",
         f"`.venv/bin/python bench/webhook_bench.py --movies {r['sent']} --concurrency {concurrency} "
-        f"--workers {workers}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python "
+        f"--workers {workers} --rate-limit {rate_limit}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}); the agent is a separate process with its real handlers, TMDB is the "
         "local fake, "
         f"the {r['sent']} movie folders exist in a temp library.",
@@ -283,10 +284,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4, help="the agent's jobs.workers")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for every NFO")
+    parser.add_argument("--rate-limit", type=int, default=40,
+                        help="providers.tmdb.rate_limit (requests per 10 s); 40 is the real TMDB's limit")
     parser.add_argument("--record", action="store_true", help="write the section into bench/RESULTS.md")
     args = parser.parse_args()
-    result = asyncio.run(run(args.movies, args.concurrency, args.workers, args.timeout))
-    section = report(result, args.concurrency, args.workers)
+    result = asyncio.run(run(args.movies, args.concurrency, args.workers, args.timeout, args.rate_limit))
+    section = report(result, args.concurrency, args.workers, args.rate_limit)
     print(section)
     if result["processed"] != result["sent"]:
         print("agent log tail:\n" + result["agent_log_tail"], file=sys.stderr)
