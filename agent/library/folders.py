@@ -56,6 +56,9 @@ class Entry(NamedTuple):
     ident: tuple[int, int] | None = None  # a folder's (st_dev, st_ino): symlink loops are walked once
 
 
+_new_tuple: Final = tuple.__new__
+
+
 def scan_folder(path: str) -> list[Entry]:
     """The non-junk entries of one folder sorted by name, stat'ed once; unreadable gives [] and a warning."""
     entries: list[Entry] = []
@@ -72,9 +75,10 @@ def scan_folder(path: str) -> list[Entry]:
                 except OSError:
                     continue  # vanished or a dangling link
                 if st.st_mode & _FMT_MASK == _DIR_MODE:
-                    append(Entry(name, item.path, True, 0, st.st_mtime_ns, (st.st_dev, st.st_ino)))
+                    fields = (name, item.path, True, 0, st.st_mtime_ns, (st.st_dev, st.st_ino))
                 else:
-                    append(Entry(name, item.path, False, st.st_size, st.st_mtime_ns))
+                    fields = (name, item.path, False, st.st_size, st.st_mtime_ns, None)
+                append(_new_tuple(Entry, fields))  # Entry(*fields) without NamedTuple's __new__ wrapper
     except OSError as exc:
         log.warning("cannot read folder %s: %s", path, exc)
     entries.sort()
