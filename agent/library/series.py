@@ -157,6 +157,7 @@ def _list_show(folder: str, entries: list[Entry]) -> list[_Listing]:
     tree = [_Listing(folder, entries, None, -1)]
 
     def visit(path: str, season: int | None, depth: int) -> None:
+        """List one folder under the show, then its non-extras sub-folders."""
         inner = scan_folder(path)
         tree.append(_Listing(path, inner, season, depth))
         if depth < _MAX_SHOW_DEPTH:
