@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, web
+from fakes.images import header_jpeg, png_bytes
 
 from agent.cache import AssetCache
 from agent.clock import FakeClock
@@ -21,24 +21,13 @@ DAY = 86400.0
 
 
 def make_png(width: int, height: int) -> bytes:
-    """A valid RGB PNG of the given size."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        """One length-prefixed, CRC-suffixed PNG chunk."""
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    raw = b"".join(b"\x00" + b"\x10\x20\x30" * width for _ in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
+    """A valid PNG of the given size."""
+    return png_bytes(width, height)
 
 
 def make_jpeg(width: int, height: int) -> bytes:
-    """A minimal JPEG byte string: SOI, APP0 (JFIF), a comment, SOF0 with the size, EOI."""
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    comment = b"\xff\xfe" + struct.pack(">H", 2 + 5) + b"hello"
-    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
-    return b"\xff\xd8" + app0 + comment + sof0 + b"\xff\xd9"
+    """A minimal JPEG whose SOF0 carries the size."""
+    return header_jpeg(width, height)
 
 
 PNG = make_png(40, 60)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fakes.images import header_jpeg, png_bytes
 
 from agent import fsutil
 from agent.cache import AssetCache, CachedAsset
@@ -22,22 +21,13 @@ from agent.store.db import Database
 
 
 def make_png(width: int, height: int) -> bytes:
-    """A valid RGB PNG of the given size."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        """One length-prefixed, CRC-suffixed PNG chunk."""
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    raw = b"".join(b"\x00" + b"\x10\x20\x30" * width for _ in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
+    """A valid PNG of the given size."""
+    return png_bytes(width, height)
 
 
 def make_jpeg(width: int, height: int) -> bytes:
-    """A minimal JPEG byte string whose SOF0 carries the size."""
-    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
-    return b"\xff\xd8" + sof0 + b"\xff\xd9"
+    """A minimal JPEG whose SOF0 carries the size."""
+    return header_jpeg(width, height)
 
 
 @pytest.fixture

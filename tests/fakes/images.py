@@ -132,3 +132,9 @@ def image_size(data: bytes) -> tuple[str, int, int] | None:
                 return "jpeg", width, height
             i += 2 + length
     return None
+
+
+def header_jpeg(width: int, height: int) -> bytes:
+    """The smallest byte string that identifies as a JPEG of this size (SOI, SOF0, EOI); not decodable."""
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + sof0 + b"\xff\xd9"
