@@ -176,17 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions(sub: argparse._SubParsersAction, add: Callable) -> None:
-    """Subcommands of later features (scan, cache) register themselves when present."""
-    import importlib
+    """The scan and cache subcommands live beside the code they drive."""
+    from agent import cache_cli
+    from agent.library import cli as library_cli
 
-    for name in ("agent.library.cli", "agent.cache_cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.add_commands(add)
+    library_cli.add_commands(add)
+    cache_cli.add_commands(add)
 
 
 def main(argv: list[str] | None = None) -> int:

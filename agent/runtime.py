@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -11,26 +9,26 @@ if TYPE_CHECKING:
     from agent.service import Agent
 
 log = logging.getLogger("agent")
-SERVICE_MODULES = ("agent.library.service", "agent.players.service", "agent.jobs.maintenance")
 
 
 async def start_services(agent: Agent) -> None:
-    """Start every service module present (each exposes async start(agent) / stop(agent))."""
-    for name in SERVICE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "start"):
-            await module.start(agent)
-            agent.services[name] = module
+    """Start the watchers, the player links and the maintenance schedule, in that order."""
+    from agent.jobs import maintenance
+    from agent.library import service as library_service
+    from agent.players import service as players_service
+
+    for name, module in (("library", library_service), ("players", players_service),
+                         ("maintenance", maintenance)):
+        await module.start(agent)
+        agent.services[f"runtime:{name}"] = module
 
 
 async def stop_services(agent: Agent) -> None:
     """Stop services in reverse order; one failing does not stop the others."""
-    for name, module in reversed(list(agent.services.items())):
-        with contextlib.suppress(Exception):
+    started = [name for name in agent.services if name.startswith("runtime:")]
+    for name in reversed(started):
+        module = agent.services.pop(name)
+        try:
             await module.stop(agent)
-        agent.services.pop(name, None)
+        except Exception:  # one failing must not keep the others running
+            log.exception("stopping %s failed", name.removeprefix("runtime:"))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import make_config, new_agent
 
 from agent.web.app import create_app
-from conftest import make_config, new_agent
 
 
 async def test_failed_startup_closes_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,22 +9,7 @@ from agent.service import Agent
 
 def setup_routes(app: web.Application, agent: Agent) -> None:
     """Register every route module."""
-    from agent.web.routes import jobs, system
+    from agent.web.routes import jobs, media, openapi, players, series, system, webhooks
 
-    for module in (system, jobs):
-        module.setup(app, agent)
-    _optional(app, agent)
-
-
-def _optional(app: web.Application, agent: Agent) -> None:
-    """Route modules of later features; each registers itself when present."""
-    import importlib
-
-    for name in ("media", "series", "webhooks", "players", "openapi"):
-        try:
-            module = importlib.import_module(f"agent.web.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agent.web.routes.{name}":
-                raise
-            continue
+    for module in (system, jobs, media, series, webhooks, players, openapi):
         module.setup(app, agent)
