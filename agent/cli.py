@@ -61,6 +61,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     agent = Agent(cfg)
+    from agent.store import migrate_file
+
+    migrate_file(cfg.data_dir / "metarr.sqlite")  # a database newer than this agent stops us before any key is made
     agent.api_key, generated = resolve_api_key(cfg)
     setup_logging(cfg.log_level, [*secrets(cfg), agent.api_key])
     host = "127.0.0.1" if cfg.server.host in ("localhost", "") else cfg.server.host

@@ -183,7 +183,7 @@ def test_serve_port_in_use_exits_1(tmp_path: Path) -> None:
 
 def test_serve_refuses_newer_database(tmp_path: Path) -> None:
     """A database from a newer agent stops `serve` with exit 1 and the reason as the last line."""
-    config = write_config(tmp_path, extra={"server": {"port": free_port()}})
+    config = write_config(tmp_path, extra={"server": {"port": free_port(), "api_key": ""}})
     db_path = tmp_path / "data" / "metarr.sqlite"
     migrate_file(db_path)
     conn = sqlite3.connect(db_path)
@@ -195,3 +195,6 @@ def test_serve_refuses_newer_database(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"metarr-agent: error: the database is at schema version {schema_version() + 1}")
     assert "Traceback" not in result.stderr
+    # refused before a key was generated: nothing printed but the reason, no key file
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "data" / "api_key").exists()
