@@ -43,7 +43,7 @@ class Locator:
             local = os.path.normpath(self.mapper.to_local(remote))
         except PathError as exc:
             raise PermanentFailure(
-                f"cannot map {self.source} path '{remote}': {exc.message}",
+                exc.message,
                 detail={"path": remote, "mappings": self.tried()},
             ) from None
         best: tuple[int, LibraryConfig] | None = None

@@ -4,19 +4,15 @@ import { api } from './api.js';
 import { el, formatTime, keepFocus, pathText, replaceChildren } from './dom.js';
 import { reportError } from './status.js';
 
-/** Counts as "12 series · 80 episodes" whatever shape the server chose (object or top-level numbers). */
+const SINGULAR = { movies: 'movie', series: 'series', episodes: 'episode' };
+
+/** Counts as "12 series · 80 episodes" ("1 movie", not "1 movies"); the API sends {movies, series, episodes}. */
 function describeCounts(library) {
-  const counts = library.counts && typeof library.counts === 'object' ? library.counts : {};
+  const counts = library.counts || {};
   const primary = library.kind === 'series' ? ['series', 'episodes'] : ['movies'];
   const parts = Object.entries(counts)
     .filter(([name, value]) => typeof value === 'number' && (value > 0 || primary.includes(name)))
-    .map(([name, value]) => `${value} ${name.replaceAll('_', ' ')}`);
-  if (!parts.length) {
-    for (const name of ['movies', 'series', 'episodes']) {
-      if (typeof library[name] === 'number') parts.push(`${library[name]} ${name}`);
-    }
-  }
-  if (!parts.length && typeof library.counts === 'number') parts.push(`${library.counts} items`);
+    .map(([name, value]) => `${value} ${value === 1 ? SINGULAR[name] || name : name}`);
   return parts.join(' · ') || 'not scanned yet';
 }
 
