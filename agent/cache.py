@@ -18,9 +18,10 @@ import aiohttp
 from yarl import URL
 
 from agent.clock import Clock
-from agent.errors import NotFound, RetryLater, UserError
+from agent.errors import RetryLater, UserError
 from agent.fsutil import CHUNK, fsync_dir, sha256_file
 from agent.imageinfo import AssetError, sniff_path
+from agent.store import assets
 from agent.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -157,78 +158,6 @@ def _unlink(path: Path) -> int:
     except FileNotFoundError:
         return 0
     return size
-
-
-# ---------------------------------------------------------------- database helpers (writer thread)
-
-_REFRESH_SQL = """
-UPDATE cache_assets SET unreferenced_since = CASE
-    WHEN EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256) THEN NULL
-    ELSE COALESCE(unreferenced_since, ?) END
-WHERE sha256 = ?"""
-
-_UPSERT_SQL = """
-INSERT INTO cache_assets (sha256, ext, size, mime, width, height, source_url, created_at,
-                          unreferenced_since, quarantined)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
-ON CONFLICT (sha256) DO UPDATE SET
-    ext = excluded.ext, size = excluded.size, mime = excluded.mime,
-    width = excluded.width, height = excluded.height, quarantined = 0,
-    source_url = COALESCE(cache_assets.source_url, excluded.source_url),
-    unreferenced_since = CASE
-        WHEN EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256) THEN NULL
-        ELSE excluded.unreferenced_since END
-RETURNING *"""
-
-
-def _refresh(conn: sqlite3.Connection, shas: set[str], now: float) -> None:
-    """Set or clear unreferenced_since for each asset, in the caller's transaction."""
-    for sha in shas:
-        conn.execute(_REFRESH_SQL, (now, sha))
-
-
-def _add_reference(conn: sqlite3.Connection, args: tuple) -> None:
-    """Upsert one reference and fix unreferenced_since on the old and new assets."""
-    sha, entity_type, entity_id, art_type, position, source, now = args
-    asset = conn.execute("SELECT quarantined FROM cache_assets WHERE sha256 = ?", (sha,)).fetchone()
-    if asset is None:
-        raise NotFound(f"asset {sha} is not in the cache")
-    if asset["quarantined"]:
-        raise AssetError(f"asset {sha} is quarantined (corrupt or missing); fetch it again first")
-    old = conn.execute(
-        "SELECT sha256 FROM asset_references WHERE entity_type = ? AND entity_id = ? AND art_type = ?"
-        " AND position = ?", (entity_type, entity_id, art_type, position)).fetchone()
-    conn.execute(
-        """INSERT INTO asset_references
-               (sha256, entity_type, entity_id, art_type, position, source, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (entity_type, entity_id, art_type, position) DO UPDATE SET
-               library_path = CASE WHEN asset_references.sha256 = excluded.sha256
-                                   THEN asset_references.library_path END,
-               sha256 = excluded.sha256, source = excluded.source, created_at = excluded.created_at""",
-        (sha, entity_type, entity_id, art_type, position, source, now))
-    _refresh(conn, {sha} | ({old["sha256"]} if old else set()), now)
-
-
-def _remove_references(conn: sqlite3.Connection, args: tuple) -> int:
-    """Delete an entity's references (optionally one type) and mark assets left unreferenced."""
-    entity_type, entity_id, art_type, now = args
-    sql = "DELETE FROM asset_references WHERE entity_type = ? AND entity_id = ?"
-    params: tuple = (entity_type, entity_id)
-    if art_type is not None:
-        sql += " AND art_type = ?"
-        params += (art_type,)
-    rows = conn.execute(sql + " RETURNING sha256", params).fetchall()
-    _refresh(conn, {r["sha256"] for r in rows}, now)
-    return len(rows)
-
-
-def _delete_expired(conn: sqlite3.Connection, cutoff: float) -> list[sqlite3.Row]:
-    """Delete rows unreferenced since before cutoff (re-checking that nothing references them)."""
-    return conn.execute(
-        """DELETE FROM cache_assets WHERE unreferenced_since IS NOT NULL AND unreferenced_since <= ?
-           AND NOT EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256)
-           RETURNING sha256, ext, quarantined""", (cutoff,)).fetchall()
 
 
 def _row_to_asset(row: sqlite3.Row, path: Path) -> CachedAsset:
@@ -382,7 +311,7 @@ class AssetCache:
             keep_existing = row is not None and not row["quarantined"]
             await asyncio.to_thread(self._place, tmp, dest, size, keep_existing)
             saved = await self.db.write(
-                lambda c: c.execute(_UPSERT_SQL, (sha, ext, size, MIMES[ext], width, height, source_url,
+                lambda c: c.execute(assets.UPSERT_SQL, (sha, ext, size, MIMES[ext], width, height, source_url,
                                                   now, now)).fetchone())
         return _row_to_asset(saved, dest)
 
@@ -404,7 +333,7 @@ class AssetCache:
         _check_entity(entity_type)
         if not art_type:
             raise UserError("art_type must not be empty")
-        await self.db.write(_add_reference, (sha256, entity_type, entity_id, art_type, position, source,
+        await self.db.write(assets.add_reference, (sha256, entity_type, entity_id, art_type, position, source,
                                              self.clock.now()))
 
     async def set_library_path(self, entity_type: str, entity_id: int, art_type: str, position: int,
@@ -431,7 +360,7 @@ class AssetCache:
     async def remove_references(self, entity_type: str, entity_id: int, art_type: str | None = None) -> int:
         """Drop an entity's references (all, or one art type); returns how many went."""
         _check_entity(entity_type)
-        return await self.db.write(_remove_references, (entity_type, entity_id, art_type, self.clock.now()))
+        return await self.db.write(assets.remove_references, (entity_type, entity_id, art_type, self.clock.now()))
 
     # ------------------------------------------------------------ maintenance
 
@@ -441,7 +370,7 @@ class AssetCache:
         cutoff = now - self.grace_seconds
         report = GcReport()
         async with self._lock:
-            gone = await self.db.write(_delete_expired, cutoff)
+            gone = await self.db.write(assets.delete_expired, cutoff)
             for row in gone:
                 if not row["quarantined"]:
                     report.bytes_freed += await asyncio.to_thread(
