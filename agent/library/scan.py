@@ -28,7 +28,7 @@ __all__ = ["BATCH", "ScanReport", "ScanRequest", "run_scan", "walk_batches"]
 
 log = logging.getLogger(__name__)
 
-BATCH: Final = 250  # items per database write
+BATCH: Final = 2000  # items per database write: fewer commits and thread hops (250 cost 0.36 s of COMMITs)
 PROGRESS_EVERY: Final = 0.1  # seconds between scan:progress events
 
 Progress = Callable[[int, int | None], Awaitable[None]]

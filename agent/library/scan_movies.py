@@ -149,8 +149,11 @@ class MovieScanner(Scanner):
         if prep.unchanged and item_id is not None:
             self.seen.add(item_id)
             self.store_signature(conn, prep.key, cand.signature)
-            self.note("movie", item_id, "unchanged")
-            self.follow("movie", item_id, False, False, hints=hinted)
+            if self.forced:
+                self.note("movie", item_id, "unchanged")
+                self.follow("movie", item_id, False, False, hints=hinted)
+            else:  # the common rescan: a count, no id list, no job
+                self.report.unchanged += 1
             return
         if isinstance(cand, MovieStub):  # its row went away after the walk looked: read it in full
             full = movie_at(cand)

@@ -70,12 +70,27 @@ class SeriesScanner(Scanner):
         lib = self.req.library_id
         for row in dict_rows(conn, f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
             self._remember_show(row)
+        eps, ep_keys, eps_of, index, file_nfo = self.eps, self.ep_keys, self.eps_of, self.index, self.file_nfo
         for row in dict_rows(
             conn,
             f"SELECT {_EPISODE_STATE} FROM episodes e JOIN series s ON s.id = e.series_id WHERE s.library_id = ?",
             (lib,),
-        ):
-            self._remember_ep(row)
+        ):  # _remember_ep inlined: it runs once per episode of the library on every scan
+            eid, series_id, file, number = row["id"], row["series_id"], row["file"], row["episode"]
+            eps[eid] = row
+            ep_keys[(file, row["season"], number)] = eid
+            if series_id in eps_of:
+                eps_of[series_id].add(eid)
+            else:
+                eps_of[series_id] = {eid}
+            if number not in (None, "", 0):
+                key = ("num", series_id, row["season"], number)
+                if key in index:
+                    index[key].add(eid)
+                else:
+                    index[key] = {eid}
+            if row["nfo_hash"]:
+                file_nfo[file] = row["nfo_hash"]
         present = [
             r for r in self.shows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
         ]
@@ -153,6 +168,11 @@ class SeriesScanner(Scanner):
         if prep.unchanged and sid is not None:
             self.seen.add(sid)
             self.store_signature(conn, prep.key, cand.signature)
+            if not self.forced:  # the common rescan: counts only, no id lists, no jobs
+                present = [eid for eid in self.eps_of.get(sid, ()) if self.eps[eid]["missing_since"] is None]
+                self.seen_eps.update(present)
+                self.report.unchanged += 1 + len(present)
+                return
             self.note("series", sid, "unchanged")
             self.follow("series", sid, False, False, hints=self._hinted())
             for eid in sorted(self.eps_of.get(sid, ())):
