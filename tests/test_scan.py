@@ -21,7 +21,7 @@ from agent.clock import FakeClock
 from agent.errors import PermanentFailure
 from agent.jobs.scan import build_request
 from agent.library.scan import ScanReport, heap_frozen, run_scan
-from agent.library.scan_items import insert_jobs
+from agent.library.scan_items import NewRows, insert_jobs, payload_json
 from agent.service import Agent
 from agent.store import jobs as jobs_sql
 from agent.store import media
@@ -470,6 +470,40 @@ async def test_batched_job_inserts_match_the_queue(agent: Agent) -> None:
     ]
     with pytest.raises(ValueError, match="`after`"):
         await agent.db.write(lambda conn: insert_jobs(conn, [{**spec("x", 5), "depends_on": [1]}], now))
+
+
+def test_payload_text_is_json_dumps() -> None:
+    """The enrich payload formatted directly is byte-for-byte json.dumps; anything else goes to json.dumps."""
+    plain = {"entity": "episode", "id": 42, "priority": 1, "update": "Modified"}
+    hinted = {**plain, "hints": {"title": 'Say "hi"', "ids": {"tmdb_id": 603}}}
+    odd = {**plain, "entity": 'x"y', "update": "Created"}
+    for payload in (plain, hinted, odd, {"entity": "movie", "id": True, "priority": 5, "update": "Created"}):
+        assert payload_json(payload) == json.dumps(payload)
+        assert json.loads(payload_json(payload)) == payload
+
+
+async def test_new_rows_continue_ids_and_write_each_column_set(agent: Agent) -> None:
+    """NewRows hands out ids at once after the largest existing one and writes rows of different shapes."""
+    touch(movies_root(agent), "Heat (1995)/Heat (1995).mkv")
+    await scan(agent)
+    lib = (await rows(agent, "movies"))[0]["library_id"]
+    top = (await rows(agent, "movies"))[0]["id"]
+
+    def run(conn: Any) -> list[int]:
+        """Add two rows of different column sets and flush them."""
+        batch = NewRows("movies")
+        base = {"library_id": lib, "path": "/m", "status": "unidentified", "created_at": 1.0, "updated_at": 1.0}
+        ids = [
+            batch.add(conn, {**base, "file": "/m/a.mkv", "title": "A"}),
+            batch.add(conn, {**base, "file": "/m/b.mkv", "year": 2001}),
+        ]
+        assert conn.execute("SELECT COUNT(*) FROM movies").fetchone()[0] == 1  # nothing written before flush
+        batch.flush(conn)
+        return ids
+
+    assert await agent.db.write(run) == [top + 1, top + 2]
+    found = {r["id"]: (r["file"], r["title"], r["year"]) for r in await rows(agent, "movies")}
+    assert found[top + 1] == ("/m/a.mkv", "A", None) and found[top + 2] == ("/m/b.mkv", None, 2001)
 
 
 async def test_scans_freeze_the_heap_only_while_they_run(agent: Agent) -> None:

@@ -19,8 +19,8 @@ from agent.store import media
 PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
 _KEYS_PER_QUERY: Final = 500  # dedupe keys per `IN (...)` lookup (SQLite allows 32,766 variables)
 _INSERT_JOB: Final = (
-    "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
-    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO job_queue (id, type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -133,12 +133,10 @@ def split_fields(entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], d
     return cols, details
 
 
-def insert_item(
-    conn: sqlite3.Connection, entity: str, fields: dict[str, Any], extra: dict[str, Any], now: float
-) -> int:
-    """Insert a new movie, series or episode row from field-model values; returns its id."""
+def item_row(entity: str, fields: dict[str, Any], extra: dict[str, Any], now: float) -> dict[str, Any]:
+    """The column values of a new movie, series or episode row from field-model values."""
     cols, details = split_fields(entity, fields)
-    row = {
+    return {
         **cols,
         **extra,
         "details": sorted_json(details) if details else "{}",
@@ -146,10 +144,57 @@ def insert_item(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def insert_item(
+    conn: sqlite3.Connection, entity: str, fields: dict[str, Any], extra: dict[str, Any], now: float
+) -> int:
+    """Insert a new movie, series or episode row from field-model values; returns its id."""
+    return insert_row(conn, entity, item_row(entity, fields, extra, now))
+
+
+def insert_row(conn: sqlite3.Connection, entity: str, row: dict[str, Any]) -> int:
+    """Insert a row built by item_row; returns its id."""
     names = ", ".join(row)
     marks = ", ".join("?" * len(row))
     cur = conn.execute(f"INSERT INTO {media.TABLES[entity]} ({names}) VALUES ({marks})", list(row.values()))
     return int(cur.lastrowid or 0)
+
+
+class NewRows:
+    """New rows of one table in a write transaction: ids handed out at once, rows written by executemany.
+
+    A scan adds thousands of rows a batch; one INSERT per row cost more in Python than in SQLite.
+    Ids continue from the table's largest (what SQLite itself would give an INTEGER PRIMARY KEY),
+    so the caller can use them at once; `flush` writes the rows, one executemany per column set, and
+    must run before anything reads the table again in the same transaction.
+    """
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.next_id = 0
+        self.groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+
+    def add(self, conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+        """Reserve the next id for a row (written at the next flush); returns the id."""
+        if not self.next_id:
+            self.next_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {self.table}").fetchone()[0]
+        item_id = self.next_id
+        self.next_id += 1
+        key = tuple(row)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = []
+        group.append((item_id, *row.values()))
+        return item_id
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write the rows added since the last flush."""
+        for names, rows in self.groups.items():
+            marks = ", ".join("?" * (len(names) + 1))
+            conn.executemany(f"INSERT INTO {self.table} (id, {', '.join(names)}) VALUES ({marks})", rows)
+        self.groups.clear()
+        self.next_id = 0
 
 
 def user_art(art: dict[str, Any], own: dict[str, str]) -> dict[str, Any]:
@@ -226,7 +271,8 @@ def insert_jobs(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
     """
     keys = list(dict.fromkeys(s["dedupe_key"] for s in specs if s.get("dedupe_key")))
     pending = _pending_by_key(conn, keys)
-    new_rows: list[list[Any]] = []
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
+    new_rows: list[list[Any]] = []  # [id, type, priority, ...]: ids continue from the largest
     plan: list[tuple[list[int] | None, int]] = []  # (pending [id, priority], or None and new row index)
     fresh: dict[str, int] = {}
     bumps: list[tuple[int, float, int]] = []
@@ -243,17 +289,18 @@ def insert_jobs(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
             continue
         if key and key in fresh:
             row = new_rows[fresh[key]]
-            row[1] = min(row[1], spec["priority"])
+            row[2] = min(row[2], spec["priority"])
             plan.append((None, fresh[key]))
             continue
         if key:
             fresh[key] = len(new_rows)
         plan.append((None, len(new_rows)))
         new_rows.append(
-            [spec["type"], spec["priority"], json.dumps(spec.get("payload") or {}), spec["max_retries"],
-             now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"), spec.get("chain"), now, now]
+            [top + 1 + len(new_rows), spec["type"], spec["priority"], payload_json(spec.get("payload") or {}),
+             spec["max_retries"], now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"),
+             spec.get("chain"), now, now]
         )  # fmt: skip
-    ids = _insert_rows(conn, new_rows)
+    conn.executemany(_INSERT_JOB, new_rows)
     conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)
     placed: list[tuple[int, bool]] = []
     seen_new: set[int] = set()
@@ -262,22 +309,31 @@ def insert_jobs(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
         if hit is not None:
             placed.append((hit[0], False))
             continue
-        placed.append((ids[index], index not in seen_new))
+        job_id = top + 1 + index
+        placed.append((job_id, index not in seen_new))
         after = spec.get("after")
         if after is not None and index not in seen_new:
-            deps.append((ids[index], placed[after][0]))
+            deps.append((job_id, placed[after][0]))
         seen_new.add(index)
     conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
     return placed
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> list[int]:
-    """executemany the new job rows; their ids, in order (rowids above the old maximum)."""
-    if not rows:
-        return []
-    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
-    conn.executemany(_INSERT_JOB, rows)
-    found = conn.execute("SELECT id, dedupe_key FROM job_queue WHERE id > ? ORDER BY id", (top,)).fetchall()
-    if len(found) != len(rows) or any(f[1] != r[5] for f, r in zip(found, rows, strict=True)):
-        raise RuntimeError("job rows did not get increasing ids; nothing was queued")
-    return [f[0] for f in found]
+_PLAIN_PAYLOAD: Final = frozenset({"entity", "id", "priority", "update"})
+_PLAIN_WORDS: Final = frozenset({"movie", "series", "episode", "Created", "Modified"})
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    """json.dumps(payload): the enrich payload every scanned item gets is formatted directly (same text)."""
+    if (
+        payload.keys() == _PLAIN_PAYLOAD
+        and payload["entity"] in _PLAIN_WORDS
+        and payload["update"] in _PLAIN_WORDS
+        and type(payload["id"]) is int
+        and type(payload["priority"]) is int
+    ):
+        return (
+            f'{{"entity": "{payload["entity"]}", "id": {payload["id"]}, "priority": {payload["priority"]},'
+            f' "update": "{payload["update"]}"}}'
+        )
+    return json.dumps(payload)

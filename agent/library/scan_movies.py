@@ -10,13 +10,13 @@ from typing import Any
 
 from agent.library.discover import MovieCandidate, MovieStub, movie_at, movie_key
 from agent.library.scan_items import (
+    NewRows,
     NfoRead,
     hint_ids,
     in_scope,
-    insert_item,
+    item_row,
     partial_hash,
     sorted_json,
-    split_fields,
     user_art,
 )
 from agent.library.scanner import Scanner, dict_rows, finish_library
@@ -39,6 +39,7 @@ _MOVIE_STATE = (
     "id, path, file, tmdb_id, imdb_id, file_size, file_hash, nfo_hash, nfo_error, missing_since,"
     " artwork_found"
 )
+_STATE_KEYS = tuple(_MOVIE_STATE.split(", "))
 
 
 class MovieScanner(Scanner):
@@ -51,6 +52,7 @@ class MovieScanner(Scanner):
         self.load_common(conn)
         self.rows: dict[int, dict[str, Any]] = {}
         self.by_file: dict[str, int] = {}
+        self.new_rows = NewRows("movies")
         for row in dict_rows(conn, f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)):
             self._remember(row)
         present = [
@@ -137,6 +139,7 @@ class MovieScanner(Scanner):
         """Write one batch of movies and their enrich jobs."""
         for prep in batch:
             self._apply_one(conn, prep)
+        self.new_rows.flush(conn)
         return self.flush_jobs(conn)
 
     def _apply_one(self, conn: sqlite3.Connection, prep: MoviePrep) -> None:
@@ -182,22 +185,14 @@ class MovieScanner(Scanner):
         }
         if row is None:
             fields = {"title": cand.title, "year": cand.year, **ids, **nfo_fields}
-            item_id = insert_item(
-                conn, "movie", fields, {"library_id": self.req.library_id, **extra}, self.now
-            )
-            self._remember(
-                {
-                    "id": item_id,
-                    **extra,
-                    **split_fields("movie", fields)[0],
-                    "nfo_hash": extra.get("nfo_hash"),
-                    "nfo_error": extra.get("nfo_error"),
-                }
-            )
+            values = item_row("movie", fields, {"library_id": self.req.library_id, **extra}, self.now)
+            item_id = self.new_rows.add(conn, values)
+            self._remember({"id": item_id, **{k: values.get(k) for k in _STATE_KEYS[1:]}})
             self.seen.add(item_id)
             self.note("movie", item_id, "added")
             self.follow("movie", item_id, True, True, hints=hinted)
         else:
+            self.new_rows.flush(conn)  # media.load reads the table
             item = media.load(conn, "movie", row["id"])
             changed, _ = self.update_row(conn, item, nfo_fields, ids, extra)
             old_art = user_art(json.loads(row["artwork_found"] or "{}"), self.own)
@@ -210,7 +205,7 @@ class MovieScanner(Scanner):
             )
             self._forget(row)
             fresh = media.load(conn, "movie", row["id"]).row
-            self._remember({k: fresh[k] for k in _MOVIE_STATE.split(", ")})
+            self._remember({k: fresh[k] for k in _STATE_KEYS})
             self.seen.add(row["id"])
             self.note("movie", row["id"], "updated" if meaningful else "unchanged")
             self.follow("movie", row["id"], False, meaningful, hints=hinted)

@@ -8,7 +8,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agent.library.scan_items import NfoRead, hint_ids, in_scope, insert_item, sorted_json, user_art
+from agent.library.scan_items import (
+    NewRows,
+    NfoRead,
+    hint_ids,
+    in_scope,
+    insert_row,
+    item_row,
+    sorted_json,
+    user_art,
+)
 from agent.library.scanner import Scanner, dict_rows, finish_library
 from agent.library.series import SeriesCandidate, SeriesStub, series_at
 from agent.nfo.ids import scalar_ids
@@ -29,6 +38,7 @@ class SeriesPrep:
 
 
 _SERIES_STATE = "id, path, tmdb_id, imdb_id, tvdb_id, nfo_hash, nfo_error, missing_since, artwork_found"
+_SERIES_KEYS = tuple(_SERIES_STATE.split(", "))
 _EPISODE_STATE = (
     "e.id, e.series_id, e.file, e.season, e.episode, e.nfo_hash, e.nfo_error, e.file_size,"
     " e.missing_since, e.artwork_found"
@@ -67,6 +77,7 @@ class SeriesScanner(Scanner):
         self.eps_of: dict[int, set[int]] = {}
         self.file_nfo: dict[str, str] = {}
         self.seen_eps: set[int] = set()
+        self.new_eps = NewRows("episodes")
         lib = self.req.library_id
         for row in dict_rows(conn, f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
             self._remember_show(row)
@@ -157,6 +168,7 @@ class SeriesScanner(Scanner):
         """Write one batch of shows with their seasons, episodes and enrich jobs."""
         for prep in batch:
             self._apply_show(conn, prep)
+        self.new_eps.flush(conn)
         return self.flush_jobs(conn)
 
     def _apply_show(self, conn: sqlite3.Connection, prep: SeriesPrep) -> None:
@@ -222,9 +234,11 @@ class SeriesScanner(Scanner):
         }
         if row is None:
             fields = {"title": cand.title, "year": cand.year, **ids, **nfo_fields}
-            sid = insert_item(conn, "series", fields, {"library_id": self.req.library_id, **extra}, self.now)
+            values = item_row("series", fields, {"library_id": self.req.library_id, **extra}, self.now)
+            sid = insert_row(conn, "series", values)
             self.note("series", sid, "added")
             job = self.follow("series", sid, True, True, hints=hinted)
+            self._remember_show({"id": sid, **{k: values.get(k) for k in _SERIES_KEYS[1:]}})
         else:
             item = media.load(conn, "series", row["id"])
             changed, _ = self.update_row(conn, item, nfo_fields, ids, extra)
@@ -238,8 +252,8 @@ class SeriesScanner(Scanner):
             self.by_path.pop(row["path"], None)
             self.note("series", row["id"], "updated" if meaningful else "unchanged")
             job = self.follow("series", row["id"], False, meaningful, hints=hinted)
-        fresh = media.load(conn, "series", sid).row
-        self._remember_show({k: fresh[k] for k in _SERIES_STATE.split(", ")})
+            fresh = media.load(conn, "series", sid).row
+            self._remember_show({k: fresh[k] for k in _SERIES_KEYS})
         self.seen.add(sid)
         return sid, job
 
@@ -310,10 +324,11 @@ class SeriesScanner(Scanner):
                 "season": ep.season,
                 "episode": number,
             }
-            eid = insert_item(conn, "episode", fields, {"series_id": sid, **extra}, self.now)
+            eid = self.new_eps.add(conn, item_row("episode", fields, {"series_id": sid, **extra}, self.now))
             self.note("episode", eid, "added")
             self.follow("episode", eid, True, True, forced=forced, after=job)
         else:
+            self.new_eps.flush(conn)  # media.load reads the table
             item = media.load(conn, "episode", row["id"])
             gaps = {"title": ep.title, "aired": ep.aired}
             changed, _ = self.update_row(conn, item, nfo_fields, gaps, extra)

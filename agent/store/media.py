@@ -182,7 +182,8 @@ def identification(fields: dict[str, Any], current: str = "unidentified") -> str
     """unidentified -> identified once any provider id is known; enriched is only set by enrichment."""
     if current == "enriched":
         return current
-    return "identified" if any(fields.get(k) for k in ("tmdb_id", "imdb_id", "tvdb_id")) else "unidentified"
+    identified = fields.get("tmdb_id") or fields.get("imdb_id") or fields.get("tvdb_id")
+    return "identified" if identified else "unidentified"
 
 
 def to_api(item: Item, library: str | None = None) -> dict[str, Any]:
