@@ -249,6 +249,31 @@ async def test_unchanged_rescan_parses_nothing_and_queues_nothing(
     assert calls == [] and again.updated == 1
 
 
+async def test_changed_show_reads_its_episodes_state_once(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new episode in a known show: old rows keep their ids, their NFOs are not parsed again, a gone one is missing."""
+    show = tv_root(agent) / "Show"
+    touch(show, "Season 01/Show - S01E01.mkv", "Season 01/Show - S01E02.mkv")
+    touch(show, "Season 01/Show - S01E01.nfo", data=b"<episodedetails><title>Pilot</title></episodedetails>")
+    touch(tv_root(agent), "Second/Season 01/Second - S01E01.mkv")
+    await scan(agent, "TV")
+    before = {(r["series_id"], r["episode"]): r["id"] for r in await rows(agent, "episodes")}
+    calls: list[bytes] = []
+    real = scan_module.parse_nfo
+    monkeypatch.setattr(scan_module, "parse_nfo", lambda data, kind=None: calls.append(data) or real(data, kind))
+    (show / "Season 01" / "Show - S01E02.mkv").unlink()
+    touch(show, "Season 01/Show - S01E03.mkv")
+    report = await scan(agent, "TV")
+    assert calls == []
+    # added E03; missing E02; unchanged: Show (its own fields did not change), its E01, Second and its E01
+    assert (report.added, report.missing, report.unchanged) == (1, 1, 4)
+    after = {(r["series_id"], r["episode"]): r for r in await rows(agent, "episodes")}
+    assert all(after[key]["id"] == eid for key, eid in before.items())
+    show_id = next(r["id"] for r in await rows(agent, "series") if r["title"] == "Show")
+    assert after[(show_id, 1)]["title"] == "Pilot"  # kept what its NFO said, without reading it again
+    gone = [r for r in after.values() if r["missing_since"] is not None]
+    assert [r["episode"] for r in gone] == [2]
+
+
 async def test_agents_own_nfo_is_not_reimported(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
     """An NFO whose hash matches published_files is the agent's own: not parsed, no error."""
     folder = movies_root(agent) / "Mine (2003)"

@@ -68,11 +68,18 @@ class SeriesScanner(Scanner):
     entity = "episode"
 
     def load(self, conn: sqlite3.Connection) -> int | None:
-        """Read the library's series and episode rows and their lookup keys."""
+        """Read the library's series rows, and of its episodes only ids, shows, missing marks and NFO hashes.
+
+        An episode's full state is read when its show changed (`_episodes_of`): every lookup that
+        keeps an episode's row through an upgrade or a rename stays within its show, so an unchanged
+        rescan never builds 20,000 episode dicts it would not look at.
+        """
         self.load_common(conn)
         self.shows: dict[int, dict[str, Any]] = {}
         self.by_path: dict[str, int] = {}
-        self.eps: dict[int, dict[str, Any]] = {}
+        self.eps: dict[int, dict[str, Any]] = {}  # full state, for shows in self.loaded
+        self.loaded: set[int] = set()
+        self.ep_missing: dict[int, float | None] = {}  # every episode of the library: missing_since
         self.ep_keys: dict[tuple[str, int | None, int | None], int] = {}
         self.eps_of: dict[int, set[int]] = {}
         self.file_nfo: dict[str, str] = {}
@@ -81,31 +88,40 @@ class SeriesScanner(Scanner):
         lib = self.req.library_id
         for row in dict_rows(conn, f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
             self._remember_show(row)
-        eps, ep_keys, eps_of, index, file_nfo = self.eps, self.ep_keys, self.eps_of, self.index, self.file_nfo
-        for row in dict_rows(
-            conn,
-            f"SELECT {_EPISODE_STATE} FROM episodes e JOIN series s ON s.id = e.series_id WHERE s.library_id = ?",
+        ep_missing, eps_of = self.ep_missing, self.eps_of
+        for eid, series_id, missing_since in conn.execute(
+            "SELECT e.id, e.series_id, e.missing_since FROM episodes e JOIN series s ON s.id = e.series_id"
+            " WHERE s.library_id = ?",
             (lib,),
-        ):  # _remember_ep inlined: it runs once per episode of the library on every scan
-            eid, series_id, file, number = row["id"], row["series_id"], row["file"], row["episode"]
-            eps[eid] = row
-            ep_keys[(file, row["season"], number)] = eid
+        ):
+            ep_missing[eid] = missing_since
             if series_id in eps_of:
                 eps_of[series_id].add(eid)
             else:
                 eps_of[series_id] = {eid}
-            if number not in (None, "", 0):
-                key = ("num", series_id, row["season"], number)
-                if key in index:
-                    index[key].add(eid)
-                else:
-                    index[key] = {eid}
-            if row["nfo_hash"]:
-                file_nfo[file] = row["nfo_hash"]
+        self.file_nfo = dict(
+            conn.execute(
+                "SELECT e.file, e.nfo_hash FROM episodes e JOIN series s ON s.id = e.series_id"
+                " WHERE s.library_id = ? AND e.nfo_hash IS NOT NULL",
+                (lib,),
+            )
+        )
         present = [
             r for r in self.shows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
         ]
         return len(present) or None
+
+    def _episodes_of(self, conn: sqlite3.Connection, sid: int) -> None:
+        """Read the full state of a show's episodes the first time the scan needs it."""
+        if sid in self.loaded:
+            return
+        self.loaded.add(sid)
+        if sid not in self.eps_of:
+            return  # a new show, or one without episodes
+        self.new_eps.flush(conn)
+        for row in dict_rows(conn, f"SELECT {_EPISODE_STATE} FROM episodes e WHERE e.series_id = ?", (sid,)):
+            if row["id"] not in self.eps:  # this scan's own state of an episode is newer
+                self._remember_ep(row)
 
     def weight(self, cand: SeriesCandidate | SeriesStub) -> int:
         """A show weighs one plus its episodes (an unchanged one: plus its files and folders)."""
@@ -121,6 +137,7 @@ class SeriesScanner(Scanner):
     def _remember_ep(self, row: dict[str, Any]) -> None:
         """Add an episode row to the in-memory state."""
         self.eps[row["id"]] = row
+        self.ep_missing[row["id"]] = row["missing_since"]
         self.ep_keys[(row["file"], row["season"], row["episode"])] = row["id"]
         self.eps_of.setdefault(row["series_id"], set()).add(row["id"])
         self.index_add(("num", row["series_id"], row["season"], row["episode"]), row["id"])
@@ -181,12 +198,13 @@ class SeriesScanner(Scanner):
             self.seen.add(sid)
             self.store_signature(conn, prep.key, cand.signature)
             if not self.forced:  # the common rescan: counts only, no id lists, no jobs
-                present = [eid for eid in self.eps_of.get(sid, ()) if self.eps[eid]["missing_since"] is None]
+                present = [eid for eid in self.eps_of.get(sid, ()) if self.ep_missing[eid] is None]
                 self.seen_eps.update(present)
                 self.report.unchanged += 1 + len(present)
                 return
             self.note("series", sid, "unchanged")
             self.follow("series", sid, False, False, hints=self._hinted())
+            self._episodes_of(conn, sid)
             for eid in sorted(self.eps_of.get(sid, ())):
                 ep_row = self.eps[eid]
                 if ep_row["missing_since"] is None:
@@ -198,6 +216,7 @@ class SeriesScanner(Scanner):
             self._apply_show(conn, self._prepare_full(series_at(cand.folder), prep.key))
             return
         sid, job = self._apply_series(conn, prep)
+        self._episodes_of(conn, sid)
         seasons = self._apply_seasons(conn, sid, cand)
         for ep in cand.episodes:
             nfo = prep.episode_nfos.get(str(ep.file))
@@ -366,7 +385,8 @@ class SeriesScanner(Scanner):
             for eid in sorted(self.eps_of.get(row["id"], ())):
                 if eid in self.seen_eps:
                     continue
-                if self.mark_missing(conn, "episodes", self.eps[eid]):
+                state = {"id": eid, "missing_since": self.ep_missing[eid]}
+                if self.mark_missing(conn, "episodes", state):
                     gone_eps.append(eid)
                 else:
                     self.report.missing += 1
