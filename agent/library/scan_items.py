@@ -42,17 +42,21 @@ class NfoRead:
         return self.result.fields
 
 
-def read_nfo(path: Path | None, kind: str, own: dict[str, str], known: str | None) -> NfoRead | None:
+def read_nfo(path: str | Path | None, kind: str, own: dict[str, str], known: str | None) -> NfoRead | None:
     """Read and parse an NFO unless it is the agent's own or the one already imported; never writes it."""
     if path is None:
         return None
     text = str(path)
+    name = os.path.basename(text)
     try:
-        if os.stat(path).st_size > MAX_NFO_BYTES:
-            return NfoRead(text, None, error=f"{path.name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
-        data = path.read_bytes()
+        with open(text, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_NFO_BYTES:
+                return NfoRead(text, None, error=f"{name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
+            data = fh.read(MAX_NFO_BYTES + 1)
     except OSError as exc:
-        return NfoRead(text, None, error=f"cannot read {path.name}: {exc.strerror or exc}")
+        return NfoRead(text, None, error=f"cannot read {name}: {exc.strerror or exc}")
+    if len(data) > MAX_NFO_BYTES:  # it grew after the size check
+        return NfoRead(text, None, error=f"{name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
     sha = hashlib.sha256(data).hexdigest()
     if own.get(text) == sha:
         return NfoRead(text, sha, skipped="own")
@@ -62,7 +66,7 @@ def read_nfo(path: Path | None, kind: str, own: dict[str, str], known: str | Non
     return NfoRead(text, sha, result, error=result.error)
 
 
-def partial_hash(path: Path) -> str | None:
+def partial_hash(path: str | Path) -> str | None:
     """sha256 of a file's first and last 64 KiB: recognises a moved file without reading all of it."""
     try:
         fd = os.open(path, os.O_RDONLY)

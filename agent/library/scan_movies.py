@@ -53,6 +53,7 @@ class MovieScanner(Scanner):
         self.rows: dict[int, dict[str, Any]] = {}
         self.by_file: dict[str, int] = {}
         self.new_rows = NewRows("movies")
+        self.indexed = False
         for row in dict_rows(conn, f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)):
             self._remember(row)
         present = [
@@ -74,15 +75,23 @@ class MovieScanner(Scanner):
         """Add a row to the in-memory state."""
         self.rows[row["id"]] = row
         self.by_file[row["file"]] = row["id"]
-        for key in self._keys(row):
-            self.index_add(key, row["id"])
 
     def _forget(self, row: dict[str, Any]) -> None:
-        """Remove a row's lookup keys before they change."""
+        """Remove a row's file key before it changes."""
         if self.by_file.get(row["file"]) == row["id"]:
             del self.by_file[row["file"]]
-        for key in self._keys(row):
-            self.index_drop(key, row["id"])
+
+    def _ensure_index(self) -> None:
+        """Index rows by folder, ids and size + hash the first time a new file needs it (rescans rarely do).
+
+        Only rows this scan has not seen can be reused, and every row the scan writes is seen, so
+        the index never needs the scan's own changes.
+        """
+        if not self.indexed:
+            self.indexed = True
+            for row in self.rows.values():
+                for key in self._keys(row):
+                    self.index_add(key, row["id"])
 
     def known(self, key: str, file: str, signature: str) -> bool:
         """True when the store holds this movie, present, with this signature: the walk may skip it."""
@@ -123,6 +132,7 @@ class MovieScanner(Scanner):
 
     def _reuse(self, cand: MovieCandidate, prep: MoviePrep, ids: dict[str, Any]) -> int | None:
         """The existing row a new file continues: an upgrade in the same folder, or a moved movie."""
+        self._ensure_index()
         keys: list[tuple[Any, ...]] = []
         if not cand.shared_folder:
             keys.append(("path", str(cand.folder)))

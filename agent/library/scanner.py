@@ -92,7 +92,7 @@ class Scanner:
         """Decide in the walk thread whether a candidate changed, reading its NFOs when it did."""
         raise TypeError(f"{type(self).__name__} must implement prepare")
 
-    def read(self, path: Path | None, kind: str, known: str | None) -> NfoRead | None:
+    def read(self, path: str | Path | None, kind: str, known: str | None) -> NfoRead | None:
         """Read one NFO (see read_nfo) and report a broken one in the scan's errors."""
         nfo = read_nfo(path, kind, self.own, known)
         if nfo is not None and nfo.error:
