@@ -197,8 +197,7 @@ class MovieScanner(Scanner):
             fields = {"title": cand.title, "year": cand.year, **ids, **nfo_fields}
             values = item_row("movie", fields, {"library_id": self.req.library_id, **extra}, self.now)
             item_id = self.new_rows.add(conn, values)
-            self._remember({"id": item_id, **{k: values.get(k) for k in _STATE_KEYS[1:]}})
-            self.seen.add(item_id)
+            self.seen.add(item_id)  # seen rows are never matched again, so a new one needs no lookup keys
             self.note("movie", item_id, "added")
             self.follow("movie", item_id, True, True, hints=hinted)
         else:

@@ -317,7 +317,7 @@ class SeriesScanner(Scanner):
         eid = self.ep_keys.get((file, ep.season, number))
         if eid is not None and self.eps[eid]["series_id"] != sid:
             eid = None
-        if eid is None:
+        if eid is None and sid in self.eps_of:  # a new show has no rows to reuse
             eid = self._reuse_episode(sid, ep.season, number)
         row = self.eps.get(eid) if eid is not None else None
         nfo_fields = {
@@ -346,6 +346,8 @@ class SeriesScanner(Scanner):
             eid = self.new_eps.add(conn, item_row("episode", fields, {"series_id": sid, **extra}, self.now))
             self.note("episode", eid, "added")
             self.follow("episode", eid, True, True, forced=forced, after=job)
+            self.seen_eps.add(eid)  # seen rows are never matched again, so a new one needs no lookup keys
+            return
         else:
             self.new_eps.flush(conn)  # media.load reads the table
             item = media.load(conn, "episode", row["id"])
@@ -363,8 +365,7 @@ class SeriesScanner(Scanner):
             self.note("episode", row["id"], "updated" if meaningful else "unchanged")
             self.follow("episode", row["id"], False, meaningful, forced=forced, after=job)
         state = {"id": eid, "series_id": sid, "season": ep.season, "episode": number, **extra}
-        if row is not None:
-            state["nfo_error"] = extra.get("nfo_error", row["nfo_error"])
+        state["nfo_error"] = extra.get("nfo_error", row["nfo_error"])
         self._remember_ep(state)
         self.seen_eps.add(eid)
 

@@ -272,11 +272,12 @@ class Scanner:
 
     def note(self, entity: str, item_id: int, counted: str) -> None:
         """Count one item and remember its id when it was added or updated."""
-        setattr(self.report, counted, getattr(self.report, counted) + 1)
-        if counted != "unchanged" or self.req.source == "webhook" or self.req.upgrade:
-            {"movie": self.report.movies, "series": self.report.series, "episode": self.report.episodes}[
-                entity
-            ].append(item_id)
+        report = self.report
+        setattr(report, counted, getattr(report, counted) + 1)
+        if counted != "unchanged" or self.forced:
+            (report.movies if entity == "movie" else report.series if entity == "series" else report.episodes).append(
+                item_id
+            )
 
 
 def dict_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
