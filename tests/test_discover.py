@@ -24,7 +24,7 @@ def touch(root: Path, *names: str, data: bytes = b"x") -> None:
 
 def movies(root: Path, only: Path | None = None) -> dict[str, MovieCandidate]:
     """Discovered movies keyed by their main file's name."""
-    return {m.file.name: m for m in discover_movies(root, only)}
+    return {os.path.basename(m.file): m for m in discover_movies(root, only)}
 
 
 def test_movie_folder_with_extras_nfo_artwork_and_ids(tmp_path: Path) -> None:
@@ -53,16 +53,16 @@ def test_movie_folder_with_extras_nfo_artwork_and_ids(tmp_path: Path) -> None:
     assert list(found) == ["The Matrix (1999).mkv"]
     movie = found["The Matrix (1999).mkv"]
     assert (movie.title, movie.year, movie.ids) == ("The Matrix", 1999, {"tmdb": "603"})
-    assert movie.folder == folder and not movie.shared_folder and movie.disc is None
-    assert movie.nfo == folder / "The Matrix (1999).nfo"
+    assert movie.folder == str(folder) and not movie.shared_folder and movie.disc is None
+    assert movie.nfo == str(folder / "The Matrix (1999).nfo")
     assert movie.artwork == {
-        "poster": folder / "folder.jpg",
-        "fanart": folder / "backdrop.png",
-        "clearlogo": folder / "clearlogo.png",
-        "discart": folder / "disc.png",
-        "landscape": folder / "The Matrix (1999)-landscape.jpg",
+        "poster": str(folder / "folder.jpg"),
+        "fanart": str(folder / "backdrop.png"),
+        "clearlogo": str(folder / "clearlogo.png"),
+        "discart": str(folder / "disc.png"),
+        "landscape": str(folder / "The Matrix (1999)-landscape.jpg"),
     }
-    assert movie.extrafanart == [folder / "extrafanart/fanart1.jpg", folder / "extrafanart/fanart2.jpg"]
+    assert movie.extrafanart == [str(folder / "extrafanart/fanart1.jpg"), str(folder / "extrafanart/fanart2.jpg")]
     assert movie.size == 1
 
 
@@ -72,8 +72,8 @@ def test_nfo_fallbacks(tmp_path: Path) -> None:
     touch(tmp_path, "Two (2002)/two.mkv", "Two (2002)/whatever.nfo")
     touch(tmp_path, "Three (2003)/three.mkv", "Three (2003)/a.nfo", "Three (2003)/b.nfo")
     found = movies(tmp_path)
-    assert found["One (2001).mkv"].nfo == tmp_path / "One (2001)/movie.nfo"
-    assert found["two.mkv"].nfo == tmp_path / "Two (2002)/whatever.nfo"
+    assert found["One (2001).mkv"].nfo == str(tmp_path / "One (2001)/movie.nfo")
+    assert found["two.mkv"].nfo == str(tmp_path / "Two (2002)/whatever.nfo")
     assert found["three.mkv"].nfo is None
     assert found["two.mkv"].title == "Two" and found["two.mkv"].year == 2002
 
@@ -94,8 +94,8 @@ def test_shared_folder(tmp_path: Path) -> None:
     assert set(found) == {"Heat (1995).mkv", "Ronin.1998.720p.mkv", "Loose (2005).mp4"}
     heat, ronin, loose = found["Heat (1995).mkv"], found["Ronin.1998.720p.mkv"], found["Loose (2005).mp4"]
     assert heat.shared_folder and ronin.shared_folder and loose.shared_folder
-    assert heat.artwork == {"poster": tmp_path / "Mixed/Heat (1995)-poster.jpg"}
-    assert heat.nfo == tmp_path / "Mixed/Heat (1995).nfo"
+    assert heat.artwork == {"poster": str(tmp_path / "Mixed/Heat (1995)-poster.jpg")}
+    assert heat.nfo == str(tmp_path / "Mixed/Heat (1995).nfo")
     assert ronin.artwork == {} and ronin.nfo is None
     assert (ronin.title, ronin.year) == ("Ronin", 1998)
     assert (loose.title, loose.year) == ("Loose", 2005)
@@ -108,20 +108,19 @@ def test_shared_folder(tmp_path: Path) -> None:
 
 def test_disc_layouts(tmp_path: Path) -> None:
     """BDMV and VIDEO_TS folders are one movie each, whose file is the disc index."""
-    touch(
-        tmp_path, "Blu (2010)/BDMV/index.bdmv", "Blu (2010)/BDMV/STREAM/00001.m2ts", "Blu (2010)/poster.jpg"
-    )
+    touch(tmp_path, "Blu (2010)/BDMV/index.bdmv", "Blu (2010)/BDMV/STREAM/00001.m2ts", "Blu (2010)/poster.jpg")
     touch(tmp_path, "Dvd (1990)/VIDEO_TS/VIDEO_TS.IFO", "Dvd (1990)/VIDEO_TS/VTS_01_1.VOB")
     touch(tmp_path, "Dvd (1990)/VIDEO_TS/VIDEO_TS.nfo")
     found = movies(tmp_path)
     assert set(found) == {"index.bdmv", "VIDEO_TS.IFO"}
     blu, dvd = found["index.bdmv"], found["VIDEO_TS.IFO"]
     assert (blu.disc, blu.title, blu.year) == ("bluray", "Blu", 2010)
-    assert blu.artwork == {"poster": tmp_path / "Blu (2010)/poster.jpg"}
+    assert blu.artwork == {"poster": str(tmp_path / "Blu (2010)/poster.jpg")}
+    assert (blu.file, blu.parts) == (str(tmp_path / "Blu (2010)/BDMV/index.bdmv"), [blu.file])
     assert (dvd.disc, dvd.folder, dvd.nfo) == (
         "dvd",
-        tmp_path / "Dvd (1990)",
-        tmp_path / "Dvd (1990)/VIDEO_TS/VIDEO_TS.nfo",
+        str(tmp_path / "Dvd (1990)"),
+        str(tmp_path / "Dvd (1990)/VIDEO_TS/VIDEO_TS.nfo"),
     )
 
 
@@ -132,10 +131,10 @@ def test_stacks(tmp_path: Path) -> None:
     found = movies(tmp_path)
     assert set(found) == {"Long cd1.avi", "split.avi"}
     long = found["Long cd1.avi"]
-    assert [p.name for p in long.parts] == ["Long cd1.avi", "Long cd2.avi"]
-    assert long.nfo == tmp_path / "Long (1980)/Long.nfo" and not long.shared_folder
+    assert [os.path.basename(p) for p in long.parts] == ["Long cd1.avi", "Long cd2.avi"]
+    assert long.nfo == str(tmp_path / "Long (1980)/Long.nfo") and not long.shared_folder
     split = found["split.avi"]
-    assert split.parts == [tmp_path / "Split (1985)/CD1/split.avi", tmp_path / "Split (1985)/CD2/split.avi"]
+    assert split.parts == [str(tmp_path / "Split (1985)/CD1/split.avi"), str(tmp_path / "Split (1985)/CD2/split.avi")]
     assert (split.title, split.year) == ("Split", 1985)
 
 
@@ -196,25 +195,25 @@ def test_series(tmp_path: Path) -> None:
     found = list(discover_series(tmp_path))
     assert len(found) == 1
     series = found[0]
-    assert (series.folder, series.title, series.year) == (show, "Show", 2010)
-    assert series.ids == {"tvdb": "12345"} and series.nfo == show / "tvshow.nfo"
-    assert series.artwork == {"poster": show / "poster.jpg", "fanart": show / "fanart.jpg"}
+    assert (series.folder, series.title, series.year) == (str(show), "Show", 2010)
+    assert series.ids == {"tvdb": "12345"} and series.nfo == str(show / "tvshow.nfo")
+    assert series.artwork == {"poster": str(show / "poster.jpg"), "fanart": str(show / "fanart.jpg")}
     assert series.season_artwork == {
-        0: {"poster": show / "season-specials-poster.jpg"},
-        1: {"poster": show / "season01-poster.jpg"},
-        "all": {"banner": show / "season-all-banner.jpg"},
+        0: {"poster": str(show / "season-specials-poster.jpg")},
+        1: {"poster": str(show / "season01-poster.jpg")},
+        "all": {"banner": str(show / "season-all-banner.jpg")},
     }
-    assert series.seasons == {0: show / "Specials", 1: show / "Season 01", 2: show / "S02"}
+    assert series.seasons == {0: str(show / "Specials"), 1: str(show / "Season 01"), 2: str(show / "S02")}
     eps = {(e.season, tuple(e.episodes)): e for e in series.episodes}
     assert set(eps) == {(0, (1,)), (1, (1,)), (1, (2, 3)), (2, (4,)), (3, (1,))}
     pilot = eps[(1, (1,))]
-    assert pilot.title == "Pilot" and pilot.nfo == show / "Season 01/Show - S01E01 - Pilot.nfo"
-    assert pilot.thumb == show / "Season 01/Show - S01E01 - Pilot-thumb.jpg"
-    assert series.unmatched == [show / "Season 01/Behind.mkv"]
+    assert pilot.title == "Pilot" and pilot.nfo == str(show / "Season 01/Show - S01E01 - Pilot.nfo")
+    assert pilot.thumb == str(show / "Season 01/Show - S01E01 - Pilot-thumb.jpg")
+    assert series.unmatched == [str(show / "Season 01/Behind.mkv")]
     before = series.signature
     touch(show, "Season 01/Show S01E05.mkv")
     after = next(iter(discover_series(tmp_path, show / "Season 01")))
-    assert after.folder == show and after.signature != before
+    assert after.folder == str(show) and after.signature != before
 
 
 def test_series_only_and_daily(tmp_path: Path) -> None:
@@ -282,7 +281,9 @@ def test_known_movies_come_back_as_stubs_with_the_same_signature(tmp_path: Path)
     for stub in stubs:
         cand = full[stub.file]
         assert (stub.folder, stub.parts, stub.shared_folder) == (
-            str(cand.folder), [str(p) for p in cand.parts], cand.shared_folder
+            str(cand.folder),
+            [str(p) for p in cand.parts],
+            cand.shared_folder,
         )
         assert movie_at(stub) == cand  # read again in full when its row went away after the walk
     assert movie_at(MovieStub(str(tmp_path / "Gone"), str(tmp_path / "Gone/G.mkv"), [], False, "")) is None

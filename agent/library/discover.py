@@ -1,7 +1,7 @@
 """Walk a movie library: one candidate per main video, with its NFO, artwork and change signature.
 
 A scan passes `known(key, file, signature)`; a movie it already holds with that signature comes
-back as a MovieStub, built before any title parsing, artwork lookup or Path object.
+back as a MovieStub, built before any title parsing or artwork lookup.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from agent.library.folders import (
     single_nfo,
 )
 from agent.library.naming import (
+    VIDEO_EXTENSIONS,
     ids_from_name,
     is_extra_file,
     is_extras_folder,
@@ -44,17 +45,17 @@ Known = Callable[[str, str, str], bool]  # (signature key, main file, signature)
 class MovieCandidate:
     """A movie found on disk: its main file, stack parts, NFO and artwork, and a change signature."""
 
-    folder: Path
-    file: Path
-    parts: list[Path]
+    folder: str
+    file: str
+    parts: list[str]
     disc: str | None
     shared_folder: bool
     title: str
     year: int | None
     ids: dict[str, str]
-    nfo: Path | None
-    artwork: dict[str, Path]
-    extrafanart: list[Path]
+    nfo: str | None
+    artwork: dict[str, str]
+    extrafanart: list[str]
     size: int
     signature: str
 
@@ -87,31 +88,58 @@ def discover_movies(
         not start.is_dir() or is_extras_folder(start.name) or start.name.upper() in ("BDMV", "VIDEO_TS")
     ):
         start = start.parent
-    yield from _walk_movies(str(start), start == root, set(), known, None)
+    yield from _walk_movies(str(start), start == root, known)
 
 
-def _walk_movies(
-    folder: str,
-    root_level: bool,
-    seen: set[tuple[int, int]],
-    known: Known | None,
-    ident: tuple[int, int] | None,
-) -> Iterator[MovieCandidate | MovieStub]:
-    """Find movies in one folder, then in its sub-folders."""
-    if not first_visit(folder, seen, ident):
-        return
-    entries = scan_folder(folder)
-    index: dict[str, Entry] | None = None
-    if any(e.is_dir and e.name.casefold() in ("bdmv", "video_ts") for e in entries):
-        index = by_name(entries)
-        disc = _disc_movie(folder, entries, index)
-        if disc is not None:
-            yield disc
-            return
-    yield from _folder_movies(folder, entries, index, root_level, known)
-    for entry in entries:
-        if entry.is_dir and not is_extras_folder(entry.name) and not STACK_FOLDER.match(entry.name):
-            yield from _walk_movies(entry.path, False, seen, known, entry.ident)
+def _walk_movies(start: str, root_level: bool, known: Known | None) -> Iterator[MovieCandidate | MovieStub]:
+    """Find movies in each folder, then in its sub-folders: depth first, in name order, each folder once."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[str, bool, tuple[int, int] | None]] = [(start, root_level, None)]
+    while stack:
+        folder, at_root, ident = stack.pop()
+        if not first_visit(folder, seen, ident):
+            continue
+        entries = scan_folder(folder)
+        videos: list[Entry] = []
+        dirs: list[Entry] = []
+        for entry in entries:  # _is_main_video, inlined: this loop runs once per file of the library
+            if entry.is_dir:
+                dirs.append(entry)
+                continue
+            name = entry.name
+            dot = name.rfind(".")
+            if dot > 0 and name[dot:].lower() in VIDEO_EXTENSIONS and not is_extra_file(name[:dot]):
+                videos.append(entry)
+        if not dirs:
+            if len(videos) == 1 and not at_root:  # the common folder: one movie file, nothing else to walk
+                yield _single_movie(folder, entries, videos[0], known)
+            elif videos:
+                yield from _folder_movies(folder, entries, None, _group_videos(videos, folder), at_root, known)
+            continue
+        index: dict[str, Entry] | None = None
+        if any(e.name.casefold() in ("bdmv", "video_ts") for e in dirs):
+            index = by_name(entries)
+            disc = _disc_movie(folder, entries, index)
+            if disc is not None:
+                yield disc
+                continue
+        videos.extend(_stack_folder_videos(dirs))
+        if videos:
+            yield from _folder_movies(folder, entries, index, _group_videos(videos, folder), at_root, known)
+        stack.extend(
+            (e.path, False, e.ident)
+            for e in reversed(dirs)
+            if not is_extras_folder(e.name) and not STACK_FOLDER.match(e.name)
+        )
+
+
+def _single_movie(folder: str, entries: list[Entry], main: Entry, known: Known | None) -> MovieCandidate | MovieStub:
+    """The one movie of a folder holding a single main video and no sub-folders."""
+    signature = listing_signature(entries)
+    if known is not None and known(folder, main.path, signature):
+        return MovieStub(folder, main.path, [main.path], False, signature)
+    stem = main.name[: main.name.rfind(".")]
+    return _candidate(folder, by_name(entries), [main], stem, None, [stem], False, signature)
 
 
 def _disc_movie(folder: str, entries: list[Entry], index: dict[str, Entry]) -> MovieCandidate | None:
@@ -132,9 +160,9 @@ def _disc_movie(folder: str, entries: list[Entry], index: dict[str, Entry]) -> M
         title, year = parse_movie_name(name, None)
         nfo = pick(inner_index, [nfo_name]) or pick(index, [f"{name}.nfo", "movie.nfo"])
         return MovieCandidate(
-            folder=Path(folder),
-            file=Path(main.path),
-            parts=[Path(main.path)],
+            folder=folder,
+            file=main.path,
+            parts=[main.path],
             disc=kind,
             shared_folder=False,
             title=title,
@@ -154,12 +182,24 @@ def _is_main_video(entry: Entry) -> bool:
     return not entry.is_dir and is_video(entry.name) and not is_extra_file(split_ext(entry.name)[0])
 
 
+def _stack_folder_videos(dirs: list[Entry]) -> list[Entry]:
+    """Main videos inside Kodi's `CD1/`, `CD2/` sub-folders, which hold the parts of one movie."""
+    found: list[Entry] = []
+    for entry in dirs:
+        if STACK_FOLDER.match(entry.name):
+            found.extend(e for e in scan_folder(entry.path) if _is_main_video(e))
+    return found
+
+
 def _main_videos(entries: list[Entry], folder: str) -> list[list[Entry]]:
     """Main videos of a folder grouped into stacks (one group per movie), extras left out."""
     videos = [e for e in entries if _is_main_video(e)]
-    for entry in entries:  # Kodi's `CD1/`, `CD2/` sub-folders hold the parts of one movie
-        if entry.is_dir and STACK_FOLDER.match(entry.name):
-            videos.extend(e for e in scan_folder(entry.path) if _is_main_video(e))
+    videos.extend(_stack_folder_videos([e for e in entries if e.is_dir]))
+    return _group_videos(videos, folder)
+
+
+def _group_videos(videos: list[Entry], folder: str) -> list[list[Entry]]:
+    """A folder's main videos grouped into stacks (`cd1`/`cd2` names or folders), one group per movie."""
     if len(videos) <= 1:
         return [videos] if videos else []  # the common case: one movie file, whatever its name
     stacks: dict[str, list[tuple[int, Entry]]] = {}
@@ -199,12 +239,14 @@ def _stems(group: list[Entry]) -> tuple[str, tuple[str, int] | None, list[str]]:
 
 
 def _folder_movies(
-    folder: str, entries: list[Entry], index: dict[str, Entry] | None, root_level: bool, known: Known | None
+    folder: str,
+    entries: list[Entry],
+    index: dict[str, Entry] | None,
+    groups: list[list[Entry]],
+    root_level: bool,
+    known: Known | None,
 ) -> Iterator[MovieCandidate | MovieStub]:
-    """The movies whose main videos sit in this folder (one, or several when the folder is shared)."""
-    groups = _main_videos(entries, folder)
-    if not groups:
-        return
+    """The movies whose main videos (`groups`) sit in this folder (one, or several when it is shared)."""
     shared = len(groups) > 1 or root_level
     for group in groups:
         stem, key, stems = _stems(group)
@@ -259,9 +301,9 @@ def _candidate(
     nfo = pick(index, nfo_names)
     if nfo is None and not shared:
         nfo = single_nfo(index)
-    parts = [Path(e.path) for e in group]
+    parts = [e.path for e in group]
     return MovieCandidate(
-        folder=Path(folder),
+        folder=folder,
         file=parts[0],
         parts=parts,
         disc=None,

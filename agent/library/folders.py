@@ -39,7 +39,11 @@ STEM_ART: Final = {
     "keyart": ("keyart",),
     "characterart": ("characterart",),
 }
-_IMAGE_ORDER: Final = (".jpg", ".jpeg", ".png", ".webp")
+_IMAGE_RANK: Final = {".jpg": 0, ".jpeg": 1, ".png": 2, ".webp": 3}  # which wins when several share a name
+_RANK_STRIDE: Final = 100  # more than any art type's number of names
+# Name (case-folded, no extension) -> (art type, rank within that type), inverted from the tables above.
+_STEM_SUFFIX_RANK: Final = {suffix: (kind, i) for kind, names in STEM_ART.items() for i, suffix in enumerate(names)}
+_FOLDER_NAME_RANK: Final = {name: (kind, i) for kind, names in FOLDER_ART.items() for i, name in enumerate(names)}
 _DIR_MODE: Final = 0o040000  # stat.S_IFDIR, tested inline in the hot loop
 _FMT_MASK: Final = 0o170000  # stat.S_IFMT
 STACK_FOLDER: Final = re.compile(r"^(?:cd|dvd|disc|disk|part|pt)[ _.\-]*\d{1,2}$", re.IGNORECASE)
@@ -92,13 +96,18 @@ def folder_signature(entries: Iterable[Entry]) -> str:
 
 def signature_of(rows: Iterable[tuple[str, int, int]]) -> str:
     """The signature of (name, size, mtime_ns) rows already in sorted order (see folder_signature)."""
-    text = "".join([f"{name}\0{size}\0{mtime_ns}\n" for name, size, mtime_ns in rows])
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return lines_signature([f"{name}\0{size}\0{mtime_ns}\n" for name, size, mtime_ns in rows])
 
 
 def listing_signature(entries: list[Entry]) -> str:
     """folder_signature of one scan_folder listing, whose unique names are already in order."""
-    return signature_of([(e.name, e.size, e.mtime_ns) for e in entries])
+    return lines_signature([f"{e[0]}\0{e[3]}\0{e[4]}\n" for e in entries])  # name, size, mtime_ns
+
+
+def lines_signature(lines: list[str]) -> str:
+    """The hash of signature lines (`name\\0size\\0mtime_ns\\n`, see signature_of) in their given order."""
+    text = "".join(lines)
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def by_name(entries: Iterable[Entry]) -> dict[str, Entry]:
@@ -108,63 +117,76 @@ def by_name(entries: Iterable[Entry]) -> dict[str, Entry]:
 
 def images_of(index: dict[str, Entry]) -> dict[str, str]:
     """Image files of a folder by case-folded base name; `.jpg` wins over `.jpeg`, `.png`, `.webp`."""
-    found: dict[str, tuple[int, Entry]] = {}
+    found: dict[str, tuple[int, str]] = {}
     for key, entry in index.items():
-        base, ext = split_ext(key)
-        if entry.is_dir or ext not in IMAGE_EXTENSIONS:
+        dot = key.rfind(".")
+        if dot <= 0 or entry.is_dir:
             continue
-        rank = _IMAGE_ORDER.index(ext)
+        rank = _IMAGE_RANK.get(key[dot:].lower())
+        if rank is None:
+            continue
+        base = key[:dot]
         if base not in found or rank < found[base][0]:
-            found[base] = (rank, entry)
-    return {base: entry.path for base, (_, entry) in found.items()}
+            found[base] = (rank, entry.path)
+    return {base: path for base, (_, path) in found.items()}
 
 
-def find_artwork(index: dict[str, Entry], stems: Iterable[str], folder_names: bool) -> dict[str, Path]:
+def find_artwork(index: dict[str, Entry], stems: Iterable[str], folder_names: bool) -> dict[str, str]:
     """Artwork by type from `<stem>-poster.jpg`-style names and, unless shared, `poster.jpg`-style ones."""
     images = images_of(index)
     if not images:
         return {}
-    found: dict[str, Path] = {}
     folded = [s.casefold() for s in stems]
-    for kind, suffixes in STEM_ART.items():
-        candidates = [f"{stem}-{suffix}" for stem in folded for suffix in suffixes]
+    # Each image name is looked up once; the best (lowest) rank per art type wins, in the order
+    # `<stem1>-<suffix>...`, `<stem2>-<suffix>...`, then the folder-wide names of FOLDER_ART.
+    best: dict[str, tuple[int, str]] = {}
+    for base, path in images.items():
+        for stem_rank, stem in enumerate(folded):
+            if len(base) > len(stem) + 1 and base[len(stem)] == "-" and base.startswith(stem):
+                hit = _STEM_SUFFIX_RANK.get(base[len(stem) + 1 :])
+                if hit is not None:
+                    _better(best, hit[0], stem_rank * _RANK_STRIDE + hit[1], path)
         if folder_names:
-            candidates.extend(FOLDER_ART[kind])
-        for base in candidates:
-            if base in images:
-                found[kind] = Path(images[base])
-                break
+            hit = _FOLDER_NAME_RANK.get(base)
+            if hit is not None:
+                _better(best, hit[0], len(folded) * _RANK_STRIDE + hit[1], path)
+    found = {kind: best[kind][1] for kind in STEM_ART if kind in best}
     if folder_names and "poster" not in found:
         for stem in folded:
             if stem in images:
-                found["poster"] = Path(images[stem])
+                found["poster"] = images[stem]
                 break
     return found
 
 
-def extrafanart(index: dict[str, Entry]) -> list[Path]:
+def _better(best: dict[str, tuple[int, str]], kind: str, rank: int, path: str) -> None:
+    """Keep `path` as the art of `kind` when its rank beats the one held."""
+    held = best.get(kind)
+    if held is None or rank < held[0]:
+        best[kind] = (rank, path)
+
+
+def extrafanart(index: dict[str, Entry]) -> list[str]:
     """Images in the `extrafanart/` subfolder, sorted by name."""
     entry = index.get("extrafanart")
     if entry is None or not entry.is_dir:
         return []
-    return sorted(
-        Path(e.path) for e in scan_folder(entry.path) if not e.is_dir and split_ext(e.name)[1] in IMAGE_EXTENSIONS
-    )
+    return sorted(e.path for e in scan_folder(entry.path) if not e.is_dir and split_ext(e.name)[1] in IMAGE_EXTENSIONS)
 
 
-def pick(index: dict[str, Entry], names: Iterable[str]) -> Path | None:
+def pick(index: dict[str, Entry], names: Iterable[str]) -> str | None:
     """The first of several file names present in a folder index."""
     for name in names:
         entry = index.get(name.casefold())
         if entry is not None and not entry.is_dir:
-            return Path(entry.path)
+            return entry.path
     return None
 
 
-def single_nfo(index: dict[str, Entry]) -> Path | None:
+def single_nfo(index: dict[str, Entry]) -> str | None:
     """The folder's only .nfo (Kodi's last resort for a folder holding one movie)."""
     nfos = [e for e in index.values() if not e.is_dir and split_ext(e.name)[1] == ".nfo"]
-    return Path(nfos[0].path) if len(nfos) == 1 else None
+    return nfos[0].path if len(nfos) == 1 else None
 
 
 def resolve_scope(library_root: Path, only: Path | None) -> tuple[Path, Path | None]:

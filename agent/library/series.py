@@ -22,13 +22,14 @@ from agent.library.folders import (
     find_artwork,
     first_visit,
     images_of,
+    lines_signature,
     pick,
     resolve_scope,
     scan_folder,
-    signature_of,
 )
 from agent.library.naming import (
     IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
     ids_from_name,
     is_extra_file,
     is_extras_folder,
@@ -52,13 +53,13 @@ Known = Callable[[str, str], bool]  # (show folder, signature) -> unchanged in t
 class EpisodeCandidate:
     """An episode file with what its name says and its sidecar NFO and thumb."""
 
-    file: Path
+    file: str
     season: int | None
     episodes: list[int]
     aired: str | None
     title: str | None
-    nfo: Path | None
-    thumb: Path | None
+    nfo: str | None
+    thumb: str | None
     size: int
 
 
@@ -66,16 +67,16 @@ class EpisodeCandidate:
 class SeriesCandidate:
     """A show folder: seasons, episodes, show and season artwork, and files that did not parse."""
 
-    folder: Path
+    folder: str
     title: str
     year: int | None
     ids: dict[str, str]
-    nfo: Path | None
-    artwork: dict[str, Path]
-    season_artwork: dict[int | str, dict[str, Path]]
-    seasons: dict[int, Path]
+    nfo: str | None
+    artwork: dict[str, str]
+    season_artwork: dict[int | str, dict[str, str]]
+    seasons: dict[int, str]
     episodes: list[EpisodeCandidate] = field(default_factory=list)
-    unmatched: list[Path] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
     signature: str = ""
 
 
@@ -88,7 +89,7 @@ class SeriesStub:
     entries: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Listing:
     """One folder of a show: its entries, the season its folder names, how deep it sits."""
 
@@ -131,43 +132,51 @@ def _walk_show_or_group(
     folder: str, seen: set[tuple[int, int]], known: Known | None, ident: tuple[int, int] | None
 ) -> Iterator[SeriesCandidate | SeriesStub]:
     """A folder with tvshow.nfo, season folders or videos is a show; any other folder groups shows."""
-    if not first_visit(folder, seen, ident):
-        return
-    entries = scan_folder(folder)
-    is_show = any(
-        (e.is_dir and parse_season_folder(e.name) is not None)
-        or (not e.is_dir and (e.name.casefold() == "tvshow.nfo" or is_video(e.name)))
-        for e in entries
-    )
-    if not is_show:
-        for entry in entries:
-            if entry.is_dir and not is_extras_folder(entry.name):
-                yield from _walk_show_or_group(entry.path, seen, known, entry.ident)
-        return
-    tree = _list_show(folder, entries)
-    signature = show_signature(folder, tree)
-    if known is not None and known(folder, signature):
-        yield SeriesStub(folder, signature, sum(len(t.entries) for t in tree))
-    else:
-        yield _series(folder, tree, signature)
+    stack: list[tuple[str, tuple[int, int] | None]] = [(folder, ident)]
+    while stack:  # depth first, in name order, each folder once
+        folder, ident = stack.pop()
+        if not first_visit(folder, seen, ident):
+            continue
+        entries = scan_folder(folder)
+        if not _is_show(entries):
+            stack.extend((e.path, e.ident) for e in reversed(entries) if e.is_dir and not is_extras_folder(e.name))
+            continue
+        tree = _list_show(folder, entries)
+        signature = show_signature(folder, tree)
+        if known is not None and known(folder, signature):
+            yield SeriesStub(folder, signature, sum([len(t.entries) for t in tree]))
+        else:
+            yield _series(folder, tree, signature)
+
+
+def _is_show(entries: list[Entry]) -> bool:
+    """True when a folder holds tvshow.nfo, a season folder or a video."""
+    for entry in entries:
+        if entry.is_dir:
+            if parse_season_folder(entry.name) is not None:
+                return True
+            continue
+        name = entry.name
+        dot = name.rfind(".")
+        if dot > 0 and (name[dot:].lower() in VIDEO_EXTENSIONS or name.casefold() == "tvshow.nfo"):
+            return True
+    return False
 
 
 def _list_show(folder: str, entries: list[Entry]) -> list[_Listing]:
-    """The show folder and every non-extras folder under it (to a fixed depth), depth first."""
+    """The show folder and every non-extras folder under it (to a fixed depth), depth first in name order."""
     tree = [_Listing(folder, entries, None, -1)]
-
-    def visit(path: str, season: int | None, depth: int) -> None:
-        """List one folder under the show, then its non-extras sub-folders."""
+    stack = [
+        (e.path, parse_season_folder(e.name), 0) for e in reversed(entries) if e.is_dir and not is_extras_folder(e.name)
+    ]
+    while stack:
+        path, season, depth = stack.pop()
         inner = scan_folder(path)
         tree.append(_Listing(path, inner, season, depth))
         if depth < _MAX_SHOW_DEPTH:
-            for entry in inner:
-                if entry.is_dir and not is_extras_folder(entry.name):
-                    visit(entry.path, season, depth + 1)
-
-    for entry in entries:
-        if entry.is_dir and not is_extras_folder(entry.name):
-            visit(entry.path, parse_season_folder(entry.name), 0)
+            stack.extend(
+                (e.path, season, depth + 1) for e in reversed(inner) if e.is_dir and not is_extras_folder(e.name)
+            )
     return tree
 
 
@@ -178,9 +187,18 @@ def series_at(folder: str) -> SeriesCandidate:
 
 
 def show_signature(folder: str, tree: list[_Listing]) -> str:
-    """The signature over every entry of a show, named by its path relative to the show folder."""
+    """The signature over every entry of a show, named by its path relative to the show folder.
+
+    It equals signature_of(sorted((relative path, size, mtime_ns) rows)): NUL sorts below any
+    character a name can hold, so sorting the lines sorts them by relative path.
+    """
     cut = len(folder.rstrip(os.sep)) + 1
-    return signature_of(sorted([(e.path[cut:], e.size, e.mtime_ns) for t in tree for e in t.entries]))
+    lines = [f"{e[0]}\0{e[3]}\0{e[4]}\n" for e in tree[0].entries]  # name, size, mtime_ns
+    for listing in tree[1:]:
+        prefix = listing.path[cut:] + os.sep
+        lines += [f"{prefix}{e[0]}\0{e[3]}\0{e[4]}\n" for e in listing.entries]
+    lines.sort()
+    return lines_signature(lines)
 
 
 def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidate:
@@ -189,7 +207,7 @@ def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidat
     title, year = parse_movie_name(name, None)
     index = by_name(tree[0].entries)
     show = SeriesCandidate(
-        folder=Path(folder),
+        folder=folder,
         title=title,
         year=year,
         ids=ids_from_name(name),
@@ -200,53 +218,66 @@ def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidat
         signature=signature,
     )
     for listing in tree:
-        _collect_episodes(show, listing.entries, listing.season)
+        listing_index = index if listing.depth == -1 else None
         if listing.depth == 0 and listing.season is not None:
-            show.seasons.setdefault(listing.season, Path(listing.path))
-            season_art = find_artwork(by_name(listing.entries), [], folder_names=True)
+            show.seasons.setdefault(listing.season, listing.path)
+            listing_index = by_name(listing.entries)
+            season_art = find_artwork(listing_index, [], folder_names=True)
             for kind, path in season_art.items():
                 show.season_artwork.setdefault(listing.season, {}).setdefault(kind, path)
-    show.episodes.sort(key=lambda ep: (ep.season if ep.season is not None else -1, ep.episodes, str(ep.file)))
-    show.unmatched.sort()
+        _collect_episodes(show, listing.entries, listing.season, listing_index)
+    show.episodes.sort(key=lambda ep: (ep.season if ep.season is not None else -1, ep.episodes, ep.file))
+    show.unmatched.sort(key=_path_parts)
     return show
 
 
-def _collect_episodes(show: SeriesCandidate, entries: list[Entry], season: int | None) -> None:
+def _path_parts(path: str) -> list[str]:
+    """A path's parts: the order pathlib sorts paths in (`a/x` before `a b/x`)."""
+    return path.split(os.sep)
+
+
+def _collect_episodes(
+    show: SeriesCandidate, entries: list[Entry], season: int | None, index: dict[str, Entry] | None
+) -> None:
     """Add the episode videos among a folder's entries to the show; unparsable videos go to unmatched."""
-    index: dict[str, Entry] | None = None
-    images: dict[str, str] = {}
+    images: dict[str, str] | None = None
     for entry in entries:
-        if entry.is_dir or not is_video(entry.name):
+        if entry.is_dir:
             continue
-        stem = split_ext(entry.name)[0]
+        name = entry.name
+        dot = name.rfind(".")
+        if dot <= 0 or name[dot:].lower() not in VIDEO_EXTENSIONS:
+            continue
+        stem = name[:dot]
         if is_extra_file(stem):
             continue
-        parsed = parse_episode(entry.name, season)
+        parsed = parse_episode(name, season)
         if parsed is None or (not parsed.episodes and parsed.aired is None):
-            show.unmatched.append(Path(entry.path))
+            show.unmatched.append(entry.path)
             continue
         if index is None:
             index = by_name(entries)
+        if images is None:
             images = images_of(index)
         folded = stem.casefold()
-        thumb_path = images.get(f"{folded}-thumb") or images.get(folded)
+        nfo = index.get(folded + ".nfo")
         show.episodes.append(
             EpisodeCandidate(
-                file=Path(entry.path),
+                file=entry.path,
                 season=parsed.season,
                 episodes=parsed.episodes,
                 aired=parsed.aired,
                 title=parsed.title,
-                nfo=pick(index, [f"{stem}.nfo"]),
-                thumb=Path(thumb_path) if thumb_path else None,
+                nfo=None if nfo is None or nfo.is_dir else nfo.path,
+                thumb=(images.get(folded + "-thumb") or images.get(folded)) if images else None,
                 size=entry.size,
             )
         )
 
 
-def _season_artwork(index: dict[str, Entry]) -> dict[int | str, dict[str, Path]]:
+def _season_artwork(index: dict[str, Entry]) -> dict[int | str, dict[str, str]]:
     """`season01-poster.jpg`, `season-specials-poster.jpg`, `season-all-poster.jpg` grouped by season."""
-    found: dict[int | str, dict[str, Path]] = {}
+    found: dict[int | str, dict[str, str]] = {}
     for key, entry in sorted(index.items()):
         base, ext = split_ext(key)
         if entry.is_dir or ext not in IMAGE_EXTENSIONS:
@@ -257,5 +288,5 @@ def _season_artwork(index: dict[str, Entry]) -> dict[int | str, dict[str, Path]]
         which = match.group("which").lstrip("-")
         season: int | str = 0 if which == "specials" else "all" if which == "all" else int(which)
         kind = _SEASON_ART_ALIASES.get(match["kind"], match["kind"])
-        found.setdefault(season, {}).setdefault(kind, Path(entry.path))
+        found.setdefault(season, {}).setdefault(kind, entry.path)
     return found
