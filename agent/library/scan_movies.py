@@ -54,12 +54,15 @@ class MovieScanner(Scanner):
         self.by_file: dict[str, int] = {}
         self.new_rows = NewRows("movies")
         self.indexed = False
+        rows, by_file = self.rows, self.by_file
         for row in dict_rows(conn, f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)):
-            self._remember(row)
-        present = [
-            r for r in self.rows.values() if r["missing_since"] is None and in_scope(r["path"], self.scope)
-        ]
-        return len(present) or None
+            rows[row["id"]] = row  # _remember, inlined: it runs once per movie on every scan
+            by_file[row["file"]] = row["id"]
+        scope = self.scope
+        present = sum(
+            1 for r in rows.values() if r["missing_since"] is None and (scope is None or in_scope(r["path"], scope))
+        )
+        return present or None
 
     def _keys(self, row: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The lookup keys of a movie row."""
