@@ -317,3 +317,36 @@ def test_known_shows_come_back_as_stubs_with_the_same_signature(tmp_path: Path) 
             size = 0 if os.path.isdir(path) else st.st_size
             rows.append(Entry(os.path.relpath(path, show), path, False, size, st.st_mtime_ns))
     assert folder_signature(rows) == full[str(show)].signature
+
+
+def test_artwork_order_stem_names_then_folder_names_then_image_type(tmp_path: Path) -> None:
+    """`<part stem>-x` beats `<stack base>-x`, which beats folder-wide names; .jpg beats .png of one name."""
+    folder = tmp_path / "Long (1980)"
+    touch(
+        folder,
+        "Long cd1.avi",
+        "Long cd2.avi",
+        "poster.jpg",
+        "Long-poster.jpg",
+        "Long cd1-poster.jpg",
+        "fanart.jpg",
+        "Long-backdrop.jpg",
+        "banner.png",
+        "banner.jpg",
+        "Long-Thumb.PNG",
+        "thumb.jpg",
+        "Long cd1.png",
+    )
+    (movie,) = discover_movies(tmp_path)
+    assert isinstance(movie, MovieCandidate)
+    assert movie.artwork == {
+        "poster": str(folder / "Long cd1-poster.jpg"),
+        "fanart": str(folder / "Long-backdrop.jpg"),
+        "banner": str(folder / "banner.jpg"),
+        "landscape": str(folder / "Long-Thumb.PNG"),
+    }
+    (folder / "Long cd1-poster.jpg").unlink()
+    (folder / "Long-poster.jpg").unlink()
+    (folder / "poster.jpg").unlink()
+    (movie,) = discover_movies(tmp_path)
+    assert isinstance(movie, MovieCandidate) and movie.artwork["poster"] == str(folder / "Long cd1.png")

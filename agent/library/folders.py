@@ -101,7 +101,8 @@ def signature_of(rows: Iterable[tuple[str, int, int]]) -> str:
 
 def listing_signature(entries: list[Entry]) -> str:
     """folder_signature of one scan_folder listing, whose unique names are already in order."""
-    return lines_signature([f"{e[0]}\0{e[3]}\0{e[4]}\n" for e in entries])  # name, size, mtime_ns
+    text = "".join([f"{e[0]}\0{e[3]}\0{e[4]}\n" for e in entries])  # name, size, mtime_ns: see signature_of
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def lines_signature(lines: list[str]) -> str:
@@ -133,7 +134,11 @@ def images_of(index: dict[str, Entry]) -> dict[str, str]:
 
 def find_artwork(index: dict[str, Entry], stems: Iterable[str], folder_names: bool) -> dict[str, str]:
     """Artwork by type from `<stem>-poster.jpg`-style names and, unless shared, `poster.jpg`-style ones."""
-    images = images_of(index)
+    return artwork_in(images_of(index), stems, folder_names)
+
+
+def artwork_in(images: dict[str, str], stems: Iterable[str], folder_names: bool) -> dict[str, str]:
+    """find_artwork over a folder's images_of, for a caller that needs those images for more."""
     if not images:
         return {}
     folded = [s.casefold() for s in stems]

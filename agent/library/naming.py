@@ -138,6 +138,8 @@ def is_extra_file(stem: str) -> bool:
 def ids_from_name(name: str) -> dict[str, str]:
     """Provider ids tagged in a name: `{tmdb-603}`, `[imdbid-tt0133093]`, `{tvdb-12345}`."""
     ids: dict[str, str] = {}
+    if "{" not in name and "[" not in name:
+        return ids  # most names carry no tag: skip the regex
     for match in _ID_TAG.finditer(name):
         kind, value = match.group("kind").lower(), match.group("value")
         if kind == "imdb":

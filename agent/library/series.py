@@ -17,6 +17,7 @@ from typing import Final
 
 from agent.library.folders import (
     Entry,
+    artwork_in,
     by_name,
     existing_start,
     find_artwork,
@@ -218,14 +219,14 @@ def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidat
         signature=signature,
     )
     for listing in tree:
-        listing_index = index if listing.depth == -1 else None
+        listing_index, images = (index, None) if listing.depth == -1 else (None, None)
         if listing.depth == 0 and listing.season is not None:
             show.seasons.setdefault(listing.season, listing.path)
             listing_index = by_name(listing.entries)
-            season_art = find_artwork(listing_index, [], folder_names=True)
-            for kind, path in season_art.items():
+            images = images_of(listing_index)
+            for kind, path in artwork_in(images, [], folder_names=True).items():
                 show.season_artwork.setdefault(listing.season, {}).setdefault(kind, path)
-        _collect_episodes(show, listing.entries, listing.season, listing_index)
+        _collect_episodes(show, listing.entries, listing.season, listing_index, images)
     show.episodes.sort(key=lambda ep: (ep.season if ep.season is not None else -1, ep.episodes, ep.file))
     show.unmatched.sort(key=_path_parts)
     return show
@@ -237,10 +238,13 @@ def _path_parts(path: str) -> list[str]:
 
 
 def _collect_episodes(
-    show: SeriesCandidate, entries: list[Entry], season: int | None, index: dict[str, Entry] | None
+    show: SeriesCandidate,
+    entries: list[Entry],
+    season: int | None,
+    index: dict[str, Entry] | None,
+    images: dict[str, str] | None,
 ) -> None:
-    """Add the episode videos among a folder's entries to the show; unparsable videos go to unmatched."""
-    images: dict[str, str] | None = None
+    """Add a folder's episode videos to the show (unparsable ones to unmatched); index and images when known."""
     for entry in entries:
         if entry.is_dir:
             continue
