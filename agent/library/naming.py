@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Final
 
-from agent.library.scene import scene_title
+from agent.library.scene import scene_title, scene_title_year
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,8 @@ def _guess_movie(name: str) -> tuple[str | None, int | None]:
     text = strip_tags(name)
     if scene := scene_title(text):
         return scene, None
+    if dated := scene_title_year(text):
+        return dated
     guess = _guess(text, "movie")
     title = guess.get("title")
     if isinstance(title, list):

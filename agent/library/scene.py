@@ -1,4 +1,7 @@
-"""Scene release names without a year (`Title.Words.1080p.BluRay.x264-GRP`): guessit's title, without guessit.
+"""Scene release names guessit would read plainly: its title (and year), without guessit.
+
+`Title.Words.1080p.BluRay.x264-GRP` (no year) and `Title.Words.2049.2017.1080p...` (a number that
+looks like a year inside the title, then the year) are answered here.
 
 guessit takes ~8 ms a name; most year-less scene names are plain words followed by a resolution or a
 source tag, and for those guessit's title is the words joined by spaces. `scene_title` answers only
@@ -130,6 +133,37 @@ def scene_title(name: str) -> str | None:
             if not position or tokens[position - 1].casefold() in services:
                 return None
             return " ".join(tokens[:position])
+        if not _plain(token, position, stops):
+            return None
+    return None
+
+
+def _valid_year(year: int) -> bool:
+    """guessit's own year range (guessit.rules.common.date.valid_year)."""
+    return 1900 <= year < 2035
+
+
+def scene_title_year(name: str) -> tuple[str, int] | None:
+    """guessit's (title, year) for `Words.Of.Title.<yearlike>.<year>.<resolution or source>...`; None when unsure.
+
+    With two year-like numbers side by side before the marker, guessit keeps the first in the title
+    (`Blade.Runner.2049.2017.1080p` is "Blade Runner 2049", 2017) when the second is a year it accepts.
+    """
+    if " " in name or "_" in name or len(_YEARISH.findall(name)) != 2 or _EPISODISH.search(name):
+        return None
+    stops, _ = stop_words()
+    if not stops:
+        return None
+    tokens = name.split(".")
+    for position, token in enumerate(tokens):
+        if _YEARISH.fullmatch(token):
+            year = tokens[position + 1] if position + 1 < len(tokens) else ""
+            marker = tokens[position + 2] if position + 2 < len(tokens) else ""
+            if not position or not _YEARISH.fullmatch(year) or not _MARKER.fullmatch(marker):
+                return None
+            if not _valid_year(int(year)):
+                return None
+            return " ".join(tokens[: position + 1]), int(year)
         if not _plain(token, position, stops):
             return None
     return None
