@@ -154,7 +154,16 @@ def ids_from_name(name: str) -> dict[str, str]:
 
 def strip_tags(name: str) -> str:
     """A name without `{...}` and `[...]` tags, with runs of spaces collapsed."""
-    return _SPACES.sub(" ", _BRACE_TAG.sub(" ", name)).strip(" -_.")
+    if "{" in name or "[" in name:
+        name = _BRACE_TAG.sub(" ", name)
+    return _collapse(name).strip(" -_.")
+
+
+def _collapse(text: str) -> str:
+    """Runs of whitespace as one space (most names have none to collapse: no regex then)."""
+    if "  " in text or not text.isprintable():
+        return _SPACES.sub(" ", text)
+    return text
 
 
 def _tidy_title(raw: str) -> str:
@@ -162,7 +171,7 @@ def _tidy_title(raw: str) -> str:
     text = raw.strip(" -_.")
     if " " not in text and ("." in text or "_" in text):
         text = text.replace(".", " ").replace("_", " ")
-    return _SPACES.sub(" ", text).strip()
+    return _collapse(text).strip()
 
 
 @lru_cache(maxsize=65536)

@@ -36,16 +36,23 @@ Progress = Callable[[int, int | None], Awaitable[None]]
 
 def walk_batches(
     candidates: Iterator[Any], prepare: Callable[[Any], Any], size: int, weight: Callable[[Any], int]
-) -> list[Any]:
-    """Take candidates until a batch of `size` items is full, preparing each (runs in a worker thread)."""
+) -> tuple[list[Any], int, bool]:
+    """Walk until a batch of `size` items is full (runs in a worker thread).
+
+    Returns (prepared candidates for the writer, candidates walked, whether the walk is finished).
+    `prepare` returns None for an unchanged item it already counted: the writer never sees those.
+    """
     batch: list[Any] = []
-    total = 0
+    total = walked = 0
     for cand in candidates:
-        batch.append(prepare(cand))
+        walked += 1
+        prepared = prepare(cand)
+        if prepared is not None:
+            batch.append(prepared)
         total += weight(cand)
         if total >= size:
-            break
-    return batch
+            return batch, walked, False
+    return batch, walked, True
 
 
 _frozen = {"scans": 0}  # scans running with the heap frozen (the event loop runs them, so no lock)
@@ -94,15 +101,17 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
     total = await agent.db.read(scanner.load)
     gc.freeze()  # the library's rows stay for the whole scan: no collection needs to walk them
     last = 0.0
-    while True:
+    done = False
+    while not done:
         # Walk and writes take turns: overlapping them (a walk thread beside the writer thread) was
         # measured slower, as each stat() hands the GIL to the other thread and waits to get it back.
-        batch = await asyncio.to_thread(walk_batches, candidates, scanner.prepare, BATCH, scanner.weight)
-        if not batch:
-            break
-        created = await agent.db.write(scanner.apply, batch)
-        _announce(agent, created)
-        scanner.report.seen += len(batch)
+        batch, walked, done = await asyncio.to_thread(
+            walk_batches, candidates, scanner.prepare, BATCH, scanner.weight
+        )
+        if batch:
+            created = await agent.db.write(scanner.apply, batch)
+            _announce(agent, created)
+        scanner.report.seen += walked
         if time.monotonic() - last >= PROGRESS_EVERY:
             last = time.monotonic()
             await _progress(agent, req, scanner.report.seen, total, progress)

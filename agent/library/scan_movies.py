@@ -101,10 +101,22 @@ class MovieScanner(Scanner):
         row = self.rows.get(self.by_file.get(file, 0))
         return row is not None and row["missing_since"] is None and self.signatures.get(key) == signature
 
-    def prepare(self, cand: MovieCandidate | MovieStub) -> MoviePrep:
-        """Unchanged folder: nothing read. Otherwise read the NFO and hash the file if it is new."""
+    def prepare(self, cand: MovieCandidate | MovieStub) -> MoviePrep | None:
+        """Unchanged folder: nothing read. Otherwise read the NFO and hash the file if it is new.
+
+        An unchanged movie of an ordinary scan is only counted, here in the walk thread (walk and
+        writes take turns, so the state is never shared), and returns None: it produces neither a
+        row change nor a job, so the writer never sees it.
+        """
         if isinstance(cand, MovieStub):
-            return MoviePrep(cand, movie_key(cand.folder, cand.file, cand.shared_folder), True)
+            key = movie_key(cand.folder, cand.file, cand.shared_folder)
+            item_id = self.by_file.get(cand.file)
+            if item_id is not None and not self.forced:
+                self.seen.add(item_id)
+                self.seen_keys.add(key)  # its signature is the stored one: nothing to write
+                self.report.unchanged += 1
+                return None
+            return MoviePrep(cand, key, True)
         key = movie_key(str(cand.folder), str(cand.file), cand.shared_folder)
         if self.known(key, str(cand.file), cand.signature):
             return MoviePrep(cand, key, True)
@@ -165,11 +177,8 @@ class MovieScanner(Scanner):
         if prep.unchanged and item_id is not None:
             self.seen.add(item_id)
             self.store_signature(conn, prep.key, cand.signature)
-            if self.forced:
-                self.note("movie", item_id, "unchanged")
-                self.follow("movie", item_id, False, False, hints=hinted)
-            else:  # the common rescan: a count, no id list, no job
-                self.report.unchanged += 1
+            self.note("movie", item_id, "unchanged")  # a webhook or upgrade scan: re-enrich it anyway
+            self.follow("movie", item_id, False, False, hints=hinted)
             return
         if isinstance(cand, MovieStub):  # its row went away after the walk looked: read it in full
             full = movie_at(cand)

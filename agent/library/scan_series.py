@@ -154,9 +154,18 @@ class SeriesScanner(Scanner):
         row = self.shows.get(self.by_path.get(key, 0))
         return row is not None and row["missing_since"] is None and self.signatures.get(key) == signature
 
-    def prepare(self, cand: SeriesCandidate | SeriesStub) -> SeriesPrep:
+    def prepare(self, cand: SeriesCandidate | SeriesStub) -> SeriesPrep | None:
         """Unchanged show folder: nothing read. Otherwise read tvshow.nfo and changed episode NFOs."""
-        if isinstance(cand, SeriesStub):
+        if isinstance(cand, SeriesStub):  # an ordinary scan counts it here (see MovieScanner.prepare)
+            sid = self.by_path.get(cand.folder)
+            if sid is not None and not self.forced:
+                self.seen.add(sid)
+                self.seen_keys.add(cand.folder)
+                ep_missing = self.ep_missing
+                present = [eid for eid in self.eps_of.get(sid, ()) if ep_missing[eid] is None]
+                self.seen_eps.update(present)
+                self.report.unchanged += 1 + len(present)
+                return None
             return SeriesPrep(cand, cand.folder, True)
         key = str(cand.folder)
         if self.known(key, cand.signature):
@@ -197,12 +206,7 @@ class SeriesScanner(Scanner):
         if prep.unchanged and sid is not None:
             self.seen.add(sid)
             self.store_signature(conn, prep.key, cand.signature)
-            if not self.forced:  # the common rescan: counts only, no id lists, no jobs
-                present = [eid for eid in self.eps_of.get(sid, ()) if self.ep_missing[eid] is None]
-                self.seen_eps.update(present)
-                self.report.unchanged += 1 + len(present)
-                return
-            self.note("series", sid, "unchanged")
+            self.note("series", sid, "unchanged")  # a webhook or upgrade scan: re-enrich it anyway
             self.follow("series", sid, False, False, hints=self._hinted())
             self._episodes_of(conn, sid)
             for eid in sorted(self.eps_of.get(sid, ())):
