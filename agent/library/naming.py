@@ -236,6 +236,8 @@ def parse_movie_name(folder_name: str, file_stem: str | None) -> tuple[str, int 
 def _numbers(first: int, more: str, pattern: re.Pattern[str]) -> list[int]:
     """Episode numbers from a first number and a continuation like `E02E03`, `-E05` or `-02`."""
     numbers = [first]
+    if not more:
+        return numbers
     for match in pattern.finditer(more):
         num = int(match.group("num"))
         is_range = "-" in match.group("sep")

@@ -98,6 +98,9 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
         shows = SeriesScanner(req, now, grace, agent.queue.max_retries)
         scanner = shows
         candidates = discover_series(req.root, req.folder, shows.known if req.file is None else None)
+    loop = asyncio.get_running_loop()
+    # The walk thread reads through the event loop's reader; it never runs beside a write of the scan.
+    scanner.fetch = lambda read: asyncio.run_coroutine_threadsafe(agent.db.read(read), loop).result()
     total = await agent.db.read(scanner.load)
     gc.freeze()  # the library's rows stay for the whole scan: no collection needs to walk them
     last = 0.0

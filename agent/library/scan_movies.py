@@ -48,21 +48,45 @@ class MovieScanner(Scanner):
     entity = "movie"
 
     def load(self, conn: sqlite3.Connection) -> int | None:
-        """Read the library's movie rows and their lookup keys."""
+        """Read each movie's id, folder, file and missing mark; the rest of a row is read when needed.
+
+        An unchanged rescan only asks whether a file's row is present (`known`) and which rows it did
+        not see (`finish`): building 10,000 full row dicts cost it more than those lookups.
+        """
         self.load_common(conn)
-        self.rows: dict[int, dict[str, Any]] = {}
+        self.rows: dict[int, dict[str, Any]] | None = None  # full state, see state()
+        self.slim: dict[int, list[Any]] = {}  # id -> [folder, missing_since]
         self.by_file: dict[str, int] = {}
         self.new_rows = NewRows("movies")
         self.indexed = False
-        rows, by_file = self.rows, self.by_file
-        for row in dict_rows(conn, f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?", (self.req.library_id,)):
-            rows[row["id"]] = row  # _remember, inlined: it runs once per movie on every scan
-            by_file[row["file"]] = row["id"]
+        slim, by_file = self.slim, self.by_file
+        for item_id, path, file, missing_since in conn.execute(
+            "SELECT id, path, file, missing_since FROM movies WHERE library_id = ?", (self.req.library_id,)
+        ):
+            slim[item_id] = [path, missing_since]
+            by_file[file] = item_id
         scope = self.scope
         present = sum(
-            1 for r in rows.values() if r["missing_since"] is None and (scope is None or in_scope(r["path"], scope))
+            1 for path, missing in slim.values() if missing is None and (scope is None or in_scope(path, scope))
         )
         return present or None
+
+    def state(self, conn: sqlite3.Connection | None = None) -> dict[int, dict[str, Any]]:
+        """Every movie row's full scan state, read on first use: by the writer (`conn`) or the walk thread.
+
+        Earlier batches are committed before the walk goes on, so the rows read are the scan's own.
+        """
+        if self.rows is None:
+            sql = f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?"
+            params = (self.req.library_id,)
+
+            def read(c: sqlite3.Connection) -> list[dict[str, Any]]:
+                """The rows, as dicts."""
+                return list(dict_rows(c, sql, params))
+
+            found = read(conn) if conn is not None else self.fetch(read)
+            self.rows = {row["id"]: row for row in found}
+        return self.rows
 
     def _keys(self, row: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The lookup keys of a movie row."""
@@ -74,9 +98,10 @@ class MovieScanner(Scanner):
             ("hash", size, row.get("file_hash") if size > 0 else None),
         ]
 
-    def _remember(self, row: dict[str, Any]) -> None:
+    def _remember(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
         """Add a row to the in-memory state."""
-        self.rows[row["id"]] = row
+        self.state(conn)[row["id"]] = row
+        self.slim[row["id"]] = [row["path"], row["missing_since"]]
         self.by_file[row["file"]] = row["id"]
 
     def _forget(self, row: dict[str, Any]) -> None:
@@ -84,7 +109,7 @@ class MovieScanner(Scanner):
         if self.by_file.get(row["file"]) == row["id"]:
             del self.by_file[row["file"]]
 
-    def _ensure_index(self) -> None:
+    def _ensure_index(self, conn: sqlite3.Connection) -> None:
         """Index rows by folder, ids and size + hash the first time a new file needs it (rescans rarely do).
 
         Only rows this scan has not seen can be reused, and every row the scan writes is seen, so
@@ -92,14 +117,14 @@ class MovieScanner(Scanner):
         """
         if not self.indexed:
             self.indexed = True
-            for row in self.rows.values():
+            for row in self.state(conn).values():
                 for key in self._keys(row):
                     self.index_add(key, row["id"])
 
     def known(self, key: str, file: str, signature: str) -> bool:
         """True when the store holds this movie, present, with this signature: the walk may skip it."""
-        row = self.rows.get(self.by_file.get(file, 0))
-        return row is not None and row["missing_since"] is None and self.signatures.get(key) == signature
+        row = self.slim.get(self.by_file.get(file, 0))
+        return row is not None and row[1] is None and self.signatures.get(key) == signature
 
     def prepare(self, cand: MovieCandidate | MovieStub) -> MoviePrep | None:
         """Unchanged folder: nothing read. Otherwise read the NFO and hash the file if it is new.
@@ -124,7 +149,8 @@ class MovieScanner(Scanner):
 
     def _prepare_full(self, cand: MovieCandidate, key: str) -> MoviePrep:
         """Read a changed movie's NFO and hash its file unless the row already has the hash."""
-        row = self.rows.get(self.by_file.get(str(cand.file), 0))
+        item_id = self.by_file.get(str(cand.file))
+        row = self.state().get(item_id) if item_id is not None else None  # none for a new file: no read
         nfo = self.read(cand.nfo, "movie", row["nfo_hash"] if row else None)
         if row is not None and row["file_size"] == cand.size and row["file_hash"]:
             file_hash = row["file_hash"]
@@ -141,13 +167,18 @@ class MovieScanner(Scanner):
             return named == str(cand.file) or any(named == str(p) for p in cand.parts)
         return not cand.shared_folder
 
-    def _gone(self, item_id: int) -> bool:
+    def _gone(self, rows: dict[int, dict[str, Any]], item_id: int) -> bool:
         """A row this scan has not seen whose file is no longer on disk."""
-        return item_id not in self.seen and not os.path.exists(self.rows[item_id]["file"])
+        return item_id not in self.seen and not os.path.exists(rows[item_id]["file"])
 
-    def _reuse(self, cand: MovieCandidate, prep: MoviePrep, ids: dict[str, Any]) -> int | None:
+    def _reuse(
+        self, conn: sqlite3.Connection, cand: MovieCandidate, prep: MoviePrep, ids: dict[str, Any]
+    ) -> int | None:
         """The existing row a new file continues: an upgrade in the same folder, or a moved movie."""
-        self._ensure_index()
+        if not self.slim:
+            return None  # a library without rows (a first scan): nothing to continue
+        self._ensure_index(conn)
+        rows = self.state(conn)
         keys: list[tuple[Any, ...]] = []
         if not cand.shared_folder:
             keys.append(("path", str(cand.folder)))
@@ -156,7 +187,7 @@ class MovieScanner(Scanner):
             keys.append(("hash", cand.size, prep.file_hash))
         for key in keys:
             for item_id in sorted(self.index.get(key, ())):
-                if self._gone(item_id):
+                if self._gone(rows, item_id):
                     return item_id
         return None
 
@@ -191,11 +222,11 @@ class MovieScanner(Scanner):
             ids.update(hint_ids(self.req.hints))
         nfo_fields = dict(prep.nfo.imported) if prep.nfo else {}
         if item_id is None:
-            item_id = self._reuse(cand, prep, {**ids, **scalar_ids(nfo_fields.get("uniqueids") or {})})
+            item_id = self._reuse(conn, cand, prep, {**ids, **scalar_ids(nfo_fields.get("uniqueids") or {})})
         art: dict[str, Any] = {k: str(v) for k, v in cand.artwork.items()}
         if cand.extrafanart:
             art["extrafanart"] = [str(p) for p in cand.extrafanart]
-        row = self.rows.get(item_id) if item_id is not None else None
+        row = self.state(conn).get(item_id) if item_id is not None else None
         extra = {
             "path": str(cand.folder),
             "file": file,
@@ -226,7 +257,7 @@ class MovieScanner(Scanner):
             )
             self._forget(row)
             fresh = media.load(conn, "movie", row["id"]).row
-            self._remember({k: fresh[k] for k in _STATE_KEYS})
+            self._remember(conn, {k: fresh[k] for k in _STATE_KEYS})
             self.seen.add(row["id"])
             self.note("movie", row["id"], "updated" if meaningful else "unchanged")
             self.follow("movie", row["id"], False, meaningful, hints=hinted)
@@ -235,11 +266,11 @@ class MovieScanner(Scanner):
     def finish(self, conn: sqlite3.Connection, job_id: int | None) -> list[int]:
         """Rows in scope the walk did not see become missing; long-missing ones are deleted."""
         expired: list[int] = []
-        for row in list(self.rows.values()):
-            if row["id"] in self.seen or not in_scope(row["path"], self.scope):
+        for item_id, (path, missing_since) in self.slim.items():
+            if item_id in self.seen or not in_scope(path, self.scope):
                 continue
-            if self.mark_missing(conn, "movies", row):
-                expired.append(row["id"])
+            if self.mark_missing(conn, "movies", {"id": item_id, "missing_since": missing_since}):
+                expired.append(item_id)
             else:
                 self.report.missing += 1
         self.expire(conn, "movies", "movie", expired)

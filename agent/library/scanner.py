@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,14 @@ class ScanReport:
         }
 
 
+Fetch = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+
+
+def _no_fetch(read: Callable[[sqlite3.Connection], Any]) -> Any:
+    """The walk thread's reader before run_scan sets one."""
+    raise RuntimeError("this scanner has no database reader for its walk thread")
+
+
 class Scanner:
     """State shared by the movie and series scans: request, clock, own files, follow-ups and the report."""
 
@@ -83,6 +91,7 @@ class Scanner:
         self.signature_rows: list[tuple[str, int, str, float]] = []
         self.index: dict[tuple[Any, ...], set[int]] = {}
         self.seen: set[int] = set()
+        self.fetch: Fetch = _no_fetch  # runs a read from the walk thread (set by run_scan)
 
     def load(self, conn: sqlite3.Connection) -> int | None:
         """Read the library's rows into memory; returns how many items a full walk is expected to see."""
