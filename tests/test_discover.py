@@ -307,15 +307,16 @@ def test_known_shows_come_back_as_stubs_with_the_same_signature(tmp_path: Path) 
     assert stub.folder == str(tmp_path / "S (2010)") and stub.entries == 5
     assert [str(f.folder) for f in found if isinstance(f, SeriesCandidate)] == [str(tmp_path / "T (2011)")]
     assert series_at(stub.folder) == full[stub.folder]
-    # the same signature as hashing (path relative to the show, size, mtime) of every entry below it
+    # the same signature as hashing (path relative to the show, size, mtime) of every file below it
     show = tmp_path / "S (2010)"
     rows = []
     for dirpath, dirnames, filenames in os.walk(show):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             st = os.stat(path)
-            size = 0 if os.path.isdir(path) else st.st_size
-            rows.append(Entry(os.path.relpath(path, show), path, False, size, st.st_mtime_ns))
+            folder = os.path.isdir(path)  # a folder counts by name only (size and mtime 0)
+            size, mtime = (0, 0) if folder else (st.st_size, st.st_mtime_ns)
+            rows.append(Entry(os.path.relpath(path, show), path, False, size, mtime))
     assert folder_signature(rows) == full[str(show)].signature
 
 
@@ -350,3 +351,20 @@ def test_artwork_order_stem_names_then_folder_names_then_image_type(tmp_path: Pa
     (folder / "poster.jpg").unlink()
     (movie,) = discover_movies(tmp_path)
     assert isinstance(movie, MovieCandidate) and movie.artwork["poster"] == str(folder / "Long cd1.png")
+
+
+def test_symlinked_folders_are_followed_once_and_loops_end(tmp_path: Path) -> None:
+    """A symlinked movie or show folder is walked; a link back up the tree is not walked again."""
+    lib, elsewhere = tmp_path / "lib", tmp_path / "elsewhere"
+    touch(lib, "A (2001)/A (2001).mkv", "Nested/B (2002)/B (2002).mkv")
+    touch(elsewhere, "C (2003)/C (2003).mkv")
+    (lib / "C (2003)").symlink_to(elsewhere / "C (2003)", target_is_directory=True)
+    (lib / "Nested" / "B (2002)" / "loop").symlink_to(lib, target_is_directory=True)
+    (lib / "Nested" / "again").symlink_to(lib / "Nested", target_is_directory=True)
+    found = [c.file for c in discover_movies(lib)]
+    assert sorted(os.path.basename(f) for f in found) == ["A (2001).mkv", "B (2002).mkv", "C (2003).mkv"]
+    tv = tmp_path / "tv"
+    touch(tv, "Show/Season 01/Show - S01E01.mkv", "Group/Second/Season 01/Second - S01E01.mkv")
+    (tv / "Group" / "back").symlink_to(tv, target_is_directory=True)
+    shows = [os.path.basename(str(s.folder)) for s in discover_series(tv)]
+    assert sorted(shows) == ["Second", "Show"]

@@ -64,9 +64,17 @@ _new_tuple: Final = tuple.__new__
 
 
 def scan_folder(path: str) -> list[Entry]:
-    """The non-junk entries of one folder sorted by name, stat'ed once; unreadable gives [] and a warning."""
+    """The non-junk entries of one folder sorted by name, files stat'ed once; unreadable gives [] and a warning.
+
+    A sub-folder (not a symlink) is not stat'ed: the listing already says it is a folder and gives
+    its inode, and its own entries are what signatures cover, so its mtime is left at 0. That saves
+    one stat per folder of the library (10,000 for 10,000 movie folders). Its identity for the walks'
+    loop check is (this folder's st_dev, its inode), the same pair a stat would give unless it is a
+    mount point, where it is still unique. A symlink is followed and stat'ed as before.
+    """
     entries: list[Entry] = []
     append = entries.append
+    dev: int | None = None
     try:
         with os.scandir(path) as it:
             for item in it:
@@ -75,6 +83,11 @@ def scan_folder(path: str) -> list[Entry]:
                 if folded[0] == "." or folded in JUNK_NAMES or folded.endswith(PARTIAL_SUFFIXES):
                     continue  # naming.is_junk, inlined: this loop runs once per file of the library
                 try:
+                    if item.is_dir(follow_symlinks=False):
+                        if dev is None:
+                            dev = os.stat(path).st_dev
+                        append(_new_tuple(Entry, (name, item.path, True, 0, 0, (dev, item.inode()))))
+                        continue
                     st = item.stat()
                 except OSError:
                     continue  # vanished or a dangling link

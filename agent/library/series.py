@@ -190,6 +190,9 @@ def series_at(folder: str) -> SeriesCandidate:
 def show_signature(folder: str, tree: list[_Listing]) -> str:
     """The signature over every entry of a show, named by its path relative to the show folder.
 
+    A folder counts by its name (scan_folder leaves its size and mtime at 0): what it holds is
+    listed below it.
+
     It equals signature_of(sorted((relative path, size, mtime_ns) rows)): NUL sorts below any
     character a name can hold, so sorting the lines sorts them by relative path.
     """
