@@ -250,7 +250,7 @@ async def test_unchanged_rescan_parses_nothing_and_queues_nothing(
 
 
 async def test_changed_show_reads_its_episodes_state_once(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new episode in a known show: old rows keep their ids, their NFOs are not parsed again, a gone one is missing."""
+    """A new episode in a known show: old rows keep their ids and NFOs are not parsed again; a gone one is missing."""
     show = tv_root(agent) / "Show"
     touch(show, "Season 01/Show - S01E01.mkv", "Season 01/Show - S01E02.mkv")
     touch(show, "Season 01/Show - S01E01.nfo", data=b"<episodedetails><title>Pilot</title></episodedetails>")
