@@ -390,6 +390,20 @@ async def test_missing_marked_then_deleted_after_grace(agent: Agent, clock: Fake
     assert [e["episode"] for e in await rows(agent, "episodes")] == [1]
 
 
+async def test_vanished_show_and_its_episodes_are_deleted_after_grace(agent: Agent, clock: FakeClock) -> None:
+    """A show folder that stays gone past the grace period takes its episode rows with it."""
+    touch(tv_root(agent), "Gone/Season 01/Gone - S01E01.mkv", "Gone/Season 01/Gone - S01E02.mkv")
+    touch(tv_root(agent), "Kept/Season 01/Kept - S01E01.mkv")
+    await scan(agent, "TV")
+    shutil.rmtree(tv_root(agent) / "Gone")
+    assert (await scan(agent, "TV")).missing == 1  # the show (its episodes wait with it)
+    clock.advance(agent.cfg.watcher.missing_grace_days * 86400 + 1)
+    report = await scan(agent, "TV")
+    assert report.deleted == 3 and report.unchanged == 2
+    assert [r["title"] for r in await rows(agent, "series")] == ["Kept"]
+    assert len(await rows(agent, "episodes")) == 1
+
+
 async def test_webhook_folder_scan_applies_hints(agent: Agent) -> None:
     """A webhook scan of one folder takes the ids from its hints and queues enrich with hints and priority."""
     folder = movies_root(agent) / "Arrival (2016)"

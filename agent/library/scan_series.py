@@ -68,37 +68,41 @@ class SeriesScanner(Scanner):
     entity = "episode"
 
     def load(self, conn: sqlite3.Connection) -> int | None:
-        """Read the library's series rows, and of its episodes only ids, shows, missing marks and NFO hashes.
+        """Read the library's series rows; of its episodes only counts per show, missing ones and NFO hashes.
 
         An episode's full state is read when its show changed (`_episodes_of`): every lookup that
         keeps an episode's row through an upgrade or a rename stays within its show, so an unchanged
-        rescan never builds 20,000 episode dicts it would not look at.
+        rescan never builds 20,000 episode rows it would not look at.
         """
         self.load_common(conn)
         self.shows: dict[int, dict[str, Any]] = {}
         self.by_path: dict[str, int] = {}
         self.eps: dict[int, dict[str, Any]] = {}  # full state, for shows in self.loaded
         self.loaded: set[int] = set()
-        self.ep_missing: dict[int, float | None] = {}  # every episode of the library: missing_since
+        self.ep_missing: dict[int, float | None] = {}  # missing_since of the loaded episodes
         self.ep_keys: dict[tuple[str, int | None, int | None], int] = {}
-        self.eps_of: dict[int, set[int]] = {}
+        self.eps_of: dict[int, set[int]] = {}  # episode ids of the loaded shows
         self.file_nfo: dict[str, str] = {}
         self.seen_eps: set[int] = set()
+        self.whole: set[int] = set()  # unchanged shows: every present episode seen, none loaded
         self.new_eps = NewRows("episodes")
         lib = self.req.library_id
         for row in dict_rows(conn, f"SELECT {_SERIES_STATE} FROM series WHERE library_id = ?", (lib,)):
             self._remember_show(row)
-        ep_missing, eps_of = self.ep_missing, self.eps_of
+        self.present_eps: dict[int, int] = dict(
+            conn.execute(
+                "SELECT e.series_id, COUNT(*) FROM episodes e JOIN series s ON s.id = e.series_id"
+                " WHERE s.library_id = ? AND e.missing_since IS NULL GROUP BY e.series_id",
+                (lib,),
+            )
+        )
+        self.missing_eps: dict[int, list[tuple[int, float]]] = {}
         for eid, series_id, missing_since in conn.execute(
             "SELECT e.id, e.series_id, e.missing_since FROM episodes e JOIN series s ON s.id = e.series_id"
-            " WHERE s.library_id = ?",
+            " WHERE s.library_id = ? AND e.missing_since IS NOT NULL ORDER BY e.id",
             (lib,),
         ):
-            ep_missing[eid] = missing_since
-            if series_id in eps_of:
-                eps_of[series_id].add(eid)
-            else:
-                eps_of[series_id] = {eid}
+            self.missing_eps.setdefault(series_id, []).append((eid, missing_since))
         self.file_nfo = dict(
             conn.execute(
                 "SELECT e.file, e.nfo_hash FROM episodes e JOIN series s ON s.id = e.series_id"
@@ -116,7 +120,7 @@ class SeriesScanner(Scanner):
         if sid in self.loaded:
             return
         self.loaded.add(sid)
-        if sid not in self.eps_of:
+        if sid not in self.present_eps and sid not in self.missing_eps:
             return  # a new show, or one without episodes
         self.new_eps.flush(conn)
         for row in dict_rows(conn, f"SELECT {_EPISODE_STATE} FROM episodes e WHERE e.series_id = ?", (sid,)):
@@ -161,10 +165,8 @@ class SeriesScanner(Scanner):
             if sid is not None and not self.forced:
                 self.seen.add(sid)
                 self.seen_keys.add(cand.folder)
-                ep_missing = self.ep_missing
-                present = [eid for eid in self.eps_of.get(sid, ()) if ep_missing[eid] is None]
-                self.seen_eps.update(present)
-                self.report.unchanged += 1 + len(present)
+                self.whole.add(sid)  # finish() looks only at its episodes that were missing already
+                self.report.unchanged += 1 + self.present_eps.get(sid, 0)
                 return None
             return SeriesPrep(cand, cand.folder, True)
         key = str(cand.folder)
@@ -380,17 +382,21 @@ class SeriesScanner(Scanner):
         for row in list(self.shows.values()):
             if not in_scope(row["path"], self.scope):
                 continue
-            if row["id"] not in self.seen:
+            sid = row["id"]
+            if sid not in self.seen:
                 if self.mark_missing(conn, "series", row):
-                    gone_shows.append(row["id"])
-                    gone_eps.extend(self.eps_of.get(row["id"], ()))
+                    gone_shows.append(sid)
+                    gone_eps.extend(r[0] for r in conn.execute("SELECT id FROM episodes WHERE series_id = ?", (sid,)))
                 else:
                     self.report.missing += 1
                 continue
-            for eid in sorted(self.eps_of.get(row["id"], ())):
-                if eid in self.seen_eps:
-                    continue
-                state = {"id": eid, "missing_since": self.ep_missing[eid]}
+            if sid in self.whole:
+                unseen = self.missing_eps.get(sid, [])
+            else:
+                ids = sorted(self.eps_of.get(sid, ()))
+                unseen = [(eid, self.ep_missing[eid]) for eid in ids if eid not in self.seen_eps]
+            for eid, missing_since in unseen:
+                state = {"id": eid, "missing_since": missing_since}
                 if self.mark_missing(conn, "episodes", state):
                     gone_eps.append(eid)
                 else:
