@@ -134,7 +134,7 @@ class MovieScanner(Scanner):
         row change nor a job, so the writer never sees it.
         """
         if isinstance(cand, MovieStub):
-            key = movie_key(cand.folder, cand.file, cand.shared_folder)
+            key = cand.file if cand.shared_folder else cand.folder  # movie_key, inlined: once per movie
             item_id = self.by_file.get(cand.file)
             if item_id is not None and not self.forced:
                 self.seen.add(item_id)
