@@ -468,6 +468,29 @@ async def test_unchanged_rescan_builds_no_candidates(agent: Agent, monkeypatch: 
     assert titles == {"M0", "Changed", "M2"}
 
 
+async def test_rescan_hashes_known_movie_folders_without_listing_entries(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the store holds as one movie is hashed whole; only a changed or shared one is walked in full."""
+    root = movies_root(agent)
+    touch(root, "A (2001)/A (2001).mkv", "B (2002)/B (2002).mkv", "B (2002)/poster.jpg")
+    touch(root, "Pair/One (2003).mkv", "Pair/Two (2004).mkv", "Disc (2005)/BDMV/index.bdmv")
+    assert (await scan(agent)).added == 5
+    listed: list[str] = []
+    real = discover_module.scan_folder
+    monkeypatch.setattr(discover_module, "scan_folder", lambda path: listed.append(path) or real(path))
+    report = await scan(agent)
+    assert report.unchanged == 5 and report.updated == report.added == 0
+    names = sorted(os.path.basename(p) for p in listed)
+    assert names == ["BDMV", "Disc (2005)", "Pair", "movies"]  # root, the shared folder, the disc: in full
+    touch(root, "B (2002)/B (2002).nfo", data=b"<movie><title>Bee</title></movie>")
+    listed.clear()
+    report = await scan(agent)
+    assert report.updated == 1 and report.unchanged == 4
+    assert str(root / "B (2002)") in listed
+    assert "Bee" in {r["title"] for r in await rows(agent, "movies")}
+
+
 async def test_batched_job_inserts_match_the_queue(agent: Agent) -> None:
     """insert_jobs places jobs exactly as agent.store.jobs.insert would, one by one, in a few statements."""
     now = 1000.0

@@ -23,6 +23,7 @@ from agent.library.folders import (
     folder_signature,
     listing_signature,
     pick,
+    quick_signature,
     resolve_scope,
     scan_folder,
     single_nfo,
@@ -39,6 +40,7 @@ from agent.library.naming import (
 )
 
 Known = Callable[[str, str, str], bool]  # (signature key, main file, signature) -> unchanged in the store
+Stored = Callable[[str], str | None]  # folder -> its signature, when the store holds it as one present movie
 
 
 @dataclass
@@ -71,15 +73,28 @@ class MovieStub:
     signature: str
 
 
+@dataclass
+class FolderStub:
+    """A folder of one movie whose whole listing is what the store last saw: that movie, unchanged."""
+
+    folder: str
+    signature: str
+
+
 def movie_key(folder: str, file: str, shared: bool) -> str:
     """A movie's signature key: its folder, or its file when the folder holds several movies."""
     return file if shared else folder
 
 
 def discover_movies(
-    library_root: Path, only: Path | None = None, known: Known | None = None
-) -> Iterator[MovieCandidate | MovieStub]:
-    """Every movie under a library root (or only under `only`); stubs for those `known` calls unchanged."""
+    library_root: Path, only: Path | None = None, known: Known | None = None, stored: Stored | None = None
+) -> Iterator[MovieCandidate | MovieStub | FolderStub]:
+    """Every movie under a library root (or only under `only`); stubs for those `known` calls unchanged.
+
+    With `stored`, a folder the store holds as one movie is first hashed without building its
+    entries; when the listing is the stored one it comes back as a FolderStub and is looked at no
+    further (a folder with sub-folders is always walked in full).
+    """
     root, target = resolve_scope(library_root, only)
     start = existing_start(root, target)
     if start is None:
@@ -88,16 +103,22 @@ def discover_movies(
         not start.is_dir() or is_extras_folder(start.name) or start.name.upper() in ("BDMV", "VIDEO_TS")
     ):
         start = start.parent
-    yield from _walk_movies(str(start), start == root, known)
+    yield from _walk_movies(str(start), start == root, known, stored)
 
 
-def _walk_movies(start: str, root_level: bool, known: Known | None) -> Iterator[MovieCandidate | MovieStub]:
+def _walk_movies(
+    start: str, root_level: bool, known: Known | None, stored: Stored | None
+) -> Iterator[MovieCandidate | MovieStub | FolderStub]:
     """Find movies in each folder, then in its sub-folders: depth first, in name order, each folder once."""
     seen: set[tuple[int, int]] = set()
     stack: list[tuple[str, bool, tuple[int, int] | None]] = [(start, root_level, None)]
     while stack:
         folder, at_root, ident = stack.pop()
         if not first_visit(folder, seen, ident):
+            continue
+        expected = stored(folder) if stored is not None and not at_root else None
+        if expected is not None and quick_signature(folder) == (expected, False):  # same files, no sub-folder
+            yield FolderStub(folder, expected)
             continue
         entries = scan_folder(folder)
         videos: list[Entry] = []

@@ -44,8 +44,6 @@ _RANK_STRIDE: Final = 100  # more than any art type's number of names
 # Name (case-folded, no extension) -> (art type, rank within that type), inverted from the tables above.
 _STEM_SUFFIX_RANK: Final = {suffix: (kind, i) for kind, names in STEM_ART.items() for i, suffix in enumerate(names)}
 _FOLDER_NAME_RANK: Final = {name: (kind, i) for kind, names in FOLDER_ART.items() for i, name in enumerate(names)}
-_DIR_MODE: Final = 0o040000  # stat.S_IFDIR, tested inline in the hot loop
-_FMT_MASK: Final = 0o170000  # stat.S_IFMT
 STACK_FOLDER: Final = re.compile(r"^(?:cd|dvd|disc|disk|part|pt)[ _.\-]*\d{1,2}$", re.IGNORECASE)
 
 
@@ -70,36 +68,74 @@ def scan_folder(path: str) -> list[Entry]:
     its inode, and its own entries are what signatures cover, so its mtime is left at 0. That saves
     one stat per folder of the library (10,000 for 10,000 movie folders). Its identity for the walks'
     loop check is (this folder's st_dev, its inode), the same pair a stat would give unless it is a
-    mount point, where it is still unique. A symlink is followed and stat'ed as before.
+    mount point, where it is still unique. A symlink is followed and stat'ed (a linked folder's
+    identity is its target's; its mtime is 0 too).
     """
     entries: list[Entry] = []
     append = entries.append
+    new, entry_type, junk, partial = _new_tuple, Entry, JUNK_NAMES, PARTIAL_SUFFIXES  # locals: once per file
     dev: int | None = None
     try:
         with os.scandir(path) as it:
             for item in it:
                 name = item.name
-                folded = name.casefold()
-                if folded[0] == "." or folded in JUNK_NAMES or folded.endswith(PARTIAL_SUFFIXES):
+                if name[0] == ".":
                     continue  # naming.is_junk, inlined: this loop runs once per file of the library
+                folded = name.casefold()
+                if folded in junk or folded.endswith(partial):
+                    continue
                 try:
-                    if item.is_dir(follow_symlinks=False):
+                    if item.is_dir() and not item.is_symlink():  # both from the directory entry's type
                         if dev is None:
                             dev = os.stat(path).st_dev
-                        append(_new_tuple(Entry, (name, item.path, True, 0, 0, (dev, item.inode()))))
+                        append(new(entry_type, (name, item.path, True, 0, 0, (dev, item.inode()))))
                         continue
                     st = item.stat()
                 except OSError:
                     continue  # vanished or a dangling link
-                if st.st_mode & _FMT_MASK == _DIR_MODE:
-                    fields = (name, item.path, True, 0, st.st_mtime_ns, (st.st_dev, st.st_ino))
+                if st.st_mode & 0o170000 == 0o040000:  # S_IFMT, S_IFDIR: a symlink to a folder
+                    fields = (name, item.path, True, 0, 0, (st.st_dev, st.st_ino))
                 else:
                     fields = (name, item.path, False, st.st_size, st.st_mtime_ns, None)
-                append(_new_tuple(Entry, fields))  # Entry(*fields) without NamedTuple's __new__ wrapper
+                append(new(entry_type, fields))  # Entry(*fields) without NamedTuple's __new__ wrapper
     except OSError as exc:
         log.warning("cannot read folder %s: %s", path, exc)
     entries.sort()
     return entries
+
+
+def quick_signature(path: str) -> tuple[str, bool] | None:
+    """(listing_signature(scan_folder(path)), whether it holds a sub-folder), without building entries.
+
+    A rescan asks this of a folder the store knew as one unchanged movie: when the whole listing
+    hashes the same, nothing in it needs a look. None when the folder cannot be read.
+    """
+    lines: list[str] = []
+    append = lines.append
+    junk, partial = JUNK_NAMES, PARTIAL_SUFFIXES
+    subfolders = False
+    try:
+        with os.scandir(path) as it:
+            for item in it:  # the same entries as scan_folder: junk left out, folders by name only
+                name = item.name
+                if name[0] == ".":
+                    continue
+                folded = name.casefold()
+                if folded in junk or folded.endswith(partial):
+                    continue
+                if item.is_dir():
+                    subfolders = True
+                    append(f"{name}\0{0}\0{0}\n")
+                    continue
+                try:
+                    st = item.stat()
+                except OSError:
+                    continue
+                append(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n")
+    except OSError:
+        return None
+    lines.sort()  # NUL sorts below any character of a name: the order of entries sorted by name
+    return lines_signature(lines), subfolders
 
 
 def folder_signature(entries: Iterable[Entry]) -> str:

@@ -93,7 +93,10 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
     if req.kind == "movies":
         movies = MovieScanner(req, now, grace, agent.queue.max_retries)
         scanner = movies
-        candidates: Iterator[Any] = discover_movies(req.root, req.folder, movies.known if req.file is None else None)
+        ordinary = req.file is None and not movies.forced  # a webhook or upgrade scan looks at every movie
+        candidates: Iterator[Any] = discover_movies(
+            req.root, req.folder, movies.known if req.file is None else None, movies.stored if ordinary else None
+        )
     else:
         shows = SeriesScanner(req, now, grace, agent.queue.max_retries)
         scanner = shows

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from agent.library.discover import MovieCandidate, MovieStub, movie_at, movie_key
+from agent.library.discover import FolderStub, MovieCandidate, MovieStub, movie_at, movie_key
 from agent.library.scan_items import (
     NewRows,
     NfoRead,
@@ -59,12 +59,20 @@ class MovieScanner(Scanner):
         self.by_file: dict[str, int] = {}
         self.new_rows = NewRows("movies")
         self.indexed = False
-        slim, by_file = self.slim, self.by_file
+        self.by_folder: dict[str, int] = {}  # folder -> its only present movie (see stored)
+        slim, by_file, by_folder = self.slim, self.by_file, self.by_folder
+        shared: set[str] = set()
         for item_id, path, file, missing_since in conn.execute(
             "SELECT id, path, file, missing_since FROM movies WHERE library_id = ?", (self.req.library_id,)
         ):
             slim[item_id] = [path, missing_since]
             by_file[file] = item_id
+            if missing_since is None:
+                if path in by_folder:
+                    shared.add(path)
+                by_folder[path] = item_id
+        for path in shared:
+            del by_folder[path]
         scope = self.scope
         present = sum(
             1 for path, missing in slim.values() if missing is None and (scope is None or in_scope(path, scope))
@@ -126,13 +134,28 @@ class MovieScanner(Scanner):
         row = self.slim.get(self.by_file.get(file, 0))
         return row is not None and row[1] is None and self.signatures.get(key) == signature
 
-    def prepare(self, cand: MovieCandidate | MovieStub) -> MoviePrep | None:
+    def stored(self, folder: str) -> str | None:
+        """The stored signature of a folder that holds one present movie, for the walk's quick check.
+
+        A signature stored under a folder is that of a folder holding one movie (a folder of several
+        keys its movies by file), so a listing that hashes the same is that movie, unchanged.
+        """
+        if folder not in self.by_folder:
+            return None
+        return self.signatures.get(folder)
+
+    def prepare(self, cand: MovieCandidate | MovieStub | FolderStub) -> MoviePrep | None:
         """Unchanged folder: nothing read. Otherwise read the NFO and hash the file if it is new.
 
         An unchanged movie of an ordinary scan is only counted, here in the walk thread (walk and
         writes take turns, so the state is never shared), and returns None: it produces neither a
         row change nor a job, so the writer never sees it.
         """
+        if isinstance(cand, FolderStub):  # only offered to an ordinary scan (see run_scan)
+            self.seen.add(self.by_folder[cand.folder])
+            self.seen_keys.add(cand.folder)
+            self.report.unchanged += 1
+            return None
         if isinstance(cand, MovieStub):
             key = cand.file if cand.shared_folder else cand.folder  # movie_key, inlined: once per movie
             item_id = self.by_file.get(cand.file)
