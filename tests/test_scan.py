@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -20,7 +21,7 @@ import agent.library.series as series_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
 from agent.jobs.scan import build_request
-from agent.library.scan import ScanReport, heap_frozen, run_scan
+from agent.library.scan import ScanReport, _walk_reader, heap_frozen, run_scan
 from agent.library.scan_items import NewRows, insert_jobs, payload_json
 from agent.service import Agent
 from agent.store import jobs as jobs_sql
@@ -580,3 +581,18 @@ async def test_scans_freeze_the_heap_only_while_they_run(agent: Agent) -> None:
     touch(movies_root(agent), "Heat (1995)/Heat (1995).mkv")
     assert (await scan(agent)).added == 1
     assert gc.get_freeze_count() == 0
+
+
+async def test_walk_reader_reads_through_the_loop_and_gives_up_when_it_stops(agent: Agent) -> None:
+    """The walk thread's reader returns the read's result; with the loop stopped it raises instead of hanging."""
+    fetch = _walk_reader(agent, asyncio.get_running_loop())
+    count = await asyncio.to_thread(fetch, lambda conn: conn.execute("SELECT COUNT(*) FROM movies").fetchone()[0])
+    assert count == 0
+    stopped = asyncio.new_event_loop()  # never runs: as if the agent had stopped
+    try:
+        reads: list[int] = []
+        with pytest.raises(RuntimeError, match="stopped"):
+            await asyncio.to_thread(_walk_reader(agent, stopped), lambda conn: reads.append(1))
+        assert reads == []
+    finally:
+        stopped.close()

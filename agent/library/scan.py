@@ -7,6 +7,7 @@ module runs one scan end to end and re-exports the request and report types.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import sqlite3
@@ -101,9 +102,7 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
         shows = SeriesScanner(req, now, grace, agent.queue.max_retries)
         scanner = shows
         candidates = discover_series(req.root, req.folder, shows.known if req.file is None else None)
-    loop = asyncio.get_running_loop()
-    # The walk thread reads through the event loop's reader; it never runs beside a write of the scan.
-    scanner.fetch = lambda read: asyncio.run_coroutine_threadsafe(agent.db.read(read), loop).result()
+    scanner.fetch = _walk_reader(agent, asyncio.get_running_loop())
     total = await agent.db.read(scanner.load)
     gc.freeze()  # the library's rows stay for the whole scan: no collection needs to walk them
     last = 0.0
@@ -135,6 +134,29 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
             for item_id in ids:
                 agent.emit(f"{entity}:updated", {"id": item_id})
     return report
+
+
+def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[sqlite3.Connection], Any]], Any]:
+    """A blocking read for the walk thread, run by the event loop's reader (never beside the scan's writes).
+
+    If the agent stops while the walk thread waits, the wait ends with an error instead of holding
+    the thread (and the process's exit) forever.
+    """
+
+    def fetch(read: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `read` on the database's reader and wait for its result."""
+        coro = agent.db.read(read)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if loop.is_closed() or not loop.is_running():
+                    future.cancel()
+                    coro.close()  # the loop will not run it
+                    raise RuntimeError("the agent stopped while the scan was reading") from None
+
+    return fetch
 
 
 async def _progress(
