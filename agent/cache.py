@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import logging
@@ -78,6 +79,7 @@ class GcReport:
     orphans_deleted: int = 0
     temps_deleted: int = 0
     quarantine_deleted: int = 0
+    baselines_deleted: int = 0  # copies of published NFOs whose file the agent no longer tracks
     bytes_freed: int = 0
 
 
@@ -171,9 +173,10 @@ class AssetCache:
 
     def __init__(self, db: Database, root: Path, session: aiohttp.ClientSession | None = None,
                  clock: Clock | None = None, max_bytes: int = MAX_BYTES,
-                 grace_seconds: float = GRACE_SECONDS) -> None:
+                 grace_seconds: float = GRACE_SECONDS, baselines: Path | None = None) -> None:
         self.db = db
         self.root = Path(root)
+        self.baselines = baselines  # data_dir/published: GC drops copies of NFOs no longer published
         self.clock = clock or Clock()
         self.max_bytes = max_bytes
         self.grace_seconds = grace_seconds
@@ -379,6 +382,12 @@ class AssetCache:
             rows = await self.db.fetchall("SELECT sha256, ext FROM cache_assets")
             known = {f"{r['sha256']}.{r['ext']}" for r in rows}
             await asyncio.to_thread(self._sweep, known, cutoff, now - TEMP_MAX_AGE, report)
+            if self.baselines is not None:
+                from agent.publishing import baseline_name
+
+                paths = await self.db.fetchall("SELECT path FROM published_files")
+                kept = {baseline_name(r["path"]) for r in paths}
+                await asyncio.to_thread(self._sweep_baselines, self.baselines, kept, cutoff, report)
         log.info("cache gc: %s", report)
         return report
 
@@ -406,6 +415,27 @@ class AssetCache:
                         os.rmdir(dirpath)
                     except OSError:
                         pass
+
+    @staticmethod
+    def _sweep_baselines(folder: Path, kept: set[str], cutoff: float, report: GcReport) -> None:
+        """Delete NFO copies no published file points at, once older than the grace period (worker thread)."""
+        if not folder.is_dir():
+            return
+        for dirpath, _dirs, filenames in os.walk(folder, topdown=False):
+            for name in filenames:
+                path = Path(dirpath) / name
+                if name in kept:
+                    continue
+                try:
+                    if os.lstat(path).st_mtime > cutoff:
+                        continue
+                except FileNotFoundError:
+                    continue
+                report.bytes_freed += _unlink(path)
+                report.baselines_deleted += 1
+            if Path(dirpath) != folder and not os.listdir(dirpath):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
 
     async def verify(self) -> VerifyReport:
         """Re-hash every cached asset; quarantine files whose hash does not match and mark missing ones."""

@@ -31,7 +31,7 @@ async def run_action(cfg: Config, action: str) -> VerifyReport | GcReport:
     db = Database(db_path)
     await db.open()
     cache = AssetCache(db, root, max_bytes=int(cfg.artwork.max_asset_mb * 1024 * 1024),
-                       grace_seconds=cfg.artwork.gc_grace_days * 86400)
+                       grace_seconds=cfg.artwork.gc_grace_days * 86400, baselines=cfg.data_dir / "published")
     try:
         return await (cache.verify() if action == "verify" else cache.gc())
     finally:
@@ -65,7 +65,8 @@ def print_verify(report: VerifyReport) -> int:
 def print_gc(report: GcReport) -> int:
     """Print what gc deleted."""
     print(f"deleted {report.assets_deleted} unreferenced asset(s), {report.orphans_deleted} orphan file(s), "
-          f"{report.temps_deleted} stale temp file(s), {report.quarantine_deleted} quarantined file(s); "
+          f"{report.temps_deleted} stale temp file(s), {report.quarantine_deleted} quarantined file(s), "
+          f"{report.baselines_deleted} copy(ies) of NFOs no longer published; "
           f"freed {human_bytes(report.bytes_freed)}")
     return EXIT_OK
 
@@ -84,4 +85,5 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("cache", cmd_cache, "verify the artwork cache against its hashes (exit 1 on problems), or gc it")
     p.add_argument("action", choices=ACTIONS,
                    help="verify: re-hash every cached image, quarantine corrupt ones; "
-                        "gc: delete unreferenced assets past the grace period, orphans and stale temps")
+                        "gc: delete unreferenced assets past the grace period, orphans, stale temps and "
+                        "copies of NFOs the agent no longer publishes")

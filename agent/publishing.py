@@ -63,10 +63,15 @@ def hand_edits(kind: str, item: Item, on_disk: dict[str, Any], written: dict[str
     return edits
 
 
+def baseline_name(nfo_path: str | Path) -> str:
+    """The file name of the copy kept for `nfo_path` (under data_dir/published/<first two>/)."""
+    return hashlib.sha256(str(nfo_path).encode("utf-8", "surrogateescape")).hexdigest() + ".nfo"
+
+
 def baseline_path(agent: Agent, nfo_path: Path) -> Path:
     """Where the agent keeps a copy of the NFO it last wrote at `nfo_path` (to tell hand edits apart)."""
-    key = hashlib.sha256(str(nfo_path).encode("utf-8", "surrogateescape")).hexdigest()
-    return agent.cfg.data_dir / "published" / key[:2] / f"{key}.nfo"
+    name = baseline_name(nfo_path)
+    return agent.cfg.data_dir / "published" / name[:2] / name
 
 
 def save_baseline(agent: Agent, nfo_path: Path, data: bytes) -> None:

@@ -95,7 +95,8 @@ class Agent:
         recent = RecentWrites(self.clock)
         cache = AssetCache(self.db, self.cfg.data_dir / "cache", session=self.http, clock=self.clock,
                            max_bytes=int(self.cfg.artwork.max_asset_mb * 1024 * 1024),
-                           grace_seconds=self.cfg.artwork.gc_grace_days * 86400)
+                           grace_seconds=self.cfg.artwork.gc_grace_days * 86400,
+                           baselines=self.cfg.data_dir / "published")
         roots = [str(lib.path) for lib in self.cfg.libraries]
         self.services.update(recent_writes=recent, cache=cache,
                              publisher=Publisher(self.db, cache, self.clock, recent, roots))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agent.cache import AssetCache
 from agent.clock import FakeClock
 from agent.errors import NotFound, RetryLater
 from agent.imageinfo import AssetError, sniff_image
+from agent.publishing import baseline_name
 from agent.store.db import Database
 
 DAY = 86400.0
@@ -302,3 +304,31 @@ async def test_verify_quarantines_corrupt_and_reports_missing(cache: AssetCache,
     healed = await cache.fetch(server_url + "a.png")
     assert not healed.quarantined and healed.path.read_bytes() == PNG
     assert (await cache.verify()).mismatched == []
+
+
+async def test_gc_drops_copies_of_nfos_no_longer_published(db: Database, tmp_path: Path) -> None:
+    """A kept NFO copy goes once no published file points at it and it is past the grace period."""
+    baselines = tmp_path / "published"
+    cache = AssetCache(db, tmp_path / "cache", grace_seconds=DAY, baselines=baselines)
+    live, gone, recent = "/lib/A (2001)/A (2001).nfo", "/lib/B (2002)/movie.nfo", "/lib/C (2003)/movie.nfo"
+    await db.execute(
+        "INSERT INTO published_files (path, entity_type, entity_id, kind, sha256, written_at)"
+        " VALUES (?, 'movie', 1, 'nfo', 'x', 0)",
+        (live,),
+    )
+    now = time.time()
+    copies = {}
+    for path, age in ((live, 3 * DAY), (gone, 3 * DAY), (recent, 60)):
+        name = baseline_name(path)
+        copy = baselines / name[:2] / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(b"<movie/>")
+        os.utime(copy, (now - age, now - age))
+        copies[path] = copy
+    try:
+        report = await cache.gc(now=now)
+    finally:
+        await cache.close()
+    assert report.baselines_deleted == 1 and report.bytes_freed == len(b"<movie/>")
+    assert copies[live].exists() and copies[recent].exists() and not copies[gone].exists()
+    assert not copies[gone].parent.exists() or copies[gone].parent == copies[live].parent

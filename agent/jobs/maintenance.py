@@ -120,7 +120,8 @@ async def cache_gc(agent: Agent) -> dict[str, Any]:
         from agent.cache import AssetCache
 
         cache = AssetCache(agent.db, agent.cfg.data_dir / "cache", clock=agent.clock,
-                           grace_seconds=agent.cfg.artwork.gc_grace_days * 86400)
+                           grace_seconds=agent.cfg.artwork.gc_grace_days * 86400,
+                           baselines=agent.cfg.data_dir / "published")
     try:
         report = await cache.gc()
     finally:
