@@ -162,6 +162,14 @@ def _unlink(path: Path) -> int:
     return size
 
 
+def _intact(path: Path, size: int) -> bool:
+    """True when a cached file is there with the size its row records."""
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:
+        return False
+
+
 def _row_to_asset(row: sqlite3.Row, path: Path) -> CachedAsset:
     """Build a CachedAsset from a cache_assets row."""
     return CachedAsset(row["sha256"], row["ext"], row["size"], row["mime"], row["width"], row["height"],
@@ -259,7 +267,11 @@ class AssetCache:
             raise AssetError(f"{url}: image is {length} bytes, over the {self.max_bytes}-byte limit")
 
     async def store_bytes(self, data: bytes, source_url: str | None = None) -> CachedAsset:
-        """Add an image held in memory to the cache."""
+        """Add an image held in memory to the cache (bytes it already holds are not written again)."""
+        if len(data) <= self.max_bytes:
+            sha = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+            if (known := await self._known(sha, len(data), source_url)) is not None:
+                return known
         tmp = self._new_temp()
         try:
             sha, size = await asyncio.to_thread(self._copy_in, [data], tmp, source_url or "image data")
@@ -272,6 +284,14 @@ class AssetCache:
         path = Path(path)
         if not path.is_file():
             raise AssetError(f"local artwork '{path}' does not exist or is not a file")
+        try:
+            size = path.stat().st_size
+            if size <= self.max_bytes:  # the same image found again (every rescan of its folder): no copy
+                sha = await asyncio.to_thread(sha256_file, path)
+                if (known := await self._known(sha, size, source_url)) is not None:
+                    return known
+        except OSError as exc:
+            raise AssetError(f"cannot read local artwork '{path}': {exc.strerror or exc}") from exc
         tmp = self._new_temp()
         try:
             sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp)
@@ -316,6 +336,20 @@ class AssetCache:
             saved = await self.db.write(
                 lambda c: c.execute(assets.UPSERT_SQL, (sha, ext, size, MIMES[ext], width, height, source_url,
                                                   now, now)).fetchone())
+        return _row_to_asset(saved, dest)
+
+    async def _known(self, sha: str, size: int, source_url: str | None) -> CachedAsset | None:
+        """The asset for bytes the cache already holds intact, its row refreshed as storing them would."""
+        row = await self.db.fetchone("SELECT * FROM cache_assets WHERE sha256 = ?", (sha,))
+        if row is None or row["quarantined"] or row["size"] != size:
+            return None
+        dest = self.path_for(sha, row["ext"])
+        async with self._lock:
+            if not await asyncio.to_thread(_intact, dest, size):
+                return None  # gone or damaged on disk: store it again through the temp file
+            now = self.clock.now()
+            values = (sha, row["ext"], size, row["mime"], row["width"], row["height"], source_url, now, now)
+            saved = await self.db.write(lambda c: c.execute(assets.UPSERT_SQL, values).fetchone())
         return _row_to_asset(saved, dest)
 
     @staticmethod

@@ -180,6 +180,25 @@ async def test_store_bytes_and_file(cache: AssetCache, tmp_path: Path) -> None:
         await cache.store_bytes(b"")
 
 
+async def test_known_bytes_are_not_written_again(
+    cache: AssetCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes the cache holds intact come back without a temp file; a damaged or missing copy is rewritten."""
+    local = tmp_path / "poster.jpg"
+    local.write_bytes(JPEG)
+    first = await cache.store_file(local)
+    temps: list[Path] = []
+    real = cache._new_temp
+    monkeypatch.setattr(cache, "_new_temp", lambda: temps.append(real()) or temps[-1])
+    assert (await cache.store_file(local)).sha256 == first.sha256
+    assert (await cache.store_bytes(JPEG, source_url="https://example.invalid/p.jpg")).path == first.path
+    assert temps == []
+    first.path.write_bytes(JPEG[:10])  # damaged on disk: the next store writes it again
+    assert (await cache.store_bytes(JPEG)).path.read_bytes() == JPEG and len(temps) == 1
+    first.path.unlink()
+    assert (await cache.store_file(local)).path.read_bytes() == JPEG and len(temps) == 2
+
+
 def test_sniff_webp_variants() -> None:
     """WebP sizes are read from VP8, VP8L and VP8X headers."""
     import io
