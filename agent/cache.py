@@ -162,6 +162,27 @@ def _unlink(path: Path) -> int:
     return size
 
 
+def _sweep_folder(folder: Path, keep: set[str], limit: float, counter: str, report: GcReport) -> None:
+    """Delete files under `folder` not named in `keep` and last changed before `limit`; empty sub-folders go."""
+    if not folder.is_dir():
+        return
+    for dirpath, _dirs, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            if name in keep:
+                continue
+            path = Path(dirpath) / name
+            try:
+                if os.lstat(path).st_mtime > limit:
+                    continue
+            except FileNotFoundError:
+                continue
+            report.bytes_freed += _unlink(path)
+            setattr(report, counter, getattr(report, counter) + 1)
+        if Path(dirpath) != folder and not os.listdir(dirpath):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)
+
+
 def _intact(path: Path, size: int) -> bool:
     """True when a cached file is there with the size its row records."""
     try:
@@ -421,55 +442,15 @@ class AssetCache:
 
                 paths = await self.db.fetchall("SELECT path FROM published_files")
                 kept = {baseline_name(r["path"]) for r in paths}
-                await asyncio.to_thread(self._sweep_baselines, self.baselines, kept, cutoff, report)
+                await asyncio.to_thread(_sweep_folder, self.baselines, kept, cutoff, "baselines_deleted", report)
         log.info("cache gc: %s", report)
         return report
 
     def _sweep(self, known: set[str], cutoff: float, temp_cutoff: float, report: GcReport) -> None:
         """Delete files on disk that no row knows, temps and quarantined files (worker thread)."""
-        for folder, limit, attr in ((self.assets_dir, cutoff, "orphans_deleted"),
-                                    (self.root / "tmp", temp_cutoff, "temps_deleted"),
-                                    (self.root / "quarantine", cutoff, "quarantine_deleted")):
-            if not folder.is_dir():
-                continue
-            for dirpath, _dirs, filenames in os.walk(folder, topdown=False):
-                for name in filenames:
-                    path = Path(dirpath) / name
-                    if attr == "orphans_deleted" and name in known:
-                        continue
-                    try:
-                        if os.lstat(path).st_mtime > limit:
-                            continue
-                    except FileNotFoundError:
-                        continue
-                    report.bytes_freed += _unlink(path)
-                    setattr(report, attr, getattr(report, attr) + 1)
-                if Path(dirpath) != folder and not os.listdir(dirpath):
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        pass
-
-    @staticmethod
-    def _sweep_baselines(folder: Path, kept: set[str], cutoff: float, report: GcReport) -> None:
-        """Delete NFO copies no published file points at, once older than the grace period (worker thread)."""
-        if not folder.is_dir():
-            return
-        for dirpath, _dirs, filenames in os.walk(folder, topdown=False):
-            for name in filenames:
-                path = Path(dirpath) / name
-                if name in kept:
-                    continue
-                try:
-                    if os.lstat(path).st_mtime > cutoff:
-                        continue
-                except FileNotFoundError:
-                    continue
-                report.bytes_freed += _unlink(path)
-                report.baselines_deleted += 1
-            if Path(dirpath) != folder and not os.listdir(dirpath):
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
+        _sweep_folder(self.assets_dir, known, cutoff, "orphans_deleted", report)
+        _sweep_folder(self.root / "tmp", set(), temp_cutoff, "temps_deleted", report)
+        _sweep_folder(self.root / "quarantine", set(), cutoff, "quarantine_deleted", report)
 
     async def verify(self) -> VerifyReport:
         """Re-hash every cached asset; quarantine files whose hash does not match and mark missing ones."""

@@ -120,14 +120,19 @@ def _plain(token: str, position: int, stops: frozenset[str]) -> bool:
     return not any(word[:end] in stops for end in range(3, len(word) + 1))
 
 
+def _dotted(name: str, years: int) -> list[str] | None:
+    """The dot-separated tokens of a name with exactly `years` year-like numbers and no episode marker."""
+    if " " in name or "_" in name or _EPISODISH.search(name) or len(_YEARISH.findall(name)) != years:
+        return None
+    return name.split(".")
+
+
 def scene_title(name: str) -> str | None:
     """guessit's title for `Words.Of.Title.<resolution or source>...` with no year; None when unsure."""
-    if " " in name or "_" in name or _YEARISH.search(name) or _EPISODISH.search(name):
-        return None
     stops, services = stop_words()
-    if not stops:
+    tokens = _dotted(name, 0)
+    if not stops or tokens is None:
         return None
-    tokens = name.split(".")
     for position, token in enumerate(tokens):
         if _MARKER.fullmatch(token):
             if not position or tokens[position - 1].casefold() in services:
@@ -149,12 +154,10 @@ def scene_title_year(name: str) -> tuple[str, int] | None:
     With two year-like numbers side by side before the marker, guessit keeps the first in the title
     (`Blade.Runner.2049.2017.1080p` is "Blade Runner 2049", 2017) when the second is a year it accepts.
     """
-    if " " in name or "_" in name or len(_YEARISH.findall(name)) != 2 or _EPISODISH.search(name):
-        return None
     stops, _ = stop_words()
-    if not stops:
+    tokens = _dotted(name, 2)
+    if not stops or tokens is None:
         return None
-    tokens = name.split(".")
     for position, token in enumerate(tokens):
         if _YEARISH.fullmatch(token):
             year = tokens[position + 1] if position + 1 < len(tokens) else ""
