@@ -4,7 +4,7 @@ One dispatcher task writes finished outcomes and claims the next jobs in a singl
 writer thread; `workers` long-lived worker tasks take claimed jobs from a small local
 ready-list (in priority order) and run their handlers. When handlers are cheap the dispatcher
 claims ahead (never more than workers * PREFETCH jobs held at once), so one transaction
-carries many outcomes and claims.
+carries many outcomes and claims. What it tells the log and /ws is agent.queue_events.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from typing import Any
 from agent.clock import Clock
 from agent.errors import Conflict, JobCancelled, NotFound, PermanentFailure, UserError
 from agent.jobs.model import Job, JobSpec, Outcome, Priority, Status, decide
+from agent.queue_events import Emit, QueueEvents
 from agent.store import Database
 from agent.store import jobs as sql
 
 log = logging.getLogger("agent.queue")
 
-Emit = Callable[[str, dict[str, Any]], None]
 POLL_SECONDS = 1.0  # idle poll: covers delayed retries and jobs enqueued by another process (CLI)
-STATS_EVERY = 0.5  # queue:stats is coalesced to at most one frame per this many seconds
 PRUNE_EVERY = 3600.0
 PREFETCH = 4  # cheap jobs: hold up to workers * PREFETCH claimed jobs
 CHEAP_SECONDS = 0.005  # a handler averaging less than this counts as cheap
@@ -91,7 +90,7 @@ class Queue:
         if workers < 1:
             raise UserError(f"jobs.workers must be at least 1, got {workers}")
         self.db, self.clock = db, clock or Clock()
-        self._emit = emit
+        self.events = QueueEvents(emit, self.clock, self.stats)
         self.workers, self.limits = workers, dict(limits or {})
         self.timeout, self.max_retries = timeout, max_retries
         self.grace, self.prune_after = grace, prune_after
@@ -106,12 +105,10 @@ class Queue:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
-        self._stats_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task] = set()
         self._enqueue_batch: list[tuple[dict[str, Any], asyncio.Future[Job]]] = []
         self._last_prune = float("-inf")
         self._avg_seconds = 1.0  # running average handler time; starts "not cheap"
-        self.counters = {"completed": 0, "failed": 0, "retried": 0, "cancelled": 0}
 
     # ------------------------------------------------------------------ setup
 
@@ -123,8 +120,12 @@ class Queue:
 
     def emit(self, type_: str, data: dict[str, Any]) -> None:
         """Send an event to the /ws hub (if any)."""
-        if self._emit is not None:
-            self._emit(type_, data)
+        self.events.emit(type_, data)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Outcomes announced since start: completed, failed, retried, cancelled."""
+        return self.events.counters
 
     # ------------------------------------------------------------------ API
 
@@ -187,20 +188,8 @@ class Queue:
         return [job for job, _ in results]
 
     def _after_insert(self, results: list[tuple[Job, bool]]) -> None:
-        """Emit job:queued (or job:failed for a dead dependency) for new jobs and wake the dispatcher."""
-        created = False
-        for job, new in results:
-            if not new:
-                continue
-            created = True
-            if self._emit is not None:
-                if job.status == Status.FAILED:
-                    self._emit("job:failed", {"job_id": job.id, "type": job.type, "error": job.error,
-                                              "will_retry": False})
-                else:
-                    self._emit("job:queued", {"job_id": job.id, "type": job.type, "priority": job.priority})
-        if created:
-            self._stats_soon()
+        """Announce new jobs and wake the dispatcher when there are any."""
+        if self.events.inserted(results):
             self._wake.set()
 
     async def get(self, job_id: int) -> Job:
@@ -227,11 +216,7 @@ class Queue:
         if job is None:
             raise NotFound(f"job {job_id} not found")
         if what == "cancelled":
-            self.counters["cancelled"] += 1
-            log.info("← job %d %s cancelled before it ran", job.id, job.type)
-            self.emit("job:cancelled", {"job_id": job.id, "type": job.type})
-            self._announce_cascade(cascaded)
-            self._stats_soon()
+            self.events.cancelled(job, cascaded)
         elif what == "requested":
             ctx = self._claimed.get(job_id)
             if ctx is not None:
@@ -257,7 +242,7 @@ class Queue:
                            detail={"status": what})
         log.info("↻ job %d %s retried by request", job.id, job.type)
         self.emit("job:queued", {"job_id": job.id, "type": job.type, "priority": job.priority})
-        self._stats_soon()
+        self.events.stats_soon()
         self._wake.set()
         return job
 
@@ -266,7 +251,7 @@ class Queue:
         count, cascaded = await self.db.write(sql.recover, self.clock.now())
         if count:
             log.warning("↻ re-queued %d job(s) left running by an earlier stop", count)
-        self._announce_cascade(cascaded)
+        self.events.cascade(cascaded)
         return count
 
     async def prune(self) -> int:
@@ -298,9 +283,7 @@ class Queue:
         unstarted = self._drain_ready()
         await self._stop_workers(self.grace)
         await asyncio.shield(self._flush_final(unstarted))
-        if self._stats_handle:
-            self._stats_handle.cancel()
-            self._stats_handle = None
+        self.events.close()
 
     async def run_until_idle(self) -> None:
         """Run jobs until none is runnable now (tests, `scan --wait`)."""
@@ -358,7 +341,7 @@ class Queue:
             except Exception as exc:
                 log.error("! writing %d job outcome(s) failed: %s", len(outcomes), exc)
             else:
-                self._after_write(outcomes, cascaded)
+                self.events.written(outcomes, cascaded)
                 unstarted += [JobContext(self, j) for j in claimed]
         interrupted = [o.job_id for _, o in self._outcomes if o.status == Status.RUNNING]
         interrupted += [ctx.job.id for ctx in unstarted]
@@ -367,11 +350,11 @@ class Queue:
         if done:
             _, cascaded = await self.db.write(sql.flush_and_claim, [o for _, o in done], 0, self.worker_id,
                                               [], {}, {}, self.clock.now())
-            self._after_write(done, cascaded)
+            self.events.written(done, cascaded)
         if interrupted:
             n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now())
             log.info("↻ %d claimed job(s) re-queued at shutdown", n)
-            self._announce_cascade(cascaded)
+            self.events.cascade(cascaded)
         self._claimed.clear()
 
     async def _dispatch(self, until_idle: bool) -> None:
@@ -407,13 +390,13 @@ class Queue:
                 await self._wait()
                 continue
             self._inflight = None
-            self._after_write(outcomes, cascaded)
+            self.events.written(outcomes, cascaded)
             for job in claimed:
                 ctx = JobContext(self, job)
                 self._claimed[job.id] = ctx
                 self._ready.put_nowait((job.priority, job.id, ctx))
             if claimed:
-                self._stats_soon()
+                self.events.stats_soon()
             if now - self._last_prune >= PRUNE_EVERY:
                 await self.prune()
             if claimed or outcomes or self._outcomes:
@@ -451,8 +434,7 @@ class Queue:
         job = ctx.job
         reg = self.handlers.get(job.type)
         log.info("→ job %d %s (attempt %d/%d)", job.id, job.type, job.attempts, job.max_retries + 1)
-        if self._emit is not None:
-            self._emit("job:started", {"job_id": job.id, "type": job.type, "attempt": job.attempts})
+        self.events.emit("job:started", {"job_id": job.id, "type": job.type, "attempt": job.attempts})
         exc: BaseException | None = None
         result: Any = None
         timer: asyncio.TimerHandle | None = None
@@ -493,58 +475,3 @@ class Queue:
         self._outcomes.append((job, out))
         self._claimed.pop(job.id, None)
         self._wake.set()
-
-    def _after_write(self, outcomes: list[tuple[Job, Outcome]], cascaded: list[sql.Cascade]) -> None:
-        """Log and emit events for written outcomes and their side effects."""
-        for job, out in outcomes:
-            self._announce(job, out)
-        self._announce_cascade(cascaded)
-        if outcomes:
-            self._stats_soon()
-
-    def _announce(self, job: Job, out: Outcome) -> None:
-        """Log and emit the event for one written outcome."""
-        if out.status == Status.COMPLETED:
-            self.counters["completed"] += 1
-            log.info("← job %d %s completed", job.id, job.type)
-            if self._emit is not None:
-                self._emit("job:completed", {"job_id": job.id, "type": job.type, "result": out.result})
-        elif out.status == Status.CANCELLED:
-            self.counters["cancelled"] += 1
-            log.info("← job %d %s cancelled", job.id, job.type)
-            self.emit("job:cancelled", {"job_id": job.id, "type": job.type})
-        else:
-            retry = out.status == Status.PENDING
-            self.counters["retried" if retry else "failed"] += 1
-            log.warning("%s job %d %s failed (attempt %d): %s", "↻" if retry else "!", job.id, job.type,
-                        job.attempts, out.error)
-            self.emit("job:failed", {
-                "job_id": job.id, "type": job.type, "error": out.error, "will_retry": retry,
-                "attempts": job.attempts,
-                "next_retry_in": (out.run_after or 0) - self.clock.now() if retry else None})
-
-    def _announce_cascade(self, cascaded: list[sql.Cascade]) -> None:
-        """Emit events for jobs failed or superseded as a side effect of another job's outcome."""
-        for job_id, type_, status, msg in cascaded:
-            self.counters["failed" if status == Status.FAILED.value else "cancelled"] += 1
-            log.warning("! job %d %s %s: %s", job_id, type_, status, msg)
-            kind = "job:failed" if status == Status.FAILED.value else "job:cancelled"
-            self.emit(kind, {"job_id": job_id, "type": type_, "error": msg, "will_retry": False})
-
-    def _stats_soon(self) -> None:
-        """Coalesce queue:stats frames to one per STATS_EVERY seconds."""
-        if self._emit is None or self._stats_handle is not None:
-            return
-        self._stats_handle = asyncio.get_running_loop().call_later(STATS_EVERY, self._stats_due)
-
-    def _stats_due(self) -> None:
-        """Timer callback: send queue:stats from a task."""
-        self._stats_handle = None
-        task = asyncio.create_task(self._send_stats())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _send_stats(self) -> None:
-        """Emit queue:stats."""
-        with contextlib.suppress(Exception):  # the database may have been closed meanwhile
-            self.emit("queue:stats", await self.stats())
