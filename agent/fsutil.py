@@ -10,6 +10,7 @@ import shutil
 import stat
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from agent.clock import Clock
 
@@ -95,8 +96,7 @@ def atomic_write(path: Path, data: bytes) -> bool:
         return False
     tmp = temp_path_for(path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-        with os.fdopen(fd, "wb") as handle:
+        with _new_temp(tmp) as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -108,10 +108,15 @@ def atomic_write(path: Path, data: bytes) -> bool:
     return True
 
 
+def _new_temp(tmp: Path) -> BinaryIO:
+    """Create a temp file that did not exist (never through a symlink), open for writing."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.fdopen(fd, "wb")
+
+
 def _copy_to(src: Path, tmp: Path) -> None:
     """Copy src into a new temp file and flush it."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
+    with _new_temp(tmp) as out, open(src, "rb") as source:
         shutil.copyfileobj(source, out, CHUNK)
         out.flush()
         os.fsync(out.fileno())
