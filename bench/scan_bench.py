@@ -165,6 +165,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="full scan + rescan repetitions (median reported)")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args()
+    if args.runs < 1 or args.movies < 1 or args.shows < 1 or args.episodes < 1:
+        parser.error("--runs, --movies, --shows and --episodes must each be at least 1")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="metarr-scan-bench-") as tmp:
         root = Path(tmp)
