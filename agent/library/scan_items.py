@@ -228,8 +228,12 @@ def inside(path: str, scope: str) -> bool:
 
 
 def in_scope(path: str, scope: str | None) -> bool:
-    """A row is in a scan's scope when its folder is inside the scanned folder or holds it."""
-    return scope is None or inside(path, scope) or inside(scope, path)
+    """A row is in a scan's scope when its folder is inside the scanned folder (or the scan is whole).
+
+    A folder that holds the scanned one (the library root of a loose movie file, a movie folder
+    above its `Subs`) was not walked, so a folder scan never judges what it holds.
+    """
+    return scope is None or inside(path, scope)
 
 
 def enrich_spec(

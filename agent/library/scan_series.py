@@ -380,9 +380,9 @@ class SeriesScanner(Scanner):
         gone_shows: list[int] = []
         gone_eps: list[int] = []
         for row in list(self.shows.values()):
-            if not in_scope(row["path"], self.scope):
-                continue
             sid = row["id"]
+            if sid not in self.seen and not in_scope(row["path"], self.scope):
+                continue  # a show this scan walked is judged whole (a season folder's scan walks its show)
             if sid not in self.seen:
                 if self.mark_missing(conn, "series", row):
                     gone_shows.append(sid)
