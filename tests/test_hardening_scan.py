@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
+from conftest import make_config, write_config
 
+from agent.cli import main
 from agent.clock import FakeClock
 from agent.config import Config
 from agent.jobs import scan as scan_job
@@ -140,3 +142,119 @@ async def test_season_folder_scan_still_judges_its_show(agent: Agent) -> None:
     assert job.status == Status.COMPLETED and job.result["missing"] == 1
     eps = {r["episode"]: r["missing_since"] for r in await agent.db.fetchall("SELECT * FROM episodes")}
     assert eps[1] is None and eps[2] is not None
+
+
+# --- item 3: a vanished library root is not an empty library ----------------------------------------
+
+
+async def health_warnings(client: Any) -> list[dict[str, Any]]:
+    """The warnings /api/health reports."""
+    resp = await client.get("/api/health")
+    assert resp.status == 200
+    return (await resp.json())["warnings"]
+
+
+async def populated_client(make_client: Any, tmp_path: Path, clock: FakeClock) -> Any:
+    """The real app over a Movies library holding two movies (its enrich follow-ups dropped)."""
+    client = await make_client(make_config(tmp_path), clock)
+    agent = client.agent
+    root = agent.cfg.libraries[0].path
+    touch(root / "Heat (1995)" / "Heat (1995).mkv")
+    touch(root / "Alien (1979)" / "Alien (1979).mkv")
+    job = await scan_job.enqueue_scan(agent, "Movies")
+    await agent.db.execute("UPDATE job_queue SET status = 'cancelled' WHERE id != ?", (job.id,))
+    await agent.queue.run_until_idle()
+    assert (await agent.queue.get(job.id)).status == Status.COMPLETED
+    await agent.db.execute("DELETE FROM job_queue WHERE type = 'enrich'")
+    assert len(await movie_rows(agent)) == 2
+    return client
+
+
+async def assert_refused_and_nothing_missing(client: Any, root: Path) -> None:
+    """Full and watcher folder scans fail naming the root; no row is marked missing; health warns."""
+    agent = client.agent
+    full = await run_scan_job(agent)
+    assert full.status == Status.FAILED and full.attempts == 1
+    assert full.error.startswith(f"library root {root} {GONE}")
+    folder = await watcher_scan(agent, "Movies", root / "Heat (1995)")
+    assert folder.status == Status.FAILED and GONE in folder.error
+    rows = await movie_rows(agent)
+    assert len(rows) == 2 and all(r["missing_since"] is None for r in rows.values())
+    (warning,) = await health_warnings(client)
+    assert warning["code"] == "library_root_missing" and warning["subject"] == "Movies"
+    assert str(root) in warning["message"] and GONE in warning["message"]
+
+
+async def test_renamed_root_fails_the_scan_and_marks_nothing(
+    make_client: Any, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A root renamed away (or unmounted) fails every scan of it; back in place, scans and health recover."""
+    client = await populated_client(make_client, tmp_path, clock)
+    root = client.agent.cfg.libraries[0].path
+    assert await health_warnings(client) == []
+    root.rename(root.with_name("movies-renamed"))
+    await assert_refused_and_nothing_missing(client, root)
+    clock.advance(client.agent.cfg.watcher.missing_grace_days * 86400 + 1)
+    root.with_name("movies-renamed").rename(root)
+    job = await run_scan_job(client.agent)
+    assert job.status == Status.COMPLETED and job.result["unchanged"] == 2 and job.result["missing"] == 0
+    assert await health_warnings(client) == []
+
+
+async def test_emptied_root_fails_the_scan_and_marks_nothing(
+    make_client: Any, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A root that is an empty folder (an unmounted mount point) while the store holds its items fails too."""
+    client = await populated_client(make_client, tmp_path, clock)
+    root = client.agent.cfg.libraries[0].path
+    elsewhere = tmp_path / "disk"
+    shutil.move(str(root), str(elsewhere))
+    root.mkdir()
+    touch(root / ".DS_Store")  # OS litter does not make a folder a library
+    await assert_refused_and_nothing_missing(client, root)
+
+
+async def test_new_empty_library_scans_fine(make_client: Any, tmp_path: Path, clock: FakeClock) -> None:
+    """An empty root with no items in the store is a new library, not a vanished one."""
+    client = await make_client(make_config(tmp_path), clock)
+    job = await run_scan_job(client.agent)
+    assert job.status == Status.COMPLETED and job.result["added"] == 0
+    assert await health_warnings(client) == []
+
+
+def test_cli_scan_wait_names_the_empty_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`scan --wait` over an emptied root exits 1 with the reason on one line; nothing is marked missing."""
+    path = write_config(tmp_path)
+    root = tmp_path / "media" / "movies"
+    touch(root / "Solo (2018)" / "Solo (2018).mkv")
+    assert main(["scan", "Movies", "--wait", "--config", str(path)]) == 0
+    shutil.rmtree(root / "Solo (2018)")
+    capsys.readouterr()
+    assert main(["scan", "Movies", "--wait", "--config", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"library root {root} {GONE}" in err
+    with sqlite3.connect(tmp_path / "data" / "metarr.sqlite") as conn:
+        assert conn.execute("SELECT missing_since FROM movies").fetchall() == [(None,)]
+
+
+async def test_root_unmounted_during_the_walk_marks_nothing(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root that empties between the first check and the end of the walk still fails before judging."""
+    import agent.library.scan as scan_module
+
+    root = agent.cfg.libraries[0].path
+    touch(root / "Heat (1995)" / "Heat (1995).mkv")
+    assert (await run_scan_job(agent)).status == Status.COMPLETED
+    real = scan_module.discover_movies
+
+    def unmount_then_walk(*args: Any, **kwargs: Any) -> Any:
+        """The drive goes away just as the walk begins."""
+        shutil.move(str(root), str(tmp_path / "disk"))
+        root.mkdir()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan_module, "discover_movies", unmount_then_walk)
+    job = await run_scan_job(agent)
+    assert job.status == Status.FAILED and GONE in job.error
+    assert [r["missing_since"] for r in (await movie_rows(agent)).values()] == [None]

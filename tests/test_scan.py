@@ -355,15 +355,16 @@ async def test_moved_movie_matched_by_ids_after_missing(agent: Agent) -> None:
     old = movies_root(agent) / "Matrix"
     touch(old, "Matrix.mkv")
     (old / "movie.nfo").write_bytes(sample("kodi_movie.nfo"))
+    touch(movies_root(agent), "Kept (2001)/Kept (2001).mkv")  # an emptied root is refused, not judged
     await scan(agent)
-    (row,) = await rows(agent, "movies")
+    (row,) = [r for r in await rows(agent, "movies") if r["path"] == str(old)]
     shutil.rmtree(old)
     assert (await scan(agent)).missing == 1
     new = movies_root(agent) / "The Matrix (1999)"
     touch(new, "The Matrix (1999).mkv", data=b"different bytes")
     (new / "movie.nfo").write_bytes(sample("kodi_movie.nfo"))
     await scan(agent)
-    (after,) = await rows(agent, "movies")
+    (after,) = [r for r in await rows(agent, "movies") if r["id"] == row["id"]]
     assert after["id"] == row["id"] and after["path"] == str(new) and after["missing_since"] is None
 
 
@@ -371,6 +372,7 @@ async def test_missing_marked_then_deleted_after_grace(agent: Agent, clock: Fake
     """A vanished folder marks its row missing; past missing_grace_days the row is deleted."""
     folder = movies_root(agent) / "Gone (2010)"
     touch(folder, "Gone (2010).mkv")
+    touch(movies_root(agent), "Kept (2001)/Kept (2001).mkv")  # an emptied root is refused, not judged
     season = tv_root(agent) / "Show" / "Season 01"
     touch(season, "Show - S01E01.mkv", "Show - S01E02.mkv")
     await scan(agent)
@@ -380,14 +382,14 @@ async def test_missing_marked_then_deleted_after_grace(agent: Agent, clock: Fake
     movies = await scan(agent)
     tv = await scan(agent, "TV")
     assert movies.missing == 1 and tv.missing == 1
-    (row,) = await rows(agent, "movies")
+    row = {r["path"]: r for r in await rows(agent, "movies")}[str(folder)]
     assert row["missing_since"] == clock.now()
     eps = {e["episode"]: e for e in await rows(agent, "episodes")}
     assert eps[1]["missing_since"] is None and eps[2]["missing_since"] == clock.now()
     clock.advance(agent.cfg.watcher.missing_grace_days * 86400 + 1)
     assert (await scan(agent)).deleted == 1
     assert (await scan(agent, "TV")).deleted == 1
-    assert await rows(agent, "movies") == []
+    assert [r["title"] for r in await rows(agent, "movies")] == ["Kept"]
     assert [e["episode"] for e in await rows(agent, "episodes")] == [1]
 
 

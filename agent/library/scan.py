@@ -10,13 +10,18 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from agent.errors import PathError
+from agent.health import LIBRARY_ROOT_MISSING, warnings_of
 from agent.library.discover import discover_movies
+from agent.library.naming import is_junk
 from agent.library.scan_movies import MovieScanner
 from agent.library.scan_series import SeriesScanner
 from agent.library.scanner import Scanner, ScanReport, ScanRequest
@@ -25,7 +30,7 @@ from agent.library.series import discover_series
 if TYPE_CHECKING:
     from agent.service import Agent
 
-__all__ = ["BATCH", "ScanReport", "ScanRequest", "run_scan", "walk_batches"]
+__all__ = ["BATCH", "ScanReport", "ScanRequest", "check_root", "root_state", "run_scan", "walk_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,7 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
     now = agent.clock.now()
     grace = agent.cfg.watcher.missing_grace_days * 86400
     req.library_id = await agent.db.write(_library_id, req)
+    await check_root(agent, req)
     scanner: Scanner
     if req.kind == "movies":
         movies = MovieScanner(req, now, grace, agent.queue.max_retries)
@@ -120,6 +126,7 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
         if time.monotonic() - last >= PROGRESS_EVERY:
             last = time.monotonic()
             await _progress(agent, req, scanner.report.seen, total, progress)
+    await check_root(agent, req)  # unmounted during the walk: what it did not see is not gone
     created = await agent.db.write(scanner.finish, job_id)
     _announce(agent, created)
     report = scanner.report
@@ -134,6 +141,52 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
             for item_id in ids:
                 agent.emit(f"{entity}:updated", {"id": item_id})
     return report
+
+
+def root_state(root: Path) -> str | None:
+    """Why a library root cannot be walked: "missing" (no folder there, or unreadable), "empty", or None.
+
+    An unmounted mount point is usually an empty folder; OS litter (`.DS_Store`, `lost+found`)
+    does not count as content. Blocking: run it in a thread.
+    """
+    try:
+        with os.scandir(root) as entries:
+            return None if any(not is_junk(e.name) for e in entries) else "empty"
+    except OSError:
+        return "missing"
+
+
+def _holds_items(conn: sqlite3.Connection, library_id: int) -> int:
+    """How many movies and shows (present or already missing) the store holds for a library."""
+    row = conn.execute(
+        "SELECT (SELECT COUNT(*) FROM movies WHERE library_id = ?)"
+        " + (SELECT COUNT(*) FROM series WHERE library_id = ?)",
+        (library_id, library_id),
+    ).fetchone()
+    return int(row[0])
+
+
+async def check_root(agent: Agent, req: ScanRequest) -> None:
+    """Refuse to scan a library whose root is gone, or empty while the store holds its items.
+
+    A missing folder and a folder that lost its mount both look like a library whose every item
+    was deleted; judging them so would mark everything missing and, after missing_grace_days,
+    delete the records and their locks. The refusal is a PathError and a /api/health warning,
+    cleared by the next scan that finds the root in place.
+    """
+    state = await asyncio.to_thread(root_state, req.root)
+    held = await agent.db.read(_holds_items, req.library_id) if state == "empty" else 0
+    if state == "missing" or held:
+        reason = (
+            "there is no readable folder at that path: mount it, or correct the library's path in the config"
+            if state == "missing"
+            else f"the folder is empty while the store holds {held} item(s) of library {req.library}: an unmounted"
+            " drive? If the library really is empty now, remove it from the config"
+        )
+        message = f"library root {req.root} is missing or empty; nothing was marked missing ({reason})"
+        warnings_of(agent).raise_warning(LIBRARY_ROOT_MISSING, message, subject=req.library)
+        raise PathError(message, detail={"library": req.library, "root": str(req.root), "state": state})
+    warnings_of(agent).clear(LIBRARY_ROOT_MISSING, subject=req.library)
 
 
 def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[sqlite3.Connection], Any]], Any]:

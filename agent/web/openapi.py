@@ -148,7 +148,11 @@ SCHEMAS: JsonObj = {
     "Health": {
         "type": "object", "required": ["status", "version", "queue", "libraries", "watchers"],
         "properties": {"status": {"const": "ok"}, "version": {"type": "string"}, "queue": ref("QueueStats"),
-                       "libraries": {"type": "integer"}, "watchers": {"type": "integer"}},
+                       "libraries": {"type": "integer"}, "watchers": {"type": "integer"},
+                       "warnings": {"type": "array", "items": {
+                           "type": "object", "required": ["code", "message", "subject"],
+                           "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                          "subject": {"type": ["string", "null"]}}}}},
     },
     "QueueStats": {
         "type": "object", "required": ["pending", "running", "failed"],

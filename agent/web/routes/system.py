@@ -6,6 +6,7 @@ from aiohttp import web
 
 from agent.clock import iso
 from agent.errors import NotFound
+from agent.health import warnings_of
 from agent.jobs.model import Priority
 from agent.service import Agent
 from agent.web.app import static_dir
@@ -18,6 +19,7 @@ def setup(app: web.Application, agent: Agent) -> None:
         return web.json_response({
             "status": "ok", "version": agent.version, "queue": await agent.queue.stats(),
             "libraries": len(agent.cfg.libraries), "watchers": sum(getattr(w, "count", 1) for w in agent.watchers),
+            "warnings": warnings_of(agent).items(),
         })
 
     async def libraries(request: web.Request) -> web.Response:
