@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.nfo import nfo_ids, parse_nfo
+from agent.nfo.document import MAX_NFO_DEPTH, MAX_NFO_ROOTS
 from agent.nfo.ids import id_from_url
 from agent.nfo.model import MAX_NFO_BYTES
 
@@ -315,3 +318,75 @@ def test_too_large_is_refused() -> None:
     """An absurdly large NFO is refused without parsing."""
     r = parse_nfo(b" " * (MAX_NFO_BYTES + 1))
     assert r.error is not None and "too large" in r.error
+
+
+def _parse_with_deadline(data: bytes, seconds: float = 20.0, **kwargs: Any) -> Any:
+    """parse_nfo in a daemon thread; fails (instead of hanging the suite) when it takes longer than `seconds`."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(parse_nfo(data, **kwargs))
+        except BaseException as exc:  # handed to the test thread below
+            out.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    assert out, f"parse_nfo still running after {seconds} s"
+    if isinstance(out[0], BaseException):
+        raise AssertionError(f"parse_nfo raised {out[0]!r}") from out[0]
+    return out[0], time.monotonic() - started
+
+
+def test_megabyte_of_empty_episode_roots_is_refused_quickly() -> None:
+    """1 MB of `<episodedetails/>` roots (60,000 of them) is one clear error, not 37 s of quadratic work."""
+    data = b"<episodedetails/>\n" * (1_000_000 // 18)
+    r, elapsed = _parse_with_deadline(data)
+    assert r.error is not None and f"more than {MAX_NFO_ROOTS} <episodedetails> roots" in r.error
+    assert elapsed < 5.0
+
+
+def test_many_episode_roots_within_the_limit_are_read_with_file_lines() -> None:
+    """The limit leaves real multi-episode files alone, and line numbers stay the file's at the last root."""
+    roots = b"".join(b"<episodedetails>\n<episode>%d</episode>\n</episodedetails>\n" % n for n in range(1, 1001))
+    r, _ = _parse_with_deadline(roots)
+    assert r.error is None and len(r.episodes) == 1000 and r.episodes[-1]["episode"] == 1000
+    r, _ = _parse_with_deadline(roots + b"<episodedetails>\n<title>x</plot>\n</episodedetails>\n")
+    assert r.error is not None and "more than 1000" in r.error
+    broken = roots[: -len(b"</episodedetails>\n")] + b"<title>x</plot>\n</episodedetails>\n"
+    r, _ = _parse_with_deadline(broken)
+    assert r.error is not None and r.error.startswith("malformed XML at line 3000: mismatched tag")
+
+
+def test_deep_nesting_is_a_clear_error() -> None:
+    """100,000 nested tags give one error naming the limit (no RecursionError later, in render or copy)."""
+    data = b"<movie><title>x</title>" + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</movie>"
+    r, _ = _parse_with_deadline(data)
+    assert r.error is not None and f"nested deeper than {MAX_NFO_DEPTH} levels" in r.error
+    assert r.fields == {}
+    ok = b"<movie><title>x</title>" + b"<a>" * (MAX_NFO_DEPTH - 1) + b"</a>" * (MAX_NFO_DEPTH - 1) + b"</movie>"
+    assert parse_nfo(ok).error is None
+
+
+def test_parse_time_budget_gives_an_error() -> None:
+    """A parse that runs past its time budget stops with an error saying so."""
+    data = b"<movie>" + b"<genre>g</genre>" * 5000 + b"</movie>"
+    r = parse_nfo(data, budget=0.0)
+    assert r.error is not None and "longer than" in r.error and r.fields == {}
+    assert parse_nfo(data).error is None
+
+
+@pytest.mark.parametrize("data", [
+    b"<movie><year>" + b"9" * 400 + b"</year></movie>",
+    b"<movie><runtime>" + b"1" + b"0" * 30 + b"</runtime><ratings><rating><value>inf</value></rating>"
+    b"<rating><value>nan</value></rating></ratings></movie>",
+    b"<tvshow><episodeguide>" + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"</episodeguide></tvshow>",
+])
+def test_absurd_numbers_and_deep_json_never_raise(data: bytes) -> None:
+    """Numbers too large for the database, inf/nan and 100k-deep episodeguide JSON give a result, never an exception."""
+    r, _ = _parse_with_deadline(data)
+    for key in ("year", "runtime"):
+        assert key not in r.fields
+    assert not r.fields.get("ratings")

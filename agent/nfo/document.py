@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Final
@@ -26,6 +27,10 @@ _COMMENT_OR_PI: Final = re.compile(r"\s*(?:<!--.*?-->|<\?.*?\?>)", re.S)
 _ROOT_START: Final = re.compile(r"<([A-Za-z_][\w.:-]*)")
 _DOCTYPE: Final = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
 _POSITION_SUFFIX: Final = re.compile(r": line \d+, column \d+$")
+MAX_NFO_DEPTH: Final = 64  # Kodi NFOs nest 5 deep; copying or indenting 100k levels overflows the stack
+MAX_NFO_ROOTS: Final = 1000
+PARSE_SECONDS: Final = 5.0  # time budget of one NFO parse; real NFOs take milliseconds
+_EMPTY_TAIL: Final = re.compile(r"[^<>]*/>")
 
 
 @dataclass
@@ -86,19 +91,69 @@ def _skip_misc(text: str, pos: int) -> int:
     return pos
 
 
+class _Lines:
+    """One-based line numbers of offsets visited in increasing order, counted once (linear overall)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+
+    def at(self, pos: int) -> int:
+        """The line of `pos`; counting restarts from the start only when asked about an earlier offset."""
+        if pos < self.pos:
+            self.pos, self.line = 0, 1
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
 def _line_of(text: str, pos: int) -> int:
     """One-based line number of a character offset."""
     return text.count("\n", 0, pos) + 1
 
 
-def _parse_root(text: str, start: int, end: int) -> ET.Element:
-    """Parse text[start:end] as one XML element, refusing DTDs and entities; errors carry file lines."""
-    # Pad with the newlines before `start` so expat's line numbers are the file's line numbers.
-    segment = "\n" * (_line_of(text, start) - 1) + text[start:end]
+def check_deadline(deadline: float) -> None:
+    """Raise NfoError when the parse ran past `deadline` (time.monotonic())."""
+    if time.monotonic() > deadline:
+        raise NfoError("NFO took longer than its time budget to read, refused")
+
+
+class _BoundedBuilder(ET.TreeBuilder):
+    """A TreeBuilder that refuses tags nested deeper than MAX_NFO_DEPTH and watches the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.depth = 0
+        self.count = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        """Open an element (expat calls this once per start tag)."""
+        self.depth += 1
+        if self.depth > MAX_NFO_DEPTH:
+            raise NfoError(f"NFO has tags nested deeper than {MAX_NFO_DEPTH} levels, refused")
+        self.count += 1
+        if not self.count & 1023:
+            check_deadline(self.deadline)
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> ET.Element:
+        """Close an element."""
+        self.depth -= 1
+        return super().end(tag)
+
+
+def _parse_root(segment: str, first_line: int, deadline: float) -> ET.Element:
+    """Parse one XML element starting on `first_line`, refusing DTDs, entities and deep nesting."""
+    parser = SafeET.DefusedXMLParser(
+        target=_BoundedBuilder(deadline), forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
     try:
-        return SafeET.fromstring(segment, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(segment)
+        return parser.close()
     except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else _line_of(text, start)
+        line = exc.position[0] + first_line - 1 if exc.position else first_line
         reason = _POSITION_SUFFIX.sub("", str(exc))
         raise NfoError(f"malformed XML at line {line}: {reason}") from exc
     except (DTDForbidden, EntitiesForbidden) as exc:
@@ -107,8 +162,15 @@ def _parse_root(text: str, start: int, end: int) -> ET.Element:
         raise NfoError(f"NFO refers to external resources, refused for safety: {exc}") from exc
 
 
-def split_document(text: str, encoding: str) -> Document:
-    """Find the XML roots (several only for <episodedetails>) and the free text of an NFO."""
+def split_document(text: str, encoding: str, deadline: float | None = None) -> Document:
+    """Find the XML roots (several only for <episodedetails>) and the free text of an NFO.
+
+    Linear in the size of the text: each root is parsed once, line numbers are counted once, and a
+    root's end is searched only from its own start. More than MAX_NFO_ROOTS roots, tags nested deeper
+    than MAX_NFO_DEPTH, or a parse past `deadline` (default: PARSE_SECONDS from now) is an NfoError.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + PARSE_SECONDS
     doc = Document(text=text, encoding=encoding)
     doctype = _DOCTYPE.search(text)
     if doctype:
@@ -116,6 +178,7 @@ def split_document(text: str, encoding: str) -> Document:
             f"NFO declares a DTD or entities at line {_line_of(text, doctype.start())}, refused for safety"
         )
     body = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text, count=1)
+    lines = _Lines(body)
     pos = _skip_misc(body, 0)
     if not _ROOT_START.match(body, pos):
         doc.free_text = text
@@ -128,11 +191,18 @@ def split_document(text: str, encoding: str) -> Document:
         name = start.group(1)
         if doc.roots and not (name == doc.roots[0].name == "episodedetails"):
             raise NfoError(
-                f"malformed XML at line {_line_of(body, pos)}: second root <{name}> after "
+                f"malformed XML at line {lines.at(pos)}: second root <{name}> after "
                 f"<{doc.roots[0].name}>; only <episodedetails> may repeat"
             )
-        empty = re.compile(r"[^<>]*/>").match(body, start.end())
-        close = re.compile(rf"</{re.escape(name)}\s*>").search(body, start.end())
-        end = empty.end() if empty else close.end() if close else len(body)
-        doc.roots.append(Root(name=name, element=_parse_root(body, pos, end), line=_line_of(body, pos)))
+        if len(doc.roots) >= MAX_NFO_ROOTS:
+            raise NfoError(f"NFO holds more than {MAX_NFO_ROOTS} <{name}> roots, refused")
+        check_deadline(deadline)
+        empty = _EMPTY_TAIL.match(body, start.end())
+        if empty:
+            end = empty.end()
+        else:
+            close = re.compile(rf"</{re.escape(name)}\s*>").search(body, start.end())
+            end = close.end() if close else len(body)
+        line = lines.at(pos)
+        doc.roots.append(Root(name=name, element=_parse_root(body[pos:end], line, deadline), line=line))
         pos = _skip_misc(body, end)

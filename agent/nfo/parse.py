@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
+import time
 import xml.etree.ElementTree as ET
 from typing import Any, Final
 
-from agent.nfo.document import decode_nfo, split_document
+from agent.nfo.document import PARSE_SECONDS, Document, check_deadline, decode_nfo, split_document
 from agent.nfo.ids import collect_ids, ids_from_text, scalar_ids
 from agent.nfo.model import KINDS, NfoError, NfoResult
 
@@ -45,7 +48,8 @@ _LIST_FIELDS: Final = {
 _STREAM_INTS: Final = {"width", "height", "channels", "durationinseconds", "bitrate"}
 _STREAM_FLOATS: Final = {"aspect"}
 _DATE: Final = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
-_LEADING_NUMBER: Final = re.compile(r"^\s*(\d+(?:[.,]\d+)?)")
+_LEADING_NUMBER: Final = re.compile(r"^\s*(\d{1,30}(?:[.,]\d{1,30})?)(?!\d)")
+_MAX_INT: Final = 2**53  # larger numbers in an NFO are nonsense (and over 2**63 no database column holds them)
 
 
 def _text(el: ET.Element | None) -> str:
@@ -68,15 +72,17 @@ def to_int(value: str | None) -> int | None:
     match = _LEADING_NUMBER.match(text)
     if not match:
         return None
-    return round(float(match.group(1)))
+    number = round(float(match.group(1).replace(",", ".")))
+    return number if number <= _MAX_INT else None
 
 
 def to_float(value: str | None) -> float | None:
-    """A float from NFO text (comma decimal accepted), else None."""
+    """A finite float from NFO text (comma decimal accepted), else None (also for inf and nan)."""
     try:
-        return float((value or "").strip().replace(",", "."))
+        number = float((value or "").strip().replace(",", "."))
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def _date(value: str) -> str:
@@ -252,26 +258,46 @@ def _with_free_text_ids(result: NfoResult, free_text: str) -> str | None:
     return url_kind
 
 
-def parse_nfo(data: bytes, kind_hint: str | None = None) -> NfoResult:
-    """Read an NFO; a malformed or hostile file gives `error`, never an exception."""
+def parse_nfo(data: bytes, kind_hint: str | None = None, budget: float = PARSE_SECONDS) -> NfoResult:
+    """Read an NFO; a malformed or hostile file gives `error`, never an exception.
+
+    Blocking CPU work bounded by MAX_NFO_BYTES, the root and depth limits and `budget` seconds: an
+    async caller runs it in a thread (see parse_nfo_async).
+    """
     result = NfoResult()
+    deadline = time.monotonic() + budget
     try:
         text, result.encoding = decode_nfo(data)
-        doc = split_document(text, result.encoding)
+        check_deadline(deadline)
+        doc = split_document(text, result.encoding, deadline)
+        _read_document(result, doc, kind_hint, deadline)
     except NfoError as exc:
-        result.error = exc.message
-        return result
+        return NfoResult(encoding=result.encoding, error=exc.message)
+    except (RecursionError, ValueError, OverflowError) as exc:  # a hostile value deep in a tag
+        return NfoResult(encoding=result.encoding, error=f"NFO could not be read: {type(exc).__name__}: {exc}")
+    return result
+
+
+def _read_document(result: NfoResult, doc: Document, kind_hint: str | None, deadline: float) -> None:
+    """Fill `result` from a split document (each root's fields, ids and URLs of the free text)."""
     if doc.roots:
         name = doc.roots[0].name
         result.kind = name if name in KINDS else (kind_hint if kind_hint in KINDS else None)
-        parsed = [fields_from_element(root.element, result.kind) for root in doc.roots]
+        parsed = []
+        for root in doc.roots:
+            check_deadline(deadline)
+            parsed.append(fields_from_element(root.element, result.kind))
         result.fields = parsed[0]
         if result.kind == "episodedetails":
             result.episodes = parsed
         _with_free_text_ids(result, doc.free_text)
-        return result
+        return
     url_kind = _with_free_text_ids(result, doc.free_text)
     result.kind = kind_hint if kind_hint in KINDS else url_kind
     if not result.fields.get("uniqueids"):
         result.error = "not a metadata NFO: no XML root element and no TMDB, IMDb or TVDB link"
-    return result
+
+
+async def parse_nfo_async(data: bytes, kind_hint: str | None = None, budget: float = PARSE_SECONDS) -> NfoResult:
+    """parse_nfo off the event loop, in a worker thread (the budget bounds how long that thread works)."""
+    return await asyncio.to_thread(parse_nfo, data, kind_hint, budget)
