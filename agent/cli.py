@@ -15,6 +15,7 @@ import yaml
 
 from agent import __version__
 from agent.config import Config, default_config_path, effective, load_config, secrets
+from agent.config_checks import MASK, mask_values
 from agent.errors import UserError
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
@@ -22,17 +23,22 @@ log = logging.getLogger("agent")
 
 
 class RedactingFormatter(logging.Formatter):
-    """A readable line per record with every configured secret replaced."""
+    """A readable line per record with every configured secret, URL password and ?apikey= value replaced.
+
+    Secrets are replaced wherever they appear (config validation refuses any shorter than
+    MIN_SECRET, which would mangle ordinary words); URL passwords and key query values are masked by
+    position, so even one the config does not know about stays out of the log.
+    """
 
     def __init__(self, hidden: list[str]) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-        self.hidden = sorted(set(hidden), key=len, reverse=True)
+        self.hidden = sorted({s for s in hidden if s}, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
         """Format, then redact."""
-        text = super().format(record)
+        text = mask_values(super().format(record))
         for secret in self.hidden:
-            text = text.replace(secret, "********")
+            text = text.replace(secret, MASK)
         return text
 
 
@@ -45,6 +51,8 @@ def setup_logging(level: str, hidden: list[str]) -> None:
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
+    # aiosqlite logs every call with its arguments at debug: whole configs and rows, twice per query.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -193,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except UserError as exc:
-        print(f"metarr-agent: error: {exc.message}", file=sys.stderr)
+        for line in exc.message.splitlines() or [""]:  # a config's problems, one line each
+            print(f"metarr-agent: error: {line}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         return EXIT_OK

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
-
+from agent.config_checks import MASK, check_config, mask_url, url_password
 from agent.errors import ConfigError
-from agent.yamlreader import Node, Reader, convert, fields_of
+from agent.yamlreader import Reader, compose_document, fields_of, in_file_order, read_document, shown
 
 SECRET_KEYS = {"api_key", "password"}
 ART_TYPES = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart", "keyart", "thumb")
@@ -22,6 +22,9 @@ JOB_TYPES = (
     "playback_restore", "cleanup", "cache_gc",
 )
 SOURCES = ("radarr", "sonarr", "jellyfin", "plex")
+DAY = 86400.0
+CENTURY_DAYS = 36500.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 7979
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class LibraryConfig:
 class TmdbConfig:
     """TMDB credentials and endpoints."""
 
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
     language: str = "en-US"
     country: str = "US"
     base_url: str = "https://api.themoviedb.org/3"
@@ -80,7 +83,7 @@ class TmdbConfig:
 class FanartConfig:
     """fanart.tv credentials."""
 
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
     base_url: str = "https://webservice.fanart.tv/v3"
 
 
@@ -139,14 +142,21 @@ class PlayerConfig:
 
     name: str
     type: str
-    url: str
+    url: str = field(repr=False)  # may hold user:password@
     username: str = ""
-    password: str = ""
-    api_key: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
     group: str = ""
     ws_port: int = 9090
     defer_while_playing: bool = False
     path_mappings: tuple[PathMappingConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """How new files and folders beside media are created: their umask (None: the agent's own umask)."""
+
+    umask: int | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,7 @@ class Config:
     players: tuple[PlayerConfig, ...]
     watcher: WatcherConfig
     playback: PlaybackConfig
+    publish: PublishConfig = PublishConfig()
 
     def library(self, name: str) -> LibraryConfig | None:
         """Find a library by name (case-insensitive)."""
@@ -184,120 +195,147 @@ def _path(base: Path, text: str) -> Path:
     return (p if p.is_absolute() else base / p).resolve()
 
 
+def _path_key(r: Reader, key: str, base: Path, default: str | None = None) -> Path | None:
+    """A path value resolved against the config's folder; one the OS cannot use is noted (None)."""
+    text = r.get(key, str, default) if default is not None else r.get(key, str)
+    try:
+        return _path(base, text)
+    except (ValueError, OSError) as exc:  # an embedded NUL byte, a loop of links
+        r.problem(key, f"not a usable path: {exc}")
+        return None
+
+
+def _safely(r: Reader, build: Callable[[], T]) -> T | None:
+    """Run one entry's builder; a ConfigError it raises is noted and the entry skipped (None)."""
+    try:
+        return build()
+    except ConfigError as exc:
+        r.note(exc.message)
+        return None
+
+
 def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
     """Read a path_mappings list of {remote, local}."""
     from agent.paths import validate_mapping
 
-    out = []
-    for i, node in enumerate(reader.items(key)):
-        r = Reader(node, f"{reader._key(key)}[{i}]", fields_of(PathMappingConfig))
+    def one(r: Reader) -> PathMappingConfig | None:
         remote, local = r.get("remote", str), r.get("local", str)
         r.done()
         problem = validate_mapping(remote, local)
         if problem:
-            raise ConfigError(f"{r.path}: {problem} (line {node.line})")
-        out.append(PathMappingConfig(remote=remote, local=local))
-    return tuple(out)
+            r.note(f"{r.path}: {problem} (line {r.node.line})")
+            return None
+        return PathMappingConfig(remote=remote, local=local)
+
+    out = [_safely(r, lambda r=r: one(r))
+           for _, r in reader.each(key, reader._key(key), fields_of(PathMappingConfig))]
+    return tuple(m for m in out if m is not None)
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate the config file at `path`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    return parse_config(text, path)
+    """Read and validate the config file at `path` (UTF-8 text, a regular file of at most 1 MiB)."""
+    return parse_config(read_document(path), path)
 
 
 def parse_config(text: str, path: Path | None) -> Config:
-    """Parse config text; relative paths resolve against the config file's folder."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path or 'config'}: not valid YAML{where}: {problem}") from None
+    """Parse config text; relative paths resolve against the config file's folder.
+
+    Every problem found is reported at once: the ConfigError's message has one line per problem, in file order.
+    """
     base = (path.parent if path else Path.cwd()).resolve()
-    root = Reader(convert(node) if node is not None else Node({}, 1), "")
+    root = Reader(compose_document(text, str(path or "config")), "")
     cfg = _build(root, base, path)
     root.done()
+    check_config(cfg, root)  # values already found wrong were replaced by their defaults
+    if root.problems:
+        raise ConfigError("\n".join(in_file_order(root.problems)))
     return cfg
 
 
 def _build(root: Reader, base: Path, path: Path | None) -> Config:
-    """Build every section from the root mapping."""
-    s = root.child("server")
-    server = ServerConfig()
-    if s:
-        server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.get("port", int, 7979),
-                              api_key=s.get("api_key", str, ""))
-        if not 1 <= server.port <= 65535:
-            raise s.error("port", f"must be between 1 and 65535, got {server.port}")
-        s.done()
+    """Build every section from the root mapping; a section that is not a mapping is noted and defaulted."""
+
+    def section(build: Callable[[Reader | None], T], key: str, default: T) -> T:
+        result = _safely(root, lambda: build(root.child(key)))
+        return default if result is None else result
+
     log_level = root.get("log_level", str, "info").lower()
     if log_level not in LOG_LEVELS:
-        raise root.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        root.problem("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_level = "info"
     return Config(
-        path=path, server=server, data_dir=_path(base, root.get("data_dir", str, "./data")),
-        log_level=log_level, jobs=_jobs(root.child("jobs")), libraries=_libraries(root, base),
-        providers=_providers(root.child("providers")), artwork=_artwork(root.child("artwork")),
-        nfo=_nfo(root.child("nfo"), base), sources=_sources(root.child("sources")), players=_players(root),
-        watcher=_watcher(root.child("watcher")), playback=_playback(root.child("playback")),
+        path=path, server=section(_server, "server", ServerConfig()),
+        data_dir=_path_key(root, "data_dir", base, "./data") or base / "data",
+        log_level=log_level, jobs=section(_jobs, "jobs", JobsConfig()), libraries=_libraries(root, base),
+        providers=section(_providers, "providers", ProvidersConfig()),
+        artwork=section(_artwork, "artwork", ArtworkConfig()),
+        nfo=section(lambda r: _nfo(r, base), "nfo", NfoConfig()),
+        sources=section(_sources, "sources", {name: SourceConfig() for name in SOURCES}),
+        players=_players(root), watcher=section(_watcher, "watcher", WatcherConfig()),
+        playback=section(_playback, "playback", PlaybackConfig()),
+        publish=section(_publish, "publish", PublishConfig()),
     )
+
+
+def _server(s: Reader | None) -> ServerConfig:
+    if s is None:
+        return ServerConfig()
+    server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.integer("port", 7979, 1, 65535),
+                          api_key=s.get("api_key", str, ""))
+    s.done()
+    return server
 
 
 def _jobs(r: Reader | None) -> JobsConfig:
     if r is None:
         return JobsConfig()
-    workers = r.get("workers", int, 2)
-    if not 1 <= workers <= 64:
-        raise r.error("workers", f"must be between 1 and 64, got {workers}")
     limits = dict(JobsConfig().limits)
     lim = r.child("limits")
     if lim:
         for key in list(lim.node.value):
             if key not in JOB_TYPES:
-                raise lim.error(key, f"unknown job type (known: {', '.join(JOB_TYPES)})")
-            limits[key] = lim.get(key, int)
-            if limits[key] < 1:
-                raise lim.error(key, "must be at least 1")
+                lim.problem(key, f"unknown job type (known: {', '.join(JOB_TYPES)})")
+                lim.used.add(key)
+                continue
+            limits[key] = lim.integer(key, limits.get(key, 1), 1, 64)
         lim.done()
-    cfg = JobsConfig(workers=workers, limits=limits, max_retries=r.get("max_retries", int, 3),
-                     timeout_seconds=r.get("timeout_seconds", float, 600.0),
-                     prune_completed_days=r.get("prune_completed_days", float, 7.0),
-                     grace_seconds=r.get("grace_seconds", float, 10.0))
-    if cfg.max_retries < 0:
-        raise r.error("max_retries", "must not be negative")
+    cfg = JobsConfig(workers=r.integer("workers", 2, 1, 64), limits=limits,
+                     max_retries=r.integer("max_retries", 3, 0, 100),
+                     timeout_seconds=r.number("timeout_seconds", 600.0, 0, 7 * DAY, above=True),
+                     prune_completed_days=r.number("prune_completed_days", 7.0, 0, CENTURY_DAYS),
+                     grace_seconds=r.number("grace_seconds", 10.0, 0, 3600))
     r.done()
     return cfg
 
 
 def _libraries(root: Reader, base: Path) -> tuple[LibraryConfig, ...]:
     libs: list[LibraryConfig] = []
-    for i, node in enumerate(root.items("libraries")):
-        r = Reader(node, f"libraries[{i}]", fields_of(LibraryConfig))
+
+    def one(r: Reader) -> LibraryConfig | None:
         name = r.get("name", str).strip()
         if not name or "/" in name:
-            raise r.error("name", "must be a non-empty name without '/'")
+            r.problem("name", "must be a non-empty name without '/'")
+        elif any(lib.name.lower() == name.lower() for lib in libs):
+            r.problem("name", f"duplicate library name {name!r}")
         kind = r.get("kind", str)
         if kind not in ("movies", "series"):
-            raise r.error("kind", f"must be 'movies' or 'series', got {kind!r}")
-        p = _path(base, r.get("path", str))
-        if not p.exists():
-            raise r.error("path", f"folder does not exist: {p}")
-        if not p.is_dir():
-            raise r.error("path", f"not a folder: {p}")
+            r.problem("kind", f"must be 'movies' or 'series', got {kind!r}")
+        p = _path_key(r, "path", base)
+        if p is not None and not p.exists():
+            r.problem("path", f"folder does not exist: {p}")
+        elif p is not None and not p.is_dir():
+            r.problem("path", f"not a folder: {p}")
         watch = r.get("watch", (str, bool), "auto")
         watch = "off" if watch is False else watch
         if watch not in ("auto", "poll", "off"):
-            raise r.error("watch", f"must be auto, poll or off, got {watch!r}")
+            r.problem("watch", f"must be auto, poll or off, got {watch!r}")
         r.done()
-        if any(lib.name.lower() == name.lower() for lib in libs):
-            raise r.error("name", f"duplicate library name {name!r}")
-        libs.append(LibraryConfig(name=name, kind=kind, path=p, watch=watch))
+        return LibraryConfig(name=name, kind=kind, path=p, watch=watch) if p is not None else None
+
+    for _, r in root.each("libraries", "libraries", fields_of(LibraryConfig)):
+        lib = _safely(r, lambda r=r: one(r))
+        if lib is not None:
+            libs.append(lib)
     return tuple(libs)
 
 
@@ -305,17 +343,18 @@ def _providers(r: Reader | None) -> ProvidersConfig:
     if r is None:
         return ProvidersConfig()
     tmdb, fanart = TmdbConfig(), FanartConfig()
-    t = r.child("tmdb")
+    t = _safely(r, lambda: r.child("tmdb"))
     if t:
         tmdb = TmdbConfig(api_key=t.get("api_key", str, ""), language=t.get("language", str, "en-US"),
                           country=t.get("country", str, "US"),
                           base_url=t.get("base_url", str, tmdb.base_url).rstrip("/"),
                           image_base_url=t.get("image_base_url", str, tmdb.image_base_url).rstrip("/"),
-                          ttl_days=t.get("ttl_days", float, 7.0), rate_limit=t.get("rate_limit", int, 40))
+                          ttl_days=t.number("ttl_days", 7.0, 0, CENTURY_DAYS),
+                          rate_limit=t.get("rate_limit", int, 40))
         if not 1 <= tmdb.rate_limit <= 100000:
-            raise t.error("rate_limit", f"must be between 1 and 100000 requests per 10 s, got {tmdb.rate_limit}")
+            t.problem("rate_limit", f"must be between 1 and 100000 requests per 10 s, got {tmdb.rate_limit}")
         t.done()
-    f = r.child("fanart")
+    f = _safely(r, lambda: r.child("fanart"))
     if f:
         fanart = FanartConfig(api_key=f.get("api_key", str, ""),
                               base_url=f.get("base_url", str, fanart.base_url).rstrip("/"))
@@ -328,15 +367,16 @@ def _artwork(r: Reader | None) -> ArtworkConfig:
     if r is None:
         return ArtworkConfig()
     types = []
-    for node in r.items("types"):
+    for node in _safely(r, lambda: r.items("types")) or []:
         if node.value not in ART_TYPES:
-            raise ConfigError(f"artwork.types: unknown artwork type {node.value!r} (line {node.line}; "
-                              f"known: {', '.join(ART_TYPES)})")
+            r.note(f"artwork.types: unknown artwork type {shown(node.value)} (line {node.line}; "
+                   f"known: {', '.join(ART_TYPES)})")
+            continue
         types.append(node.value)
     cfg = ArtworkConfig(types=tuple(types) if r.has("types") else ArtworkConfig().types,
-                        extrafanart=r.get("extrafanart", int, 0),
-                        max_asset_mb=r.get("max_asset_mb", float, 25.0),
-                        gc_grace_days=r.get("gc_grace_days", float, 7.0))
+                        extrafanart=r.integer("extrafanart", 0, 0, 100),
+                        max_asset_mb=r.number("max_asset_mb", 25.0, 0, 10_000, above=True),
+                        gc_grace_days=r.number("gc_grace_days", 7.0, 0, CENTURY_DAYS))
     r.done()
     return cfg
 
@@ -346,11 +386,10 @@ def _nfo(r: Reader | None, base: Path) -> NfoConfig:
         return NfoConfig()
     name = r.get("movie_filename", str, "basename")
     if name not in ("basename", "movie"):
-        raise r.error("movie_filename", f"must be 'basename' or 'movie', got {name!r}")
-    templates = r.get("templates", str, None)
-    tpath = _path(base, templates) if templates else None
+        r.problem("movie_filename", f"must be 'basename' or 'movie', got {name!r}")
+    tpath = _path_key(r, "templates", base) if r.has("templates") else None
     if tpath is not None and not tpath.is_dir():
-        raise r.error("templates", f"folder does not exist: {tpath}")
+        r.problem("templates", f"folder does not exist: {tpath}")
     r.done()
     return NfoConfig(movie_filename=name, templates=tpath)
 
@@ -361,8 +400,10 @@ def _sources(r: Reader | None) -> dict[str, SourceConfig]:
         return out
     for key in list(r.node.value):
         if key not in SOURCES:
-            raise r.error(key, f"unknown source (known: {', '.join(SOURCES)})")
-        sub = r.child(key)
+            r.problem(key, f"unknown source (known: {', '.join(SOURCES)})")
+            r.used.add(key)
+            continue
+        sub = _safely(r, lambda key=key: r.child(key))
         if sub:
             out[key] = SourceConfig(path_mappings=_mappings(sub, "path_mappings"))
             sub.done()
@@ -372,33 +413,38 @@ def _sources(r: Reader | None) -> dict[str, SourceConfig]:
 
 def _players(root: Reader) -> tuple[PlayerConfig, ...]:
     players: list[PlayerConfig] = []
-    for i, node in enumerate(root.items("players")):
-        r = Reader(node, f"players[{i}]", fields_of(PlayerConfig))
+
+    def one(r: Reader) -> PlayerConfig:
         name = r.get("name", str).strip()
+        if any(x.name == name for x in players):
+            r.problem("name", f"duplicate player name {name!r}")
         kind = r.get("type", str)
         if kind not in ("kodi", "jellyfin"):
-            raise r.error("type", f"must be 'kodi' or 'jellyfin', got {kind!r}")
+            r.problem("type", f"must be 'kodi' or 'jellyfin', got {kind!r}")
         url = r.get("url", str)
         if not re.match(r"^https?://[^/\s]+", url):
-            raise r.error("url", f"must be an http:// or https:// URL, got {url!r}")
+            r.problem("url", f"must be an http:// or https:// URL, got {mask_url(url)!r}")
         p = PlayerConfig(name=name, type=kind, url=url.rstrip("/"), username=r.get("username", str, ""),
                          password=str(r.get("password", (str, int), "")), api_key=r.get("api_key", str, ""),
-                         group=r.get("group", str, ""), ws_port=r.get("ws_port", int, 9090),
+                         group=r.get("group", str, ""), ws_port=r.integer("ws_port", 9090, 1, 65535),
                          defer_while_playing=r.get("defer_while_playing", bool, False),
                          path_mappings=_mappings(r, "path_mappings"))
         r.done()
-        if any(x.name == name for x in players):
-            raise r.error("name", f"duplicate player name {name!r}")
-        players.append(p)
+        return p
+
+    for _, r in root.each("players", "players", fields_of(PlayerConfig)):
+        player = _safely(r, lambda r=r: one(r))
+        if player is not None:
+            players.append(player)
     return tuple(players)
 
 
 def _watcher(r: Reader | None) -> WatcherConfig:
     if r is None:
         return WatcherConfig()
-    cfg = WatcherConfig(quiet_seconds=r.get("quiet_seconds", float, 5.0),
-                        poll_interval=r.get("poll_interval", float, 30.0),
-                        missing_grace_days=r.get("missing_grace_days", float, 30.0))
+    cfg = WatcherConfig(quiet_seconds=r.number("quiet_seconds", 5.0, 0, DAY),
+                        poll_interval=r.number("poll_interval", 30.0, 0, DAY, above=True),
+                        missing_grace_days=r.number("missing_grace_days", 30.0, 0, CENTURY_DAYS))
     r.done()
     return cfg
 
@@ -406,9 +452,27 @@ def _watcher(r: Reader | None) -> WatcherConfig:
 def _playback(r: Reader | None) -> PlaybackConfig:
     if r is None:
         return PlaybackConfig()
-    cfg = PlaybackConfig(expire_hours=r.get("expire_hours", float, 24.0))
+    cfg = PlaybackConfig(expire_hours=r.number("expire_hours", 24.0, 0, CENTURY_DAYS * 24, above=True))
     r.done()
     return cfg
+
+
+def _publish(r: Reader | None) -> PublishConfig:
+    """publish.umask: octal digits in quotes ('022', '0o002'); a bare number is refused as ambiguous."""
+    if r is None:
+        return PublishConfig()
+    value = r.get("umask", (str, int), None)
+    umask = None
+    if isinstance(value, int):
+        r.problem("umask", f"write it as octal digits in quotes, e.g. umask: '022' (got the number {value})")
+    elif value is not None:
+        digits = value.strip().lower().removeprefix("0o")
+        if re.fullmatch(r"[0-7]{1,4}", digits) and int(digits, 8) <= 0o777:
+            umask = int(digits, 8)
+        else:
+            r.problem("umask", f"must be octal digits such as '022' or '002', got {value!r}")
+    r.done()
+    return PublishConfig(umask=umask)
 
 
 # ---------------------------------------------------------------- output
@@ -429,7 +493,9 @@ def effective(cfg: Config, mask: bool = True) -> dict[str, Any]:
         if isinstance(value, Path):
             return str(value)
         if mask and key in SECRET_KEYS and value:
-            return "********"
+            return MASK
+        if mask and key == "url" and isinstance(value, str):
+            return mask_url(value)
         return value
 
     return conv(cfg)
@@ -439,8 +505,8 @@ def secrets(cfg: Config) -> list[str]:
     """Every secret value in the config (for log redaction)."""
     found = [cfg.server.api_key, cfg.providers.tmdb.api_key, cfg.providers.fanart.api_key]
     for p in cfg.players:
-        found += [p.password, p.api_key]
-    return [s for s in found if s and len(s) >= 4]
+        found += [p.password, p.api_key, url_password(p.url)]
+    return [s for s in found if s]  # validation refused any shorter than MIN_SECRET
 
 
 def default_config_path() -> Path:

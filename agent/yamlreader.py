@@ -6,6 +6,9 @@ import dataclasses
 import difflib
 import os
 import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -26,26 +29,121 @@ class Node:
         self.expanded = expanded
 
 
-def convert(node: yaml.Node) -> Node:
-    """Turn a composed YAML node into nested Node values, keeping line numbers."""
+MAX_VALUES = 20_000  # a real config has a few hundred; YAML aliases must not expand past this
+MAX_DEPTH = 40  # a real config nests four or five levels
+
+
+class Budget:
+    """How many values a document may still expand to, so an alias bomb stops early."""
+
+    def __init__(self, limit: int = MAX_VALUES) -> None:
+        self.left = limit
+        self.limit = limit
+
+    def spend(self, node: yaml.Node, depth: int) -> None:
+        """Count one value; a ConfigError once the document is too large or too deep."""
+        self.left -= 1
+        line = node.start_mark.line + 1
+        if self.left < 0:
+            raise ConfigError(f"config: more than {self.limit} values once YAML aliases are expanded "
+                              f"(line {line}); anchors and aliases (&name / *name) nest too much")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"config: values nested more than {MAX_DEPTH} levels deep (line {line})")
+
+
+def convert(node: yaml.Node, budget: Budget | None = None, depth: int = 0) -> Node:
+    """Turn a composed YAML node into nested Node values, keeping line numbers; aliases count every use."""
+    budget = budget or Budget()
+    budget.spend(node, depth)
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) \
-                else key_node.value
-            if str(key) in out:
-                raise ConfigError(f"duplicate key '{key}' at line {key_node.start_mark.line + 1}")
-            child = convert(value_node)
-            child.line = key_node.start_mark.line + 1  # messages point at the key, not a block value below it
-            out[str(key)] = child
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"config: a key must be plain text, not a list or mapping (line {key_line})")
+            key = key_node.value
+            if key in out:
+                raise ConfigError(f"duplicate key '{key}' at line {key_line}")
+            child = convert(value_node, budget, depth + 1)
+            child.line = key_line  # messages point at the key, not a block value below it
+            out[key] = child
         return Node(out, line)
     if isinstance(node, yaml.SequenceNode):
-        return Node([convert(n) for n in node.value], line)
-    value = yaml.safe_load(yaml.serialize(node))
+        return Node([convert(n, budget, depth + 1) for n in node.value], line)
+    try:
+        value = yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config: value at line {line} cannot be read: {problem}") from None
     if isinstance(value, str) and ENV_RE.search(value):
         return Node(expand_env(value), line, expanded=True)
     return Node(value, line)
+
+
+MAX_DOCUMENT_BYTES = 1024 * 1024  # a config is a few kilobytes
+
+
+def read_document(path: Path) -> str:
+    """A YAML file's text: a regular file of at most 1 MiB, UTF-8 (a bad byte is named with its line)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"config file {path} is larger than 1 MiB; is it the right file?")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column} "
+                          f"(offset {exc.start}); save the file as UTF-8") from None
+
+
+def compose_document(text: str, source: str) -> Node:
+    """Parse YAML text into Nodes; broken YAML, deep nesting and alias bombs are ConfigErrors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: values nested too deeply (line {deepest_line(text)})") from None
+    return convert(node) if node is not None else Node({}, 1)
+
+
+def deepest_line(text: str) -> int:
+    """The line where flow brackets nest deepest (where a too-deep document gave up)."""
+    depth = best = 0
+    line = best_line = 1
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, line
+        elif char in "]}":
+            depth -= 1
+    return best_line
+
+
+def in_file_order(problems: list[str]) -> list[str]:
+    """Problems sorted by the first `line N` each names (those naming none first), ties kept in order."""
+
+    def line_of(message: str) -> int:
+        match = re.search(r"\bline (\d+)", message)
+        return int(match.group(1)) if match else 0
+
+    return sorted(problems, key=line_of)
 
 
 def expand_env(text: str) -> str:
@@ -77,20 +175,37 @@ TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true
 
 
 class Reader:
-    """Walks a mapping, tracking the key path for messages and flagging unknown keys."""
+    """Walks a mapping, tracking the key path for messages; problems are collected, not raised one by one.
 
-    def __init__(self, node: Node, path: str, known: tuple[str, ...] = ()) -> None:
+    `problems` is shared by every reader of one document, so a config with five mistakes reports all five.
+    A wrong value of a key with a default is noted and the default used; a missing required key, or a
+    wrong one without a default, raises (the caller skips that library or player and carries on).
+    """
+
+    def __init__(self, node: Node, path: str, known: tuple[str, ...] = (),
+                 problems: list[str] | None = None) -> None:
         if not isinstance(node.value, dict):
             raise ConfigError(f"{path or 'config'}: expected a mapping (line {node.line})")
         self.node, self.path, self.used = node, path, set()
+        self.problems: list[str] = [] if problems is None else problems
+        self.reported: set[str] = set()
         if known:  # report a typo ("pth") before the required key it hides ("path")
             for key, child in node.value.items():
                 if key not in known:
-                    hint = did_you_mean(key, known)
-                    raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
+                    self.reported.add(key)
+                    self.note(f"{self._key(key)}: unknown key (line {child.line}){did_you_mean(key, known)}")
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
+
+    def note(self, message: str) -> None:
+        """Record one problem (kept in order, each once)."""
+        if message not in self.problems:
+            self.problems.append(message)
+
+    def problem(self, key: str, message: str) -> None:
+        """Record a problem with this key, naming its path and line."""
+        self.note(self.error(key, message).message)
 
     def has(self, key: str) -> bool:
         """Whether the key is present and not null."""
@@ -104,7 +219,7 @@ class Reader:
         return None if child is None or child.value is None else child
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = dataclasses.MISSING) -> Any:
-        """A scalar of the given type, or the default; missing required keys are errors."""
+        """A scalar of the given type, or the default; a wrong value is noted and the default returned."""
         child = self.raw(key)
         if child is None:
             if default is dataclasses.MISSING:
@@ -122,8 +237,35 @@ class Reader:
             quoted = isinstance(value, str) and not child.expanded and isinstance(scalar(value), kinds) \
                 and not isinstance(scalar(value), str)
             hint = " (remove the quotes)" if quoted else ""
-            got = plain(value)
-            raise ConfigError(f"{self._key(key)}: expected {names}, got {got!r} (line {child.line}){hint}")
+            got = shown(plain(value))
+            error = ConfigError(f"{self._key(key)}: expected {names}, got {got} (line {child.line}){hint}")
+            if default is dataclasses.MISSING:
+                raise error
+            self.note(error.message)
+            return default
+        return value
+
+    def number(self, key: str, default: float, lo: float, hi: float, *, above: bool = False) -> float:
+        """A finite number in [lo, hi] (or (lo, hi] with `above`); out of range is noted, the default used."""
+        value = self.get(key, float, default)
+        if value != value or value in (float("inf"), float("-inf")):
+            self.problem(key, f"must be a finite number, got {value}")
+        elif above and value <= lo:
+            self.problem(key, f"must be greater than {lo:g}, got {value}")
+        elif value < lo:
+            self.problem(key, f"must be at least {lo:g}, got {value}")
+        elif value > hi:
+            self.problem(key, f"must be at most {hi:g}, got {value}")
+        else:
+            return value
+        return default
+
+    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
+        """An integer in [lo, hi]; out of range is noted and the default used."""
+        value = self.get(key, int, default)
+        if not lo <= value <= hi:
+            self.problem(key, f"must be between {lo} and {hi}, got {value}")
+            return default
         return value
 
     def error(self, key: str, message: str) -> ConfigError:
@@ -133,9 +275,9 @@ class Reader:
         return ConfigError(f"{self._key(key)}: {message} (line {line})")
 
     def child(self, key: str) -> Reader | None:
-        """A nested mapping reader, or None when absent."""
+        """A nested mapping reader sharing this one's problems, or None when absent."""
         node = self.raw(key)
-        return None if node is None else Reader(node, self._key(key))
+        return None if node is None else Reader(node, self._key(key), problems=self.problems)
 
     def items(self, key: str) -> list[Node]:
         """A list value (empty when absent)."""
@@ -146,12 +288,34 @@ class Reader:
             raise ConfigError(f"{self._key(key)}: expected a list (line {node.line})")
         return node.value
 
+    def each(self, key: str, path: str, known: tuple[str, ...] = ()) -> Iterator[tuple[int, Reader]]:
+        """A reader per mapping in a list; an entry that is not a mapping is noted and skipped."""
+        try:
+            nodes = self.items(key)
+        except ConfigError as exc:
+            self.note(exc.message)
+            return
+        for i, node in enumerate(nodes):
+            try:
+                reader = Reader(node, f"{path}[{i}]", known, self.problems)
+            except ConfigError as exc:
+                self.note(exc.message)
+                continue
+            yield i, reader
+
     def done(self) -> None:
-        """Raise on keys that were never read: typos must not pass silently."""
+        """Note keys that were never read: typos must not pass silently."""
         for key, child in self.node.value.items():
-            if key not in self.used:
+            if key not in self.used and key not in self.reported:
+                self.reported.add(key)
                 hint = did_you_mean(key, tuple(self.used))
-                raise ConfigError(f"{self._key(key)}: unknown key (line {child.line}){hint}")
+                self.note(f"{self._key(key)}: unknown key (line {child.line}){hint}")
+
+
+def shown(value: Any) -> str:
+    """A value for a message: its repr, cut short (a list of a thousand aliases must not fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def did_you_mean(key: str, known: tuple[str, ...]) -> str:

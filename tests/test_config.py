@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import API_KEY
+from conftest import API_KEY, free_port, subprocess_env
 
 from agent.cli import main
 from agent.config import effective, load_config
@@ -268,3 +272,187 @@ def test_word_for_a_number_gets_no_quotes_hint(tmp_path: Path) -> None:
     assert message == "server.port: expected an integer, got 'abc' (line 2)"
     message = error_of(tmp_path, BASE + "artwork:\n  max_asset_mb: '2.5'\n")
     assert message == "artwork.max_asset_mb: expected a number, got '2.5' (line 10) (remove the quotes)"
+
+
+# ---------------------------------------------------------------- hostile and mistaken configs (issue 11)
+
+
+def run_cli(*args: str, limit_memory: bool = False, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run `python -m agent ARGS` as the user would; memory can be capped (1 GiB) so a blow-up fails, not swaps."""
+    start = ["-m", "agent"]
+    if limit_memory:
+        start = ["-c", "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+                       "sys.argv[0] = 'metarr-agent'; runpy.run_module('agent', run_name='__main__')"]
+    return subprocess.run([sys.executable, *start, *args], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a user error (exit 1, nothing on stdout, no traceback)."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("metarr-agent: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    return lines[0]
+
+
+def test_data_dir_inside_a_library_is_refused(tmp_path: Path) -> None:
+    """data_dir inside a library (the agent's writes would rescan forever) is refused naming both paths."""
+    path = write(tmp_path, BASE.replace("data_dir: ./data", "data_dir: media/movies/.metarr"))
+    line = one_error_line(run_cli("check-config", "--config", str(path)))
+    data_dir, movies = (tmp_path / "media/movies/.metarr").resolve(), (tmp_path / "media/movies").resolve()
+    assert "data_dir" in line and str(data_dir) in line and str(movies) in line and "Movies" in line
+    served = run_cli("serve", "--config", str(path), timeout=20)
+    assert one_error_line(served) == line
+    assert not data_dir.exists()
+
+
+def test_library_inside_data_dir_is_refused(tmp_path: Path) -> None:
+    """A library inside data_dir is refused as well, naming both paths."""
+    (tmp_path / "data" / "movies").mkdir(parents=True)
+    path = write(tmp_path, BASE.replace("path: media/movies", "path: data/movies"))
+    line = one_error_line(run_cli("check-config", "--config", str(path)))
+    assert str((tmp_path / "data").resolve()) in line and str((tmp_path / "data/movies").resolve()) in line
+
+
+def test_latin1_byte_names_file_and_line(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 is a one-line user error naming the file, the byte and its line."""
+    path = write(tmp_path, BASE)
+    path.write_bytes(BASE.encode() + b"# caf\xe9 au lait\n")
+    line = one_error_line(run_cli("check-config", "--config", str(path)))
+    assert str(path) in line and "0xe9" in line and "line 9" in line and "UTF-8" in line
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    """data_dir pointing at a file (or below one) is a user error naming it, for check-config and serve."""
+    (tmp_path / "notes.txt").write_text("x")
+    for where in ("notes.txt", "notes.txt/data"):
+        path = write(tmp_path, BASE.replace("data_dir: ./data", f"data_dir: {where}"))
+        line = one_error_line(run_cli("check-config", "--config", str(path)))
+        assert "data_dir" in line and str((tmp_path / "notes.txt").resolve()) in line and "line 3" in line
+    assert one_error_line(run_cli("serve", "--config", str(path), timeout=20)) == line
+
+
+def test_unresolvable_host_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """server.host that does not resolve (a fake resolver: no DNS in tests) exits 1 naming it."""
+
+    def no_such_host(host: str, *args: object, **kwargs: object) -> list:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    path = write(tmp_path, BASE.replace("  port: 7979\n", "  port: 7979\n  host: foo.invalid\n"))
+    assert main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "server.host 'foo.invalid' does not resolve" in err[0] and "line 3" in err[0]
+    assert load_config(write(tmp_path, BASE.replace("  port: 7979\n", "  host: 0.0.0.0\n"))).server.host
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    """A billion-laughs document of anchors and aliases is refused in about a second, not expanded."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = write(tmp_path, BASE + "x-bomb:\n" + "".join(f"  {line}\n" for line in lines))
+    started = time.monotonic()
+    line = one_error_line(run_cli("check-config", "--config", str(path), limit_memory=True, timeout=30))
+    assert time.monotonic() - started < 15
+    assert "alias" in line and "line" in line
+
+
+def test_deep_yaml_nesting_is_a_user_error(tmp_path: Path) -> None:
+    """Thousands of nested flow lists are refused with a message, not a RecursionError."""
+    message = error_of(tmp_path, BASE + "jobs: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested" in message and "line 9" in message
+
+
+NUMBERS = [
+    ("jobs:\n  timeout_seconds: -1\n", "jobs.timeout_seconds: must be greater than 0, got -1.0 (line 10)"),
+    ("jobs:\n  timeout_seconds: .nan\n", "jobs.timeout_seconds: must be a finite number, got nan (line 10)"),
+    ("jobs:\n  grace_seconds: .inf\n", "jobs.grace_seconds: must be a finite number, got inf (line 10)"),
+    ("jobs:\n  prune_completed_days: -3\n", "jobs.prune_completed_days: must be at least 0, got -3.0"),
+    ("jobs:\n  max_retries: 100000\n", "jobs.max_retries: must be between 0 and 100, got 100000"),
+    ("watcher:\n  poll_interval: 0\n", "watcher.poll_interval: must be greater than 0, got 0.0"),
+    ("watcher:\n  quiet_seconds: -0.5\n", "watcher.quiet_seconds: must be at least 0, got -0.5"),
+    ("watcher:\n  missing_grace_days: .nan\n", "watcher.missing_grace_days: must be a finite number"),
+    ("playback:\n  expire_hours: -1\n", "playback.expire_hours: must be greater than 0"),
+    ("artwork:\n  max_asset_mb: 0\n", "artwork.max_asset_mb: must be greater than 0"),
+    ("artwork:\n  extrafanart: -2\n", "artwork.extrafanart: must be between 0 and 100, got -2"),
+    ("artwork:\n  gc_grace_days: -1\n", "artwork.gc_grace_days: must be at least 0"),
+    ("providers:\n  tmdb:\n    ttl_days: -1\n", "providers.tmdb.ttl_days: must be at least 0"),
+    ("players:\n  - {name: k, type: kodi, url: 'http://127.0.0.1:8080', ws_port: 0}\n",
+     "players[0].ws_port: must be between 1 and 65535, got 0"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), NUMBERS, ids=[e.split(":")[0] for _, e in NUMBERS])
+def test_numbers_out_of_range_are_refused(tmp_path: Path, extra: str, expected: str) -> None:
+    """Every numeric key is checked: finite, and within the range its meaning allows."""
+    assert expected in error_of(tmp_path, BASE + extra)
+
+
+def test_check_config_lists_every_error_at_once(tmp_path: Path) -> None:
+    """Several mistakes in different places are all reported, one line each, exit 1."""
+    text = BASE.replace("port: 7979", "port: 0").replace("kind: movies", "kind: films") + (
+        "jobs:\n  timeout_seconds: -5\n  wokers: 2\nplayers:\n  - {name: k, type: kodi, url: kodi.local}\n")
+    proc = run_cli("check-config", "--config", str(write(tmp_path, text)))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    expected = ["server.port: must be between 1 and 65535", "libraries[0].kind: must be 'movies' or 'series'",
+                "jobs.timeout_seconds: must be greater than 0", "jobs.wokers: unknown key",
+                "players[0].url: must be an http:// or https:// URL"]
+    assert len(lines) == len(expected), proc.stderr
+    for line, want in zip(lines, expected, strict=True):
+        assert line.startswith("metarr-agent: error: ") and want in line, proc.stderr
+
+
+# ---------------------------------------------------------------- secrets (issue 11, item 16)
+
+
+PLAYER = "players:\n  - name: k\n    type: kodi\n    url: {url}\n    password: {password}\n"
+
+
+@pytest.mark.parametrize(("where", "text", "key"), [
+    ("server key", BASE.replace("  port: 7979\n", "  port: 7979\n  api_key: abc\n"), "server.api_key"),
+    ("player password", BASE + PLAYER.format(url="http://127.0.0.1:8080", password="ab1"), "players[0].password"),
+    ("url password", BASE + PLAYER.format(url="http://kodi:xy@127.0.0.1:8080", password="long-enough"),
+     "players[0].url"),
+    ("tmdb key", BASE + "providers:\n  tmdb:\n    api_key: 'no'\n", "providers.tmdb.api_key"),
+])
+def test_short_secrets_are_refused(tmp_path: Path, where: str, text: str, key: str) -> None:
+    """A secret under 4 characters cannot be told apart from ordinary log text, so it is refused by name."""
+    line = one_error_line(run_cli("check-config", "--config", str(write(tmp_path, text))))
+    assert key in line and "at least 4 characters" in line
+
+
+def test_check_config_masks_credentials_in_player_urls(tmp_path: Path) -> None:
+    """user:password@ inside a player URL is masked in check-config's output."""
+    text = BASE + PLAYER.format(url="http://kodi:kodi-pw-9@127.0.0.1:8080/jsonrpc", password="other-pw-1")
+    proc = run_cli("check-config", "--config", str(write(tmp_path, text)))
+    assert proc.returncode == 0, proc.stderr
+    assert "kodi-pw-9" not in proc.stdout and "other-pw-1" not in proc.stdout
+    assert yaml.safe_load(proc.stdout)["players"][0]["url"] == "http://kodi:********@127.0.0.1:8080/jsonrpc"
+
+
+def test_debug_log_shows_no_secret(tmp_path: Path) -> None:
+    """serve at log_level debug: neither the config's secrets nor URL credentials reach the log."""
+    port, dead = free_port(), free_port()
+    text = (BASE.replace("port: 7979", f"port: {port}\n  api_key: server-key-42")
+            + "log_level: debug\nproviders:\n  tmdb:\n    api_key: tmdb-key-42\n    base_url: http://127.0.0.1:9/3\n"
+            + PLAYER.format(url=f"http://kodi:url-pw-42@127.0.0.1:{dead}/jsonrpc", password="player-pw-42"))
+    log = tmp_path / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--config", str(write(tmp_path, text))],
+                                cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 20
+            while "cannot reach Kodi" not in log.read_text(errors="replace"):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    out = log.read_text(errors="replace")
+    assert "DEBUG" in out and "kodi:********@127.0.0.1" in out
+    for secret in ("server-key-42", "tmdb-key-42", "url-pw-42", "player-pw-42"):
+        assert secret not in out, secret
