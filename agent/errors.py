@@ -68,3 +68,9 @@ class JobCancelled(AgentError):
     """Raised at a checkpoint when the running job was cancelled."""
 
     default_message = "job cancelled"
+
+
+class UnsafeUserFile(PermanentFailure):
+    """A user's file was not read: not a regular file, too large, or a link leading outside the libraries."""
+
+    default_message = "file not read"

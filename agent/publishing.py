@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import UnsafeUserFile
 from agent.fsutil import atomic_write
-from agent.nfo import parse_nfo, render_episodes, render_nfo
+from agent.nfo import NfoError, parse_nfo, render_episodes, render_nfo
+from agent.nfo.model import MAX_NFO_BYTES
+from agent.nfo.parse import parse_nfo_async
 from agent.store import media
 from agent.store.media import Item
+from agent.userfiles import read_user_file
 
 if TYPE_CHECKING:
     from agent.service import Agent
@@ -106,13 +111,13 @@ async def absorb_hand_edits(agent: Agent, item: Item, nfo_path: Path, data: byte
     if written is None or hashlib.sha256(data).hexdigest() == written["sha256"]:
         return item, []
     kind = KIND[item.entity]
-    parsed = parse_nfo(data, kind)
+    parsed = await parse_nfo_async(data, kind)
     if not parsed.ok:
         return item, []
     before = None
     baseline = await asyncio.to_thread(load_baseline, agent, nfo_path, written["sha256"])
     if baseline is not None:
-        parsed_before = parse_nfo(baseline, kind)
+        parsed_before = await parse_nfo_async(baseline, kind)
         before = _episode_fields(item, parsed_before) if parsed_before.ok else None
     edits = hand_edits(kind, item, _episode_fields(item, parsed), before)
     if not edits:
@@ -140,16 +145,22 @@ async def render_for(agent: Agent, item: Item, existing: bytes | None, art_urls:
             for row in rows:
                 sibling = media.item_from_row("episode", row)
                 episodes.append(fields if sibling.id == item.id else dict(sibling.fields))
-            return render_episodes(episodes, existing, templates)
-    return render_nfo(kind, fields, existing, templates)
+            return await asyncio.to_thread(render_episodes, episodes, existing, templates)
+    return await asyncio.to_thread(render_nfo, kind, fields, existing, templates)  # parses `existing`: off the loop
 
 
-def read_existing(path: Path) -> bytes | None:
-    """The NFO on disk, or None."""
+def read_existing(path: Path, roots: Sequence[Path] | None = None) -> bytes | None:
+    """The NFO on disk, or None when there is none (blocking: run it in a thread).
+
+    Only a regular file of at most MAX_NFO_BYTES is read, never through a link leaving `roots`;
+    a FIFO, device, folder, link out or oversized file is an NfoError, and the publish leaves it alone.
+    """
     try:
-        return path.read_bytes()
+        return read_user_file(path, roots, MAX_NFO_BYTES)
     except FileNotFoundError:
         return None
+    except UnsafeUserFile as exc:
+        raise NfoError(f"existing NFO {exc.detail['reason']}", detail=exc.detail) from exc
 
 
 __all__ = ["KIND", "absorb_hand_edits", "baseline_path", "hand_edits", "load_baseline", "nfo_target",

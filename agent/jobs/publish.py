@@ -69,13 +69,19 @@ async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any
     shared = await _shared_folder(agent, item)
     folder, stem = _folder_and_stem(item)
     target = nfo_target(agent, item, shared)
-    existing = read_existing(target)
+    unreadable: NfoError | None = None  # a FIFO, folder, device or link out of the libraries is never read
+    try:
+        existing = await asyncio.to_thread(read_existing, target, [lib.path for lib in agent.cfg.libraries])
+    except NfoError as exc:
+        existing, unreadable = None, exc
     edits: list[str] = []
     if existing is not None:
         item, edits = await absorb_hand_edits(agent, item, target, existing)
     plans, urls = await _art_plan(agent, item, stem, shared)
     nfo_error = None
     try:
+        if unreadable is not None:
+            raise unreadable
         data = await render_for(agent, item, existing, urls)
         plans.insert(0, PlannedFile.nfo(str(target.relative_to(folder)), data))
     except NfoError as exc:

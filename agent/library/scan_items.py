@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from agent.errors import UnsafeUserFile
 from agent.nfo import NfoResult, parse_nfo
 from agent.nfo.ids import scalar_ids
 from agent.nfo.model import MAX_NFO_BYTES
 from agent.store import media
+from agent.userfiles import read_user_file
 
 PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
 _KEYS_PER_QUERY: Final = 500  # dedupe keys per `IN (...)` lookup (SQLite allows 32,766 variables)
@@ -42,21 +44,23 @@ class NfoRead:
         return self.result.fields
 
 
-def read_nfo(path: str | Path | None, kind: str, own: dict[str, str], known: str | None) -> NfoRead | None:
-    """Read and parse an NFO unless it is the agent's own or the one already imported; never writes it."""
+def read_nfo(
+    path: str | Path | None, kind: str, own: dict[str, str], known: str | None, roots: Sequence[Path] | None = None
+) -> NfoRead | None:
+    """Read and parse an NFO unless it is the agent's own or the one already imported; never writes it.
+
+    Only a regular file of at most MAX_NFO_BYTES is read, never through a link leaving `roots`.
+    """
     if path is None:
         return None
     text = str(path)
     name = os.path.basename(text)
     try:
-        with open(text, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size > MAX_NFO_BYTES:
-                return NfoRead(text, None, error=f"{name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
-            data = fh.read(MAX_NFO_BYTES + 1)
+        data = read_user_file(text, roots, MAX_NFO_BYTES)
+    except UnsafeUserFile as exc:
+        return NfoRead(text, None, error=f"{name} {exc.detail['reason']}; not read")
     except OSError as exc:
         return NfoRead(text, None, error=f"cannot read {name}: {exc.strerror or exc}")
-    if len(data) > MAX_NFO_BYTES:  # it grew after the size check
-        return NfoRead(text, None, error=f"{name} is larger than {MAX_NFO_BYTES // 1048576} MiB")
     sha = hashlib.sha256(data).hexdigest()
     if own.get(text) == sha:
         return NfoRead(text, sha, skipped="own")

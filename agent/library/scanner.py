@@ -102,8 +102,8 @@ class Scanner:
         raise TypeError(f"{type(self).__name__} must implement prepare")
 
     def read(self, path: str | Path | None, kind: str, known: str | None) -> NfoRead | None:
-        """Read one NFO (see read_nfo) and report a broken one in the scan's errors."""
-        nfo = read_nfo(path, kind, self.own, known)
+        """Read one NFO (see read_nfo; never through a link leaving the library) and report a broken one."""
+        nfo = read_nfo(path, kind, self.own, known, (self.req.root,))
         if nfo is not None and nfo.error:
             self.report.errors.append(f"{nfo.path}: {nfo.error}")
         return nfo
