@@ -1,12 +1,13 @@
-"""Atomic file writes beside media: same-folder temp file, fsync, rename; identical bytes are left alone."""
+"""Atomic file writes under data_dir, the agent's temp names and the registry of its own recent writes.
+
+Files beside media are written through folder handles instead (agent/dirfd.py).
+"""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import secrets
-import shutil
 import stat
 import threading
 from pathlib import Path
@@ -17,18 +18,21 @@ from agent.clock import Clock
 CHUNK = 1024 * 1024
 TEMP_MARKER = ".metarr-tmp-"
 RECENT_WRITE_SECONDS = 30.0  # the folder watcher ignores the agent's own writes this long
-# errors where a hardlink cannot be made but a copy can (other filesystem, no link support, too many links)
-_LINK_FALLBACK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
 
 
 def is_temp_name(name: str) -> bool:
-    """True for the agent's own temp file names (`.<name>.metarr-tmp-<random>`)."""
+    """True for the agent's temp file names (`.metarr-tmp-<random>`, and `.<name>.metarr-tmp-<random>` of old)."""
     return name.startswith(".") and TEMP_MARKER in name
+
+
+def temp_name() -> str:
+    """A fresh temp file name, short whatever the target's name (24 bytes: a 255-byte name still fits)."""
+    return f"{TEMP_MARKER}{secrets.token_hex(6)}"
 
 
 def temp_path_for(target: Path) -> Path:
     """A fresh temp name in the target's own folder."""
-    return target.parent / f".{target.name}{TEMP_MARKER}{secrets.token_hex(6)}"
+    return target.parent / temp_name()
 
 
 def sha256_file(path: Path) -> str:
@@ -55,16 +59,6 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
     with open(path, "rb") as handle:
         return handle.read(len(data) + 1) == data
-
-
-def same_file_content(src: Path, dest: Path) -> bool:
-    """True if dest is a regular file with the same bytes as src (size first, then sha256)."""
-    size = _regular_size(dest)
-    if size is None or size != os.stat(src).st_size:
-        return False
-    if os.path.samefile(src, dest):
-        return True
-    return sha256_file(src) == sha256_file(dest)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -112,39 +106,6 @@ def _new_temp(tmp: Path) -> BinaryIO:
     """Create a temp file that did not exist (never through a symlink), open for writing."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     return os.fdopen(fd, "wb")
-
-
-def _copy_to(src: Path, tmp: Path) -> None:
-    """Copy src into a new temp file and flush it."""
-    with _new_temp(tmp) as out, open(src, "rb") as source:
-        shutil.copyfileobj(source, out, CHUNK)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def atomic_link_or_copy(src: Path, dest: Path) -> bool:
-    """Put a cache file at dest (hardlink on the same filesystem, else copy) atomically; False if identical.
-
-    A hardlink shares its inode with the cache: the published file must never be written in place.
-    """
-    src, dest = Path(src), Path(dest)
-    if same_file_content(src, dest):
-        return False
-    tmp = temp_path_for(dest)
-    try:
-        try:
-            os.link(src, tmp, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno not in _LINK_FALLBACK:
-                raise
-            _discard(tmp)
-            _copy_to(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        _discard(tmp)
-        raise
-    fsync_dir(dest.parent)
-    return True
 
 
 class RecentWrites:

@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,8 +17,9 @@ from typing import TypeVar
 
 from agent.cache import ENTITY_TYPES, AssetCache
 from agent.clock import Clock
+from agent.dirfd import NAME_MAX, SymlinkInPath, Written, copy_at, hash_at, open_path, open_real, write_at
 from agent.errors import AgentError, PathError, PermanentFailure, RetryLater, UserError
-from agent.fsutil import RecentWrites, atomic_link_or_copy, atomic_write, is_temp_name, sha256_file
+from agent.fsutil import RecentWrites, is_temp_name
 from agent.imageinfo import AssetError
 from agent.paths import resolve_inside
 from agent.store.db import Database
@@ -106,7 +106,10 @@ def nfo_filename(entity_type: str, stem: str | None = None, movie_nfo: bool = Fa
 
 @dataclass(frozen=True)
 class PlannedFile:
-    """One file to put in the folder: NFO bytes (kind "nfo") or a cached asset (kind "asset")."""
+    """One file to put in the folder: NFO bytes (kind "nfo") or a cached asset (kind "asset").
+
+    `keep_original`: whatever the file held before (a release's text .nfo) is kept as `<name>-orig` first.
+    """
 
     kind: str
     name: str
@@ -115,6 +118,7 @@ class PlannedFile:
     ext: str | None = None
     art_type: str | None = None
     position: int = 0
+    keep_original: bool = False
 
     def __post_init__(self) -> None:
         """Refuse a half-filled plan."""
@@ -126,9 +130,9 @@ class PlannedFile:
             raise UserError(f"planned file kind '{self.kind}' is not nfo or asset")
 
     @classmethod
-    def nfo(cls, name: str, data: bytes) -> PlannedFile:
+    def nfo(cls, name: str, data: bytes, keep_original: bool = False) -> PlannedFile:
         """An NFO with its rendered bytes."""
-        return cls("nfo", name, data=data)
+        return cls("nfo", name, data=data, keep_original=keep_original)
 
     @classmethod
     def asset(cls, name: str, sha256: str, ext: str, art_type: str, position: int = 0) -> PlannedFile:
@@ -138,12 +142,14 @@ class PlannedFile:
 
 @dataclass
 class PublishReport:
-    """Paths written, skipped as identical, removed as stale, and kept because someone else owns them."""
+    """Paths written, skipped as identical, removed as stale, kept because someone else owns them, and the
+    copies (`<name>-orig`) under which files the agent replaced were kept."""
 
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept_foreign: list[str] = field(default_factory=list)
+    kept_original: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -168,29 +174,12 @@ def _relative(name: str) -> Path:
     return rel
 
 
-def _disk_status(path: Path, sha: str) -> str:
-    """'gone', 'ours' (a regular file with the hash we wrote) or 'foreign' (replaced by someone)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return "gone"
-    if not stat.S_ISREG(info.st_mode):
-        return "foreign"
-    return "ours" if sha256_file(path) == sha else "foreign"
-
-
-def _remove(path: Path) -> None:
-    """Delete a stale file and an `extrafanart` folder it leaves empty."""
-    path.unlink(missing_ok=True)
-    if path.parent.name == "extrafanart":
-        try:
-            path.parent.rmdir()
-        except OSError:
-            pass
-
-
 def _io_error(exc: OSError, action: str, path: Path | str) -> AgentError:
     """Name the file and say whether a retry can help."""
+    if exc.errno == errno.ENAMETOOLONG:
+        size = len(os.fsencode(os.path.basename(path)))
+        return PermanentFailure(f"could not {action} '{path}': its name is {size} bytes, over the"
+                                f" {NAME_MAX}-byte limit of a file name")
     message = f"could not {action} '{path}': {exc.strerror or exc}"
     if exc.errno in _TRANSIENT:
         return RetryLater(message)
@@ -223,90 +212,129 @@ def _forget(conn: sqlite3.Connection, path: str) -> None:
 
 
 class Publisher:
-    """Writes an entity's planned files beside its media and removes the agent's own stale ones."""
+    """Writes an entity's planned files beside its media and removes the agent's own stale ones.
+
+    Every folder is checked against the library roots, then opened from "/" along its real path without
+    following a symlink; all writes and removals go through that handle (agent/dirfd.py).
+    """
 
     def __init__(self, db: Database, cache: AssetCache, clock: Clock | None = None,
                  recent_writes: RecentWrites | None = None,
-                 allowed_roots: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 allowed_roots: Sequence[str | os.PathLike[str]] = (), umask: int | None = None) -> None:
         self.db = db
         self.cache = cache
         self.clock = clock or Clock()
         self.recent_writes = recent_writes if recent_writes is not None else RecentWrites(self.clock)
         self.allowed_roots = list(allowed_roots)
+        self.umask = umask  # for new files and folders; None: the process umask
 
     async def written_hash(self, path: str | os.PathLike[str]) -> str | None:
         """The sha256 of what the agent last wrote at `path`, or None if it never wrote there."""
         row = await self.db.fetchone("SELECT sha256 FROM published_files WHERE path = ?", (_key(path),))
         return row["sha256"] if row else None
 
-    def _folder(self, folder: Path) -> tuple[Path, Path]:
-        """Check the folder lies inside a library root; return (stored form, real path)."""
+    def _open_folder(self, folder: Path) -> tuple[Path, Path, int]:
+        """Check the folder lies inside a library root and open it; (stored form, real path, handle)."""
         if not self.allowed_roots:
             raise PathError(f"no library folders are configured, refusing to write into '{folder}'")
-        real = resolve_inside(_key(folder), self.allowed_roots)
-        if not real.is_dir():
-            raise PathError(f"media folder '{folder}' does not exist")
-        return Path(_key(folder)), real
+        shown = _key(folder)
+        real = resolve_inside(shown, self.allowed_roots)
+        try:
+            fd = open_real(real)
+        except SymlinkInPath as exc:
+            raise PathError(f"media folder '{shown}' changed after it was checked: '{exc.filename}' is now a"
+                            " symbolic link; nothing was written") from exc
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise PathError(f"media folder '{folder}' does not exist") from exc
+        except OSError as exc:
+            raise _io_error(exc, "open folder", shown) from exc
+        return Path(shown), real, fd
 
     async def publish(self, entity_type: str, entity_id: int, folder: Path, files: list[PlannedFile],
                       remove_stale: bool = True) -> PublishReport:
         """Write every planned file (skipping identical ones) and remove this entity's stale files."""
         if entity_type not in ENTITY_TYPES:
             raise UserError(f"entity type '{entity_type}' is not one of {', '.join(ENTITY_TYPES)}")
-        base, real = self._folder(Path(folder))
-        targets: dict[str, PlannedFile] = {}
-        for plan in files:
-            path = str(base / _relative(plan.name))
-            if path in targets:
-                raise UserError(f"'{plan.name}' is planned twice")
-            targets[path] = plan
+        base, real, fd = await _in_thread(self._open_folder, Path(folder))
         report = PublishReport()
-        for path, plan in targets.items():
-            await self._publish_one(entity_type, entity_id, Path(path), real, plan, report)
+        try:
+            targets: dict[str, tuple[Path, PlannedFile]] = {}
+            for plan in files:
+                rel = _relative(plan.name)
+                path = str(base / rel)
+                if path in targets:
+                    raise UserError(f"'{plan.name}' is planned twice")
+                targets[path] = (rel, plan)
+            for path, (rel, plan) in targets.items():
+                await self._publish_one(entity_type, entity_id, Path(path), rel, (real, fd), plan, report)
+        finally:
+            os.close(fd)
         if remove_stale:
             await self._remove_stale(entity_type, entity_id, set(targets), report)
         return report
 
-    async def _publish_one(self, entity_type: str, entity_id: int, target: Path, real_folder: Path,
-                           plan: PlannedFile, report: PublishReport) -> None:
+    async def _publish_one(self, entity_type: str, entity_id: int, target: Path, rel: Path,
+                           folder: tuple[Path, int], plan: PlannedFile, report: PublishReport) -> None:
         """Write one file atomically and record it."""
-        write: Callable[[], bool]
+        write: Callable[[int, str], Written]
         if plan.kind == "nfo":
             data = plan.data or b""
             digest = hashlib.sha256(data).hexdigest()
-            write = partial(atomic_write, target, data)
+            write = partial(write_at, data=data, umask=self.umask, keep=plan.keep_original)
         else:
             digest = plan.sha256 or ""
             source = self.cache.path_for(digest, plan.ext or "")
             if not source.is_file():
                 raise AssetError(f"asset {digest} for '{target.name}' is missing from the cache;"
                                  " fetch it again")
-            write = partial(atomic_link_or_copy, source, target)
+            write = partial(copy_at, src=source, umask=self.umask)
         owner = await self.db.fetchone("SELECT entity_type, entity_id FROM published_files WHERE path = ?",
                                        (str(target),))
         self.recent_writes.add(target)
-        wrote = await _in_thread(self._write, target, real_folder, write)
-        own = wrote or (owner is not None and tuple(owner) == (entity_type, entity_id))
+        done = await _in_thread(self._write, target, rel, folder, write)
+        if done.kept:
+            kept = str(target.parent / done.kept)
+            self.recent_writes.add(kept)
+            log.info("kept the previous %s as %s before writing the agent's own", target, kept)
+            report.kept_original.append(kept)
+        own = done.wrote or (owner is not None and tuple(owner) == (entity_type, entity_id))
         now = self.clock.now()
         await self.db.write(_record, (str(target), entity_type, entity_id, plan, digest, now, own))
-        (report.written if wrote else report.skipped).append(str(target))
+        (report.written if done.wrote else report.skipped).append(str(target))
 
-    @staticmethod
-    def _write(target: Path, real_folder: Path, write: Callable[[], bool]) -> bool:
-        """Create a sub-folder if needed, re-check containment, refuse to replace a folder, then write."""
+    def _write(self, target: Path, rel: Path, folder: tuple[Path, int],
+               write: Callable[[int, str], Written]) -> Written:
+        """Open (creating) the file's sub-folders below the media folder's handle, then write through it."""
+        real_folder, folder_fd = folder
+        dir_fd = self._open_sub(target, rel.parts[:-1], real_folder, folder_fd) if len(rel.parts) > 1 \
+            else folder_fd
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _io_error(exc, "create folder", target.parent) from exc
-        parent = Path(os.path.realpath(target.parent))
-        if parent != real_folder and not parent.is_relative_to(real_folder):
-            raise PathError(f"'{target}' would be written to '{parent}', outside '{real_folder}'")
-        if target.is_dir() and not target.is_symlink():
-            raise PathError(f"'{target}' is a folder; the agent will not replace it with a file")
-        try:
-            return write()
+            return write(dir_fd, rel.name)
+        except IsADirectoryError as exc:
+            raise PathError(f"'{target}' is a folder; the agent will not replace it with a file") from exc
         except OSError as exc:
             raise _io_error(exc, "write", target) from exc
+        finally:
+            if dir_fd != folder_fd:
+                os.close(dir_fd)
+
+    def _open_sub(self, target: Path, parts: tuple[str, ...], real_folder: Path, folder_fd: int) -> int:
+        """A sub-folder such as extrafanart; a symlinked one only if it leads to a folder inside the media folder."""
+        try:
+            try:
+                return open_path(folder_fd, parts, create=True, umask=self.umask)
+            except SymlinkInPath:
+                parent = Path(os.path.realpath(real_folder.joinpath(*parts)))
+                if parent != real_folder and not parent.is_relative_to(real_folder):
+                    raise PathError(f"'{target}' would be written to '{parent}', outside '{real_folder}'") from None
+                return open_path(folder_fd, parent.relative_to(real_folder).parts, create=True, umask=self.umask)
+        except SymlinkInPath as exc:
+            raise PathError(f"'{target.parent}' changed while it was opened: '{exc.filename}' is now a"
+                            " symbolic link; nothing was written") from exc
+        except NotADirectoryError as exc:
+            raise PathError(f"'{target.parent}' is not a folder; the agent will not write '{target.name}'") from exc
+        except OSError as exc:
+            raise _io_error(exc, "create folder", target.parent) from exc
 
     async def _remove_stale(self, entity_type: str, entity_id: int, planned: set[str],
                             report: PublishReport) -> None:
@@ -318,24 +346,77 @@ class Publisher:
             path = row["path"]
             if path in planned:
                 continue
+            self.recent_writes.add(path)
             try:
-                resolve_inside(os.path.dirname(path), self.allowed_roots)
-            except PathError:
-                log.warning("not removing stale file %s: it is outside every library folder", path)
-                report.kept_foreign.append(path)
-                continue
-            status = await _in_thread(_disk_status, Path(path), row["sha256"])
+                status = await _in_thread(self._remove_if_ours, path, row["sha256"])
+            except OSError as exc:
+                raise _io_error(exc, "remove", path) from exc
             if status == "ours":
-                self.recent_writes.add(path)
-                try:
-                    await _in_thread(_remove, Path(path))
-                except OSError as exc:
-                    raise _io_error(exc, "remove", path) from exc
                 report.removed.append(path)
             elif status == "foreign":
                 log.info("keeping %s: it changed since the agent wrote it", path)
                 report.kept_foreign.append(path)
+            elif status == "outside":
+                report.kept_foreign.append(path)
+                continue
             await self.db.write(_forget, path)
+
+    def _remove_if_ours(self, path: str, sha: str) -> str:
+        """Remove a stale file still holding the bytes the agent wrote, through its folder's handle.
+
+        Returns 'ours' (removed), 'foreign' (changed by someone: kept), 'gone', or 'outside' (its folder is
+        not inside a library any more, or turned into a symlink: nothing touched).
+        """
+        folder, name = os.path.split(path)
+        try:
+            real = resolve_inside(folder, self.allowed_roots)
+            fd = open_real(real)
+        except PathError:
+            log.warning("not removing stale file %s: it is outside every library folder", path)
+            return "outside"
+        except SymlinkInPath as exc:
+            log.warning("not removing stale file %s: '%s' on its way is now a symbolic link", path, exc.filename)
+            return "outside"
+        except (FileNotFoundError, NotADirectoryError):
+            return "gone"
+        try:
+            digest = hash_at(fd, name)
+            if digest is None:
+                return "gone" if not _exists_at(fd, name) else "foreign"
+            if digest != sha:
+                return "foreign"
+            os.unlink(name, dir_fd=fd)
+            if real.name == "extrafanart":
+                _remove_empty(fd)
+            return "ours"
+        finally:
+            os.close(fd)
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    """True if anything (file, link, folder) is at `name` in the folder."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _remove_empty(fd: int) -> None:
+    """Remove the folder behind `fd` (an emptied extrafanart) if it is empty and still at its name."""
+    try:
+        parent_fd = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except OSError:
+        return
+    try:
+        here = os.fstat(fd)
+        there = os.stat("extrafanart", dir_fd=parent_fd, follow_symlinks=False)
+        if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+            os.rmdir("extrafanart", dir_fd=parent_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(parent_fd)
 
 
 async def _in_thread(fn: Callable[..., T], *args: object) -> T:

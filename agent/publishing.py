@@ -14,6 +14,7 @@ from agent.fsutil import atomic_write
 from agent.nfo import NfoError, parse_nfo, render_episodes, render_nfo
 from agent.nfo.model import MAX_NFO_BYTES
 from agent.nfo.parse import parse_nfo_async
+from agent.nfo.render import existing_roots
 from agent.store import media
 from agent.store.media import Item
 from agent.userfiles import read_user_file
@@ -149,6 +150,16 @@ async def render_for(agent: Agent, item: Item, existing: bytes | None, art_urls:
     return await asyncio.to_thread(render_nfo, kind, fields, existing, templates)  # parses `existing`: off the loop
 
 
+def is_text_nfo(kind: str, existing: bytes | None) -> bool:
+    """True for an NFO on disk with content but no XML (a release's text file): it is kept before ours replaces it."""
+    if not existing or not existing.strip():
+        return False
+    try:
+        return not existing_roots(kind, existing)
+    except NfoError:
+        return False
+
+
 def read_existing(path: Path, roots: Sequence[Path] | None = None) -> bytes | None:
     """The NFO on disk, or None when there is none (blocking: run it in a thread).
 
@@ -163,5 +174,5 @@ def read_existing(path: Path, roots: Sequence[Path] | None = None) -> bytes | No
         raise NfoError(f"existing NFO {exc.detail['reason']}", detail=exc.detail) from exc
 
 
-__all__ = ["KIND", "absorb_hand_edits", "baseline_path", "hand_edits", "load_baseline", "nfo_target",
-           "read_existing", "render_for", "save_baseline"]
+__all__ = ["KIND", "absorb_hand_edits", "baseline_path", "hand_edits", "is_text_nfo", "load_baseline",
+           "nfo_target", "read_existing", "render_for", "save_baseline"]

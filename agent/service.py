@@ -99,7 +99,8 @@ class Agent:
                            baselines=self.cfg.data_dir / "published")
         roots = [str(lib.path) for lib in self.cfg.libraries]
         self.services.update(recent_writes=recent, cache=cache,
-                             publisher=Publisher(self.db, cache, self.clock, recent, roots))
+                             publisher=Publisher(self.db, cache, self.clock, recent, roots,
+                                                 umask=self.cfg.publish.umask))
 
     async def close_http(self) -> None:
         """Close the outbound session."""

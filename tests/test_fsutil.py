@@ -1,4 +1,4 @@
-"""Tests for atomic writes, hardlink-or-copy publishing and the recent-writes registry."""
+"""Tests for atomic writes, writes through folder handles (copies, never hardlinks) and the recent-writes registry."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import fsutil
+from agent import dirfd, fsutil
 from agent.clock import FakeClock
-from agent.fsutil import RecentWrites, atomic_link_or_copy, atomic_write, is_temp_name, sha256_file
+from agent.dirfd import SymlinkInPath, copy_at, open_path, open_real, write_at
+from agent.fsutil import RecentWrites, atomic_write, is_temp_name, sha256_file
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -61,19 +62,29 @@ def test_atomic_write_failure_removes_temp(tmp_path: Path, monkeypatch: pytest.M
     assert _leftovers(tmp_path) == []
 
 
-def test_link_or_copy_hardlinks_and_skips(tmp_path: Path) -> None:
-    """Same filesystem: the published file shares the cache inode; a second call is a no-op."""
+def _folder(path: Path) -> int:
+    """A handle on a real folder."""
+    return open_real(os.path.realpath(path))
+
+
+def test_copy_at_copies_and_skips(tmp_path: Path) -> None:
+    """Same filesystem: the published file is a copy (its own inode); a second call is a no-op."""
     src = tmp_path / "cache.jpg"
     src.write_bytes(b"\xff\xd8\xffimage")
-    dest = tmp_path / "lib" / "poster.jpg"
-    dest.parent.mkdir()
-    assert atomic_link_or_copy(src, dest) is True
-    assert dest.stat().st_ino == src.stat().st_ino
-    assert atomic_link_or_copy(src, dest) is False
-    assert _leftovers(dest.parent) == []
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    fd = _folder(lib)
+    try:
+        assert copy_at(fd, "poster.jpg", src).wrote is True
+        assert (lib / "poster.jpg").read_bytes() == src.read_bytes()
+        assert (lib / "poster.jpg").stat().st_ino != src.stat().st_ino
+        assert copy_at(fd, "poster.jpg", src).wrote is False
+    finally:
+        os.close(fd)
+    assert _leftovers(lib) == []
 
 
-def test_link_or_copy_identical_copy_not_rewritten(tmp_path: Path) -> None:
+def test_copy_at_identical_copy_not_rewritten(tmp_path: Path) -> None:
     """A separate file with identical bytes is left alone (no inode or mtime change)."""
     src = tmp_path / "cache.jpg"
     src.write_bytes(b"same bytes")
@@ -81,39 +92,98 @@ def test_link_or_copy_identical_copy_not_rewritten(tmp_path: Path) -> None:
     dest.write_bytes(b"same bytes")
     os.utime(dest, (500, 500))
     inode = dest.stat().st_ino
-    assert atomic_link_or_copy(src, dest) is False
+    fd = _folder(tmp_path)
+    try:
+        assert copy_at(fd, "poster.jpg", src).wrote is False
+    finally:
+        os.close(fd)
     assert dest.stat().st_ino == inode and dest.stat().st_mtime == 500
 
 
-def test_link_or_copy_falls_back_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When hardlinks fail with EXDEV the file is copied instead."""
+def test_copy_at_without_copy_file_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the in-kernel copy is refused (EXDEV) the bytes are copied by hand."""
     src = tmp_path / "cache.png"
-    src.write_bytes(b"\x89PNG data")
+    src.write_bytes(b"\x89PNG data" * 1000)
     dest = tmp_path / "clearlogo.png"
     dest.write_bytes(b"old logo")
 
-    def no_link(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.EXDEV, "cross-device link")
+    def no_fast_copy(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EXDEV, "cross-device copy")
 
-    monkeypatch.setattr(fsutil.os, "link", no_link)
-    assert atomic_link_or_copy(src, dest) is True
-    assert dest.read_bytes() == b"\x89PNG data"
-    assert dest.stat().st_ino != src.stat().st_ino
+    monkeypatch.setattr(dirfd.os, "copy_file_range", no_fast_copy)
+    fd = _folder(tmp_path)
+    try:
+        assert copy_at(fd, "clearlogo.png", src).wrote is True
+    finally:
+        os.close(fd)
+    assert dest.read_bytes() == src.read_bytes()
     assert _leftovers(tmp_path) == []
 
 
-def test_link_or_copy_other_error_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unexpected link error is not hidden by a copy."""
+def test_copy_at_other_error_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected copy error is not hidden by a fallback, and no temp file stays."""
     src = tmp_path / "cache.png"
     src.write_bytes(b"x")
 
-    def no_space(*args: object, **kwargs: object) -> None:
+    def no_space(*args: object, **kwargs: object) -> int:
         raise OSError(errno.ENOSPC, "no space")
 
-    monkeypatch.setattr(fsutil.os, "link", no_space)
-    with pytest.raises(OSError, match="no space"):
-        atomic_link_or_copy(src, tmp_path / "poster.png")
-    assert _leftovers(tmp_path) == []
+    monkeypatch.setattr(dirfd.os, "copy_file_range", no_space)
+    fd = _folder(tmp_path)
+    try:
+        with pytest.raises(OSError, match="no space"):
+            copy_at(fd, "poster.png", src)
+    finally:
+        os.close(fd)
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "poster.png").exists()
+
+
+def test_write_at_skips_identical_and_replaces_symlink(tmp_path: Path) -> None:
+    """Same bytes change nothing; a symlink at the name is replaced, its target untouched."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (tmp_path / "secret").write_bytes(b"keep")
+    (lib / "movie.nfo").symlink_to(tmp_path / "secret")
+    fd = _folder(lib)
+    try:
+        assert write_at(fd, "movie.nfo", b"<movie/>").wrote is True
+        os.utime(lib / "movie.nfo", (700, 700))
+        assert write_at(fd, "movie.nfo", b"<movie/>").wrote is False
+    finally:
+        os.close(fd)
+    assert (tmp_path / "secret").read_bytes() == b"keep"
+    assert not (lib / "movie.nfo").is_symlink() and (lib / "movie.nfo").stat().st_mtime == 700
+
+
+def test_write_at_keeps_the_previous_file(tmp_path: Path) -> None:
+    """With keep, the old bytes stay under <name>-orig; the same old file is not kept twice."""
+    (tmp_path / "a.nfo").write_bytes(b"release notes")
+    fd = _folder(tmp_path)
+    try:
+        done = write_at(fd, "a.nfo", b"<movie/>", keep=True)
+    finally:
+        os.close(fd)
+    assert done.kept == "a.nfo-orig" and (tmp_path / "a.nfo-orig").read_bytes() == b"release notes"
+    assert (tmp_path / "a.nfo").read_bytes() == b"<movie/>"
+
+
+def test_open_path_refuses_symlinks_and_creates(tmp_path: Path) -> None:
+    """open_path never follows a symlink on the way and creates missing folders when asked."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    base = _folder(tmp_path)
+    try:
+        with pytest.raises(SymlinkInPath) as caught:
+            open_path(base, ["link"])
+        assert caught.value.filename == "link"
+        with pytest.raises(FileNotFoundError):
+            open_path(base, ["real", "sub"])
+        os.close(open_path(base, ["real", "sub", "deeper"], create=True))
+    finally:
+        os.close(base)
+    assert (tmp_path / "real" / "sub" / "deeper").is_dir()
+    with pytest.raises(SymlinkInPath):
+        open_real(tmp_path / "link")
 
 
 def test_sha256_file_streams(tmp_path: Path) -> None:
@@ -139,6 +209,9 @@ def test_recent_writes_expire() -> None:
 
 
 def test_temp_names() -> None:
-    """The watcher can recognise the agent's temp names."""
+    """Temp names are short whatever the target, and the watcher recognises new and old ones."""
+    name = fsutil.temp_name()
+    assert is_temp_name(name) and len(name.encode()) <= 24
+    assert len(fsutil.temp_path_for(Path("/m") / ("x" * 251 + ".nfo")).name.encode()) <= 24
     assert is_temp_name(".poster.jpg.metarr-tmp-abc123")
     assert not is_temp_name("poster.jpg")

@@ -290,9 +290,12 @@ async def test_crash_mid_publish_leaves_no_partial_files(app: Any, tmp_path: Pat
     real_replace = os.replace
 
     def flaky(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        """Fail the second replace into the library, once."""
-        if str(dst).startswith(str(folder)):
-            calls.append(str(dst))
+        """Fail the second replace into the library, once (library files are renamed inside a folder handle)."""
+        where = str(dst)
+        if kwargs.get("dst_dir_fd") is not None:
+            where = os.path.join(os.readlink(f"/proc/self/fd/{kwargs['dst_dir_fd']}"), where)
+        if where.startswith(str(folder)):
+            calls.append(where)
             if len(calls) == 2:
                 raise OSError(errno.EIO, "injected I/O error")
         real_replace(src, dst, *args, **kwargs)

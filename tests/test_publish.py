@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakes.images import header_jpeg, png_bytes
 
-from agent import fsutil
+from agent import dirfd
 from agent.cache import AssetCache, CachedAsset
 from agent.clock import FakeClock
 from agent.errors import AgentError, PathError, UserError
@@ -132,7 +132,7 @@ def test_art_filenames_series_season_episode() -> None:
 
 async def test_publish_writes_links_and_records(publisher: Publisher, cache: AssetCache, db: Database,
                                                 library: Path, recent: RecentWrites) -> None:
-    """NFO and art are written, art is a hardlink to the cache, rows and library paths are recorded."""
+    """NFO and art are written, art is a copy of the cache file, rows and library paths are recorded."""
     folder = library / "The Matrix (1999)"
     poster = await _asset(cache, make_jpeg(1000, 1500), "poster")
     logo = await _asset(cache, make_png(8, 3), "clearlogo")
@@ -142,7 +142,8 @@ async def test_publish_writes_links_and_records(publisher: Publisher, cache: Ass
     assert sorted(Path(p).name for p in report.written) == ["The Matrix (1999).nfo", "clearlogo.png",
                                                             "poster.jpg"]
     assert report.changed and report.skipped == [] and report.removed == []
-    assert (folder / "poster.jpg").stat().st_ino == poster.path.stat().st_ino
+    assert (folder / "poster.jpg").read_bytes() == poster.path.read_bytes()
+    assert (folder / "poster.jpg").stat().st_ino != poster.path.stat().st_ino
     assert (folder / "The Matrix (1999).nfo").read_bytes().startswith(b"<movie>")
     assert recent.contains(folder / "poster.jpg")
     rows = await db.fetchall("SELECT path, kind FROM published_files ORDER BY path")
@@ -264,16 +265,16 @@ async def test_crash_mid_publish_then_rerun(publisher: Publisher, cache: AssetCa
     real_replace = os.replace
     calls = {"n": 0}
 
-    def flaky_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    def flaky_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str], **dir_fds: int) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(errno.EIO, "I/O error")
-        real_replace(src, dst)
+        real_replace(src, dst, **dir_fds)
 
-    monkeypatch.setattr(fsutil.os, "replace", flaky_replace)
+    monkeypatch.setattr(dirfd.os, "replace", flaky_replace)
     with pytest.raises(AgentError, match=r"poster\.jpg"):
         await publisher.publish("movie", 1, folder, files)
-    monkeypatch.setattr(fsutil.os, "replace", real_replace)
+    monkeypatch.setattr(dirfd.os, "replace", real_replace)
     assert _temps(library) == []
     assert (folder / "poster.jpg").read_bytes() == b"previous poster"
     assert not (folder / "fanart.jpg").exists()

@@ -12,7 +12,15 @@ from agent.errors import PermanentFailure
 from agent.jobs.model import Priority
 from agent.nfo import NfoError
 from agent.publish import PlannedFile, art_filename, nfo_filename
-from agent.publishing import absorb_hand_edits, nfo_target, read_existing, render_for, save_baseline
+from agent.publishing import (
+    KIND,
+    absorb_hand_edits,
+    is_text_nfo,
+    nfo_target,
+    read_existing,
+    render_for,
+    save_baseline,
+)
 from agent.queue import JobContext
 from agent.store import media
 from agent.store.media import Item
@@ -83,7 +91,8 @@ async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any
         if unreadable is not None:
             raise unreadable
         data = await render_for(agent, item, existing, urls)
-        plans.insert(0, PlannedFile.nfo(str(target.relative_to(folder)), data))
+        keep = await asyncio.to_thread(is_text_nfo, KIND[item.entity], existing)  # a release's text file
+        plans.insert(0, PlannedFile.nfo(str(target.relative_to(folder)), data, keep_original=keep))
     except NfoError as exc:
         nfo_error = f"{target.name}: {exc.message}; left untouched"
         data = None
@@ -96,7 +105,8 @@ async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any
                                               extra_columns=columns))
     agent.emit(f"{entity}:updated", {"id": item_id})
     return {"written": report.written, "unchanged": report.skipped, "removed": report.removed,
-            "kept_foreign": report.kept_foreign, "hand_edits": edits, "nfo_error": nfo_error}
+            "kept_foreign": report.kept_foreign, "kept_original": report.kept_original, "hand_edits": edits,
+            "nfo_error": nfo_error}
 
 
 def register(agent: Agent) -> None:
