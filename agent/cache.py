@@ -12,6 +12,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,12 @@ import aiohttp
 from yarl import URL
 
 from agent.clock import Clock
-from agent.errors import RetryLater, UserError
+from agent.errors import RetryLater, UnsafeUserFile, UserError
 from agent.fsutil import CHUNK, fsync_dir, sha256_file
 from agent.imageinfo import AssetError, sniff_path
 from agent.store import assets
 from agent.store.db import Database
+from agent.userfiles import open_user_file
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +302,20 @@ class AssetCache:
         finally:
             tmp.unlink(missing_ok=True)
 
-    async def store_file(self, path: Path, source_url: str | None = None) -> CachedAsset:
-        """Add a local image (artwork found beside media) to the cache, so it is never lost."""
+    async def store_file(self, path: Path, source_url: str | None = None,
+                         roots: Sequence[Path] | None = None) -> CachedAsset:
+        """Add a local image (artwork found beside media) to the cache, so it is never lost.
+
+        Only a regular file is read, and with `roots` never through a link leading outside them.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise AssetError(f"local artwork '{path}' does not exist or is not a file")
+        try:
+            os.close(await asyncio.to_thread(open_user_file, path, roots))
+        except (FileNotFoundError, UnsafeUserFile) as exc:
+            reason = exc.message if isinstance(exc, UnsafeUserFile) else f"'{path}' does not exist"
+            raise AssetError(f"local artwork {reason}") from exc
+        except OSError as exc:
+            raise AssetError(f"cannot read local artwork '{path}': {exc.strerror or exc}") from exc
         try:
             size = path.stat().st_size
             if size <= self.max_bytes:  # the same image found again (every rescan of its folder): no copy
@@ -315,7 +326,7 @@ class AssetCache:
             raise AssetError(f"cannot read local artwork '{path}': {exc.strerror or exc}") from exc
         tmp = self._new_temp()
         try:
-            sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp)
+            sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp, roots)
             return await self._finish(tmp, sha, size, source_url)
         finally:
             tmp.unlink(missing_ok=True)
@@ -330,11 +341,11 @@ class AssetCache:
             sink.close()
         return sink.sha256, sink.size
 
-    def _copy_file_in(self, path: Path, tmp: Path) -> tuple[str, int]:
-        """Stream a local file through a hashing, size-capped sink (worker thread)."""
+    def _copy_file_in(self, path: Path, tmp: Path, roots: Sequence[Path] | None = None) -> tuple[str, int]:
+        """Stream a local file (regular, inside `roots`) through a hashing, size-capped sink (worker thread)."""
         sink = _Sink(tmp, self.max_bytes, str(path))
         try:
-            with open(path, "rb") as source:
+            with os.fdopen(open_user_file(path, roots), "rb") as source:
                 while chunk := source.read(CHUNK):
                     sink.write(chunk)
         finally:

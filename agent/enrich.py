@@ -196,7 +196,7 @@ async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate])
         if path in written:  # the agent wrote it: not a user choice
             continue
         try:
-            asset = await cache.store_file(Path(path))
+            asset = await cache.store_file(Path(path), roots=[lib.path for lib in agent.cfg.libraries])
         except (AgentError, OSError) as exc:
             log.warning("cannot cache local artwork %s: %s", path, exc)
             continue

@@ -6,6 +6,7 @@ fails instead of hanging the suite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,9 +19,11 @@ from typing import Any
 
 import pytest
 from conftest import HEADERS, make_config
+from fakes.images import png_bytes
 
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure, UnsafeUserFile
+from agent.jobs.webhook import remove_own_files
 from agent.nfo.model import MAX_NFO_BYTES
 from agent.userfiles import read_user_file
 
@@ -285,3 +288,45 @@ def test_publish_read_of_a_link_to_dev_zero_stops(tmp_path: Path) -> None:
                           cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-500:]
     assert "existing NFO is a link to /dev/zero, outside the library folders" in done.stdout
+
+
+async def test_fifo_video_does_not_hang_the_scan(app: Any, tmp_path: Path) -> None:
+    """A FIFO named like a movie file: the scan (which hashes new videos) finishes, the FIFO is never opened."""
+    folder = tmp_path / "media" / "movies" / MATRIX
+    folder.mkdir(parents=True)
+    fifo = folder / f"{MATRIX}.mkv"
+    os.mkfifo(fifo)
+    with fifo_watchdog(fifo) as tripped:
+        await scan(app)
+    assert not tripped, "the scan blocked on the FIFO"
+    row = await app.agent.db.fetchone("SELECT file_hash FROM movies")
+    assert row is not None and row["file_hash"] is None
+
+
+def test_webhook_cleanup_never_blocks_on_a_fifo(tmp_path: Path) -> None:
+    """A published file replaced by a FIFO is kept as changed; hashing it never waits for a writer."""
+    library = tmp_path / "library"
+    library.mkdir()
+    fifo = library / "poster.jpg"
+    os.mkfifo(fifo)
+    with fifo_watchdog(fifo) as tripped:
+        report = in_thread(lambda: remove_own_files([{"path": str(fifo), "sha256": "0" * 64}], [library]))
+    assert not tripped and report["kept_changed"] == [str(fifo)] and fifo.is_fifo()
+
+
+async def test_local_artwork_linked_outside_is_not_cached(app: Any, tmp_path: Path) -> None:
+    """poster.jpg linked to an image outside the libraries is neither copied into the cache nor published."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    private = outside / "private.jpg"
+    private.write_bytes(png_bytes(300, 450))
+    folder = movie_folder(tmp_path)
+    (folder / "poster.jpg").symlink_to(private)
+    (folder / "fanart.jpg").write_bytes(png_bytes(640, 360))  # an ordinary local image still is
+    await scan(app)
+    movie = await only_movie(app)
+    await publish(app, movie["id"])
+    cached = {r["sha256"] for r in await app.agent.db.fetchall("SELECT sha256 FROM cache_assets")}
+    assert hashlib.sha256(private.read_bytes()).hexdigest() not in cached
+    assert hashlib.sha256((folder / "fanart.jpg").read_bytes()).hexdigest() in cached
+    assert (folder / "poster.jpg").is_symlink()

@@ -10,11 +10,12 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import AgentError, PathError, PermanentFailure
+from agent.errors import AgentError, PathError, PermanentFailure, UnsafeUserFile
 from agent.jobs.model import Priority
 from agent.paths import resolve_inside
 from agent.queue import JobContext
 from agent.store import lookups
+from agent.userfiles import open_user_file
 from agent.webhooks import Action, WebhookEvent, parse_webhook
 from agent.webhooks.locate import Locator, Place, hints_of
 
@@ -25,10 +26,14 @@ PRIORITY = Priority.CRITICAL
 _STATES = {"playing": "playing", "paused": "paused", "stopped": "idle"}
 
 
-def sha256_of(path: str) -> str:
-    """Hash a file's bytes."""
+def sha256_of(path: str) -> str | None:
+    """Hash a regular file's bytes; None for a FIFO, device or folder (never opened to wait on)."""
+    try:
+        fd = open_user_file(path)
+    except UnsafeUserFile:
+        return None
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -16,7 +16,7 @@ from agent.nfo import NfoResult, parse_nfo
 from agent.nfo.ids import scalar_ids
 from agent.nfo.model import MAX_NFO_BYTES
 from agent.store import media
-from agent.userfiles import read_user_file
+from agent.userfiles import open_user_file, read_user_file
 
 PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
 _KEYS_PER_QUERY: Final = 500  # dedupe keys per `IN (...)` lookup (SQLite allows 32,766 variables)
@@ -73,8 +73,8 @@ def read_nfo(
 def partial_hash(path: str | Path) -> str | None:
     """sha256 of a file's first and last 64 KiB: recognises a moved file without reading all of it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = open_user_file(path)  # a FIFO or device named like a video is never opened to wait on
+    except (OSError, UnsafeUserFile):
         return None
     try:
         digest = hashlib.sha256(_read(fd, PARTIAL_BYTES))
