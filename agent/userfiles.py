@@ -30,6 +30,7 @@ _KINDS: Final = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISLNK, "a symbolic link"),
 )
+_CHUNK: Final = 1 << 20
 _DIR_FD: Final = os.open in os.supports_dir_fd and bool(_NOFOLLOW)
 
 
@@ -145,15 +146,17 @@ def open_user_file(path: StrPath, roots: Sequence[StrPath] | None = None) -> int
     return fd
 
 
-def read_fd(fd: int, count: int) -> bytes:
-    """Up to `count` bytes from a descriptor (fewer only at the end of the file)."""
+def read_fd(fd: int, count: int, first: int = _CHUNK) -> bytes:
+    """Up to `count` bytes from a descriptor (fewer only at the end); the first read asks for `first` bytes."""
     chunks: list[bytes] = []
+    want = first
     while count > 0:
-        chunk = os.read(fd, min(count, 1 << 20))
+        chunk = os.read(fd, max(1, min(count, want)))
         if not chunk:
             break
         chunks.append(chunk)
         count -= len(chunk)
+        want = _CHUNK
     return b"".join(chunks)
 
 
@@ -173,9 +176,10 @@ def read_user_file(path: StrPath, roots: Sequence[StrPath] | None, cap: int) -> 
     """
     fd = open_user_file(path, roots)
     try:
-        if os.fstat(fd).st_size > cap:
+        size = os.fstat(fd).st_size
+        if size > cap:
             raise _refuse(path, f"is larger than {_size_text(cap)}")
-        data = read_fd(fd, cap + 1)
+        data = read_fd(fd, cap + 1, size + 1)  # one read of the whole file (and its end) when it holds still
     finally:
         os.close(fd)
     if len(data) > cap:  # it grew after the size check
