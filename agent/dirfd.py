@@ -28,6 +28,8 @@ _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLO
 # copy_file_range errors after which a plain read/write copy still works
 _NO_FAST_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM,
                  errno.EBADF}
+# errors of chown/chmod where the filesystem or our rights do not allow it (the file is still written)
+_NO_OWNERSHIP = {errno.EPERM, errno.EACCES, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 # errors where a hardlink cannot be made but a copy can
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
 
@@ -62,7 +64,7 @@ def open_dir(parent_fd: int, name: str, create: bool = False, umask: int | None 
     except FileNotFoundError:
         if not create:
             raise
-    except (NotADirectoryError, OSError) as exc:
+    except OSError as exc:
         if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise
         info = _lstat(parent_fd, name)
@@ -177,16 +179,28 @@ def _holds(dir_fd: int, name: str, data: bytes) -> bool:
 
 
 def _chown(fd: int, uid: int, gid: int) -> None:
-    """Set owner and group where allowed: both, else the group alone, else leave them (not root)."""
+    """Set owner and group where allowed: both, else the group alone, else leave them (not root, or a share)."""
     if uid == -1 and gid == -1:
         return
     try:
         os.fchown(fd, uid, gid)
-    except PermissionError:
+    except OSError as exc:
+        if exc.errno not in _NO_OWNERSHIP:
+            raise
         if uid != -1 and gid != -1:
             _chown(fd, -1, gid)
         else:
-            log.debug("cannot give a new file owner %s group %s: not permitted", uid, gid)
+            log.debug("cannot give a new file owner %s group %s: %s", uid, gid, exc.strerror)
+
+
+def _chmod(fd: int, mode: int) -> None:
+    """Set the mode where the filesystem allows it (some network shares do not)."""
+    try:
+        os.fchmod(fd, mode)
+    except OSError as exc:
+        if exc.errno not in _NO_OWNERSHIP:
+            raise
+        log.debug("cannot set mode %o on a new file: %s", mode, exc.strerror)
 
 
 def _settle_file(fd: int, old: os.stat_result | None, dir_fd: int, umask: int | None) -> None:
@@ -199,7 +213,7 @@ def _settle_file(fd: int, old: os.stat_result | None, dir_fd: int, umask: int | 
         mode = None if umask is None else 0o666 & ~umask
     _chown(fd, -1 if uid == now.st_uid else uid, -1 if gid == now.st_gid else gid)
     if mode is not None and stat.S_IMODE(os.fstat(fd).st_mode) != mode:
-        os.fchmod(fd, mode)
+        _chmod(fd, mode)
 
 
 def _settle_dir(fd: int, parent_fd: int, umask: int | None) -> None:
@@ -208,7 +222,7 @@ def _settle_dir(fd: int, parent_fd: int, umask: int | None) -> None:
     _chown(fd, -1, -1 if parent.st_gid == now.st_gid else parent.st_gid)
     if umask is not None:
         keep = stat.S_IMODE(os.fstat(fd).st_mode) & stat.S_ISGID
-        os.fchmod(fd, (0o777 & ~umask) | keep)
+        _chmod(fd, (0o777 & ~umask) | keep)
 
 
 def _new_temp(dir_fd: int) -> tuple[str, int]:
@@ -281,12 +295,17 @@ def _same_entry(dir_fd: int, a: str, b: str) -> bool:
     return digest is not None and digest == hash_at(dir_fd, b)
 
 
-def keep_original(dir_fd: int, name: str) -> str:
-    """Keep what is at `name` under a free `<name>-orig[.N]` (a hardlink, else a copy); return that name."""
+def keep_original(dir_fd: int, name: str) -> str | None:
+    """Keep what is at `name` under a free `<name>-orig[.N]` (a hardlink, else a copy); return that name.
+
+    None if `name` is gone meanwhile (nothing left to keep).
+    """
     for candidate in _orig_names(name):
         try:
             os.link(name, candidate, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
             return candidate
+        except FileNotFoundError:
+            return None
         except FileExistsError:
             if _same_entry(dir_fd, candidate, name):
                 return candidate  # kept by an earlier, interrupted run
@@ -310,7 +329,9 @@ def _copy_original(dir_fd: int, name: str, candidate: str) -> bool:
             return _same_entry(dir_fd, candidate, name)
         try:
             _copy_fd(src, dst)
-            _settle_file(dst, os.fstat(src), dir_fd, None)
+            info = os.fstat(src)
+            _settle_file(dst, info, dir_fd, None)
+            os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns))
             os.fsync(dst)
         except BaseException:
             os.close(dst)

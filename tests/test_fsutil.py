@@ -167,6 +167,48 @@ def test_write_at_keeps_the_previous_file(tmp_path: Path) -> None:
     assert (tmp_path / "a.nfo").read_bytes() == b"<movie/>"
 
 
+def test_keep_original_copies_where_links_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No hardlinks on this filesystem: the previous file is copied with its owner, mode and mtime."""
+    old = tmp_path / "a.nfo"
+    old.write_bytes(b"release notes")
+    os.chown(old, 1000, 1000)
+    os.chmod(old, 0o640)
+    os.utime(old, (1_000_000, 1_000_000))
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "links not supported")
+
+    monkeypatch.setattr(dirfd.os, "link", no_link)
+    fd = _folder(tmp_path)
+    try:
+        assert write_at(fd, "a.nfo", b"<movie/>", keep=True).kept == "a.nfo-orig"
+    finally:
+        os.close(fd)
+    kept = (tmp_path / "a.nfo-orig").stat()
+    assert (tmp_path / "a.nfo-orig").read_bytes() == b"release notes"
+    assert (kept.st_uid, kept.st_gid, kept.st_mode & 0o777, kept.st_mtime) == (1000, 1000, 0o640, 1_000_000)
+
+
+def test_write_at_where_owner_and_mode_cannot_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A share that refuses chown/chmod (ENOTSUP) still gets the file; only its owner and mode are not kept."""
+    old = tmp_path / "a.nfo"
+    old.write_bytes(b"<movie>old</movie>")
+    os.chown(old, 1000, 1000)
+    os.chmod(old, 0o600)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOTSUP, "operation not supported")
+
+    monkeypatch.setattr(dirfd.os, "fchown", refused)
+    monkeypatch.setattr(dirfd.os, "fchmod", refused)
+    fd = _folder(tmp_path)
+    try:
+        assert write_at(fd, "a.nfo", b"<movie/>").wrote is True
+    finally:
+        os.close(fd)
+    assert old.read_bytes() == b"<movie/>" and _leftovers(tmp_path) == []
+
+
 def test_open_path_refuses_symlinks_and_creates(tmp_path: Path) -> None:
     """open_path never follows a symlink on the way and creates missing folders when asked."""
     (tmp_path / "real").mkdir()
