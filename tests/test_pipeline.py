@@ -368,7 +368,7 @@ async def test_cache_cli_verify_and_gc(app: Any, tmp_path: Path, capsys: pytest.
     poster = next(a for a in movie["artwork"] if a["art_type"] == "poster")
     sha = poster["sha256"]
     cached = tmp_path / "data" / "cache" / "assets" / sha[:2] / sha[2:4] / f"{sha}.jpg"
-    cached.unlink()  # the library file is a hardlink to it: break the link, then corrupt the cache copy
+    cached.unlink()  # a new file in its place (the library file is a separate copy either way), then corrupt it
     cached.write_bytes(b"\xff\xd8\xff corrupted")
     assert await run_cli("cache", "verify", "--config", config) == 1
     out = capsys.readouterr().out
