@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.clock import iso
 from agent.errors import NotFound, UserError
+from agent.store import fields
 
 TABLES = {"movie": "movies", "series": "series", "episode": "episodes"}
 # Fields stored in their own columns (the rest of the field model lives in `details` JSON).
@@ -19,9 +20,6 @@ DETAIL_FIELDS = ("genres", "countries", "studios", "directors", "credits", "tags
                  "trailer", "userrating", "certification", "show_status", "showtitle", "uniqueids", "dateadded",
                  "streamdetails", "display_season", "display_episode", "top250",
                  "playcount", "lastplayed", "resume")
-INT_FIELDS = {"year", "runtime", "tmdb_id", "tvdb_id", "season", "episode", "episode_end", "userrating", "top250",
-              "display_season", "display_episode", "playcount"}
-LIST_FIELDS = {"genres", "countries", "studios", "directors", "credits", "tags"}
 ART_LOCK_PREFIX = "art:"
 
 
@@ -77,47 +75,14 @@ def load(conn: sqlite3.Connection, entity: str, item_id: int) -> Item:
 
 
 def coerce(entity: str, name: str, value: Any) -> Any:
-    """Validate and normalise a user-supplied field value; unknown fields and bad types are 400s."""
+    """Validate and normalise a user-supplied field value against its declared shape (agent.store.fields).
+
+    Unknown fields and values of the wrong type or range are 400s naming the field (`actors[0].name: ...`).
+    """
     if name not in editable_fields(entity):
         raise UserError(f"unknown field {name!r} for a {entity}",
                         detail={"fields": sorted(editable_fields(entity))})
-    if value is None or value == "":
-        return None
-    if name in INT_FIELDS:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise UserError(f"{name} must be an integer, got {value!r}")
-        try:
-            value = int(value)
-        except ValueError:
-            raise UserError(f"{name} must be an integer, got {value!r}") from None
-        if name == "year" and not 1870 <= value <= 2200:
-            raise UserError(f"year must be between 1870 and 2200, got {value}")
-        return value
-    if name in LIST_FIELDS:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split("/") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UserError(f"{name} must be a list of strings")
-        return value
-    if name in ("premiered", "aired") and isinstance(value, str):
-        import re
-
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise UserError(f"{name} must be a date like 1999-03-31, got {value!r}")
-        return value
-    if name == "imdb_id" and isinstance(value, str):
-        import re
-
-        if not re.fullmatch(r"tt\d{5,10}", value):
-            raise UserError(f"imdb_id must look like tt0133093, got {value!r}")
-    if name in ("actors", "ratings") and not isinstance(value, list):
-        raise UserError(f"{name} must be a list of objects")
-    if name in ("set", "uniqueids", "streamdetails", "resume") and not isinstance(value, dict):
-        raise UserError(f"{name} must be an object")
-    if name not in ("actors", "ratings", "set", "uniqueids", "streamdetails", "resume") and not isinstance(
-            value, str | int | float):
-        raise UserError(f"{name} must be a string")
-    return value.strip() if isinstance(value, str) else value
+    return fields.validate(name, value)
 
 
 def merge(item: Item, incoming: dict[str, Any], *, user: bool = False) -> dict[str, Any]:

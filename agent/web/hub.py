@@ -7,16 +7,25 @@ import contextlib
 import itertools
 import json
 import logging
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from agent import safejson
 from agent.clock import utc_iso_now
+from agent.errors import UserError
 
 log = logging.getLogger("agent.ws")
 
 SEND_QUEUE = 256  # frames buffered per client before it is considered too slow
 HEARTBEAT = 30.0  # WS ping interval; a client that does not answer is dropped
+OPEN_SOCKET: Final = web.RequestKey("open_websocket", web.WebSocketResponse)  # the upgraded socket, once prepared
+
+
+async def close_failed(ws: web.WebSocketResponse) -> None:
+    """Close a socket whose handler failed with 1011 (internal error); it may already be gone."""
+    with contextlib.suppress(Exception):
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error; see the agent's log")
 
 
 def frame(type_: str, data: dict[str, Any] | None = None) -> str:
@@ -92,6 +101,7 @@ class Hub:
         """Serve one /ws connection."""
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=64 * 1024)
         await ws.prepare(request)
+        request[OPEN_SOCKET] = ws  # from here on an error is a close code, never an HTTP reply
         client = Client(f"c{next(self._ids)}", ws, self.queue_size)
         self.clients[client.id] = client
         client.task = asyncio.create_task(client.writer(), name=f"ws-{client.id}")
@@ -103,6 +113,9 @@ class Hub:
                 elif msg.type == WSMsgType.BINARY:
                     refusal = {"error": "binary frames are not supported; send JSON text"}
                     self._offer(client, frame("error", refusal))
+        except Exception:
+            log.exception("ws client %s: serving it failed; closing it", client.id)
+            await close_failed(ws)
         finally:
             self.clients.pop(client.id, None)
             with contextlib.suppress(asyncio.QueueFull):
@@ -115,9 +128,12 @@ class Hub:
     def _on_text(self, client: Client, text: str) -> None:
         """Answer a client frame; malformed ones get an error frame and the connection stays."""
         try:
-            msg = json.loads(text)
+            msg = safejson.loads(text, "frame")
         except ValueError:
             self._offer(client, frame("error", {"error": "frame is not valid JSON"}))
+            return
+        except UserError as exc:  # NaN, a lone surrogate, nesting deep enough for a RecursionError
+            self._offer(client, frame("error", {"error": f"frame is not usable JSON: {exc.message}"}))
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self._offer(client, frame("error", {"error": 'frame must be a JSON object with a string "type"'}))

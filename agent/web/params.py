@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 
+from agent import safejson
 from agent.errors import UserError
 
 INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also takes "１", "1_0", " +1"
@@ -44,12 +44,12 @@ def query_int(request: web.Request, name: str, default: int, lo: int = 0, hi: in
 
 
 async def json_body(request: web.Request, kind: type = dict) -> Any:
-    """The request body as JSON of the expected kind."""
+    """The request body as strict JSON of the expected kind (NaN, huge numbers, deep nesting are 400s)."""
     raw = await request.read()
     if not raw.strip():
         raise UserError("request body is empty; send JSON")
     try:
-        body = json.loads(raw)
+        body = safejson.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, kind):

@@ -17,6 +17,7 @@ from agent.webhooks.model import (
 from agent.webhooks.plex import parse_plex
 from agent.webhooks.radarr import parse_radarr
 from agent.webhooks.sonarr import parse_sonarr
+from agent.webhooks.values import fit_event
 
 Parser = Callable[[bytes, str], WebhookEvent]
 
@@ -33,7 +34,7 @@ def parse_webhook(source: str, body: bytes, content_type: str) -> WebhookEvent:
     parser = PARSERS.get(source)
     if parser is None:
         raise NotFound(f"unknown webhook source '{source}' (known: {', '.join(PARSERS)})")
-    return parser(body, content_type)
+    return fit_event(parser(body, content_type))
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from agent.webhooks.values import (
 
 SOURCE: Final = "jellyfin"
 TICKS_PER_SECOND = 10_000_000  # .NET ticks are 100 ns
+MAX_SPAN = 99  # episodes one file may hold after its first (a larger EpisodeNumberEnd is ignored)
 
 _KINDS: dict[str, MediaKind] = {"movie": "movie", "episode": "episode", "series": "series"}
 _PLAYBACK = {"PlaybackStart", "PlaybackProgress", "PlaybackStop", "UserDataSaved"}
@@ -110,7 +111,7 @@ def _apply_episode(event: WebhookEvent, view: CaseInsensitive) -> None:
         )
     ]
     last = _number(view, "EpisodeNumberEnd")
-    if event.episode is not None and last is not None and last > event.episode:
+    if event.episode is not None and last is not None and event.episode < last <= event.episode + MAX_SPAN:
         event.episodes += [EpisodeInfo(event.season, n) for n in range(event.episode + 1, last + 1)]
 
 

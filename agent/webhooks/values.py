@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent import safejson
 from agent.errors import UserError
+from agent.safejson import MAX_INT
+
+if TYPE_CHECKING:
+    from agent.webhooks.model import WebhookEvent
 
 _GUID_RE = re.compile(
     r"^\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?$"
@@ -27,12 +34,16 @@ def decode_json_object(body: bytes, content_type: str, source: str) -> dict[str,
         where = f"{exc.reason} at byte {exc.start}"
         raise UserError(f"{source} webhook: body is not UTF-8 text ({where})") from None
     try:
-        data = json.loads(text)
+        data = safejson.loads(text)
     except json.JSONDecodeError as exc:
         shown = f" (content type {content_type})" if content_type else ""
         raise UserError(
             f"{source} webhook: body is not JSON{shown}: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except ValueError as exc:  # a number with more than 4,300 digits
+        raise UserError(f"{source} webhook: body is not usable JSON: {exc}") from None
+    except UserError as exc:  # NaN, a huge number, a lone surrogate, NUL, deep nesting: named by key path
+        raise UserError(f"{source} webhook: {exc.message}", detail=exc.detail) from None
     if not isinstance(data, dict):
         raise UserError(f"{source} webhook: body is JSON {json_type(data)}, expected an object")
     return data
@@ -93,30 +104,31 @@ def as_str(value: object) -> str | None:
 
 
 def as_int(value: object) -> int | None:
-    """An int from an int, a whole float or a numeric string ("05"); anything else is None."""
+    """An int (64-bit) from an int, a whole float or a numeric string ("05"); anything else is None."""
     if isinstance(value, bool) or value is None:
         return None
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    return None
+        number = value
+    elif (isinstance(value, float) and math.isfinite(value) and value.is_integer()) or (
+            isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,19}\s*", value)):
+        number = int(value)
+    return number if number is not None and -MAX_INT - 1 <= number <= MAX_INT else None
 
 
 def as_float(value: object) -> float | None:
-    """A float from a number or a numeric string; anything else is None."""
+    """A finite float from a number or a numeric string; anything else ("NaN", "inf" too) is None."""
     if isinstance(value, bool) or value is None:
         return None
+    number: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value) if abs(value) < 1e300 else None
+    elif isinstance(value, str) and len(value) < 100:
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def as_bool(value: object) -> bool | None:
@@ -224,3 +236,37 @@ class CaseInsensitive(Mapping[str, Any]):
     def __len__(self) -> int:
         """Number of keys."""
         return len(self._data)
+
+
+def fit_event(event: WebhookEvent) -> WebhookEvent:
+    """The event with every value that becomes an item field checked against the field table (agent.store.fields).
+
+    A sender's value that cannot fit (year 99999, a 5,000-character title, an id past 2^63) is dropped, and
+    text is cleaned of control characters, so a webhook hint can never fail an enrich or a publish later.
+    """
+    from agent.store.fields import fit
+
+    event.title, event.series_title = fit("title", event.title), fit("title", event.series_title)
+    event.overview, event.year = fit("plot", event.overview), fit("year", event.year)
+    event.genres = fit("genres", event.genres) or []
+    event.season, event.episode = fit("season", event.season), fit("episode", event.episode)
+    event.ids = {k: v for k, v in event.ids.items() if fit(f"{k}_id", v) is not None}
+    event.images = [i for i in event.images if len(i.url) <= 2048]
+    event.episodes = [
+        dataclasses.replace(ep, season=fit("season", ep.season), episode=fit("episode", ep.episode),
+                            title=fit("title", ep.title), aired=fit("aired", ep.aired),
+                            overview=fit("plot", ep.overview), tvdb_id=fit("tvdb_id", ep.tvdb_id))
+        for ep in event.episodes
+    ]
+    if event.playback is not None:
+        pb = event.playback
+        event.playback = dataclasses.replace(
+            pb, position_seconds=_seconds_or_none(pb.position_seconds),
+            total_seconds=_seconds_or_none(pb.total_seconds),
+            user=fit("title", pb.user), player=fit("title", pb.player), client=fit("title", pb.client))
+    return event
+
+
+def _seconds_or_none(value: float | None) -> float | None:
+    """A playback position in seconds when it is finite and not negative."""
+    return value if value is not None and math.isfinite(value) and 0 <= value <= 1e8 else None

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.clock import iso
+from agent.config_checks import mask_url, mask_values
 from agent.service import Agent
 
 
@@ -34,10 +35,10 @@ def player_to_api(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "type": row["type"],
         "group": row.get("group_name") or row["name"],
-        "url": row["url"],
+        "url": mask_url(row["url"]),
         "state": state,
         "last_seen_at": iso(row.get("last_seen_at")),
-        "last_error": row.get("last_error"),
+        "last_error": mask_values(row["last_error"]) if row.get("last_error") else None,
         "now_playing": now_playing,
     }
 
