@@ -255,3 +255,66 @@ async def test_players_route_masks_url_credentials(make_client: Any, tmp_path: P
     player = json.loads(text)["items"][0]
     assert player["url"] == "http://kodi:********@127.0.0.1:9/jsonrpc"
     assert player["last_error"] == "cannot reach Kodi at http://kodi:********@127.0.0.1:9/jsonrpc (refused)"
+
+
+# ---------------------------------------------------------------- every sender value, every wrong shape
+
+
+def _replacements(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path in a decoded payload."""
+    paths: list[tuple[Any, ...]] = [path] if path else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            paths += _replacements(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value[:2]):
+            paths += _replacements(child, (*path, i))
+    return paths
+
+
+WRONG = [-1, 2**62, 1.5, "", "x" * 3000, "NaN", "\x1b", True, None, [1], {"a": [1]}, "9" * 25]
+
+
+@pytest.mark.parametrize("sample", sorted(str(p.relative_to(Path(__file__).parent / "payloads"))
+                                          for p in (Path(__file__).parent / "payloads").glob("*/*.json")))
+def test_every_value_of_every_sample_in_a_wrong_shape(sample: str) -> None:
+    """Each value of each stored sender payload replaced by wrong shapes: a 400-style UserError or a fitting event."""
+    from agent.errors import UserError
+    from agent.store.fields import FIELDS
+    from agent.webhooks import parse_webhook
+    from agent.webhooks.locate import hints_of
+
+    source = sample.split("/")[0]
+    original = json.loads((Path(__file__).parent / "payloads" / sample).read_text())
+    for path in _replacements(original):
+        for wrong in WRONG:
+            body = json.loads(json.dumps(original))
+            target = body
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = wrong
+            try:
+                event = parse_webhook(source, json.dumps(body).encode(), "application/json")
+            except UserError:
+                continue
+            hints = hints_of(event)
+            fields = {"title": hints.get("title"), "year": hints.get("year"), "plot": hints.get("overview"),
+                      "genres": hints.get("genres"), **hints.get("ids", {})}
+            for name, value in fields.items():
+                if value is not None:
+                    assert FIELDS[name].check(value, name) == value, (path, wrong, name, value)
+            for ep in event.episodes:
+                for name in ("season", "episode", "title", "aired", "tvdb_id"):
+                    value = getattr(ep, name)
+                    assert value is None or FIELDS[name].check(value, name) == value, (path, wrong, name)
+            assert len(event.episodes) <= 1000
+            json.dumps(event.to_dict(), allow_nan=False)
+
+
+def test_every_editable_field_has_a_declared_shape() -> None:
+    """The field table covers every field a PATCH may name, for movies, series and episodes."""
+    from agent.store.fields import FIELDS
+    from agent.store.media import editable_fields
+
+    for entity in ("movie", "series", "episode"):
+        assert set(editable_fields(entity)) <= set(FIELDS), set(editable_fields(entity)) - set(FIELDS)
