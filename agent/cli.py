@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from agent import __version__
-from agent.config import Config, default_config_path, effective, load_config, secrets
-from agent.config_checks import MASK, mask_values
+from agent.config import Config, default_config_path, load_config
+from agent.config_checks import MASK, effective, mask_values, secrets
 from agent.errors import UserError
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from agent.config_checks import MASK, check_config, mask_url, url_password
+from agent.config_checks import check_config, mask_url
 from agent.errors import ConfigError
 from agent.yamlreader import Reader, compose_document, fields_of, in_file_order, read_document, shown
 
-SECRET_KEYS = {"api_key", "password"}
 ART_TYPES = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart", "keyart", "thumb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JOB_TYPES = (
@@ -219,6 +217,7 @@ def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
     from agent.paths import validate_mapping
 
     def one(r: Reader) -> PathMappingConfig | None:
+        """One {remote, local} pair, or None when it is noted as wrong."""
         remote, local = r.get("remote", str), r.get("local", str)
         r.done()
         problem = validate_mapping(remote, local)
@@ -256,6 +255,7 @@ def _build(root: Reader, base: Path, path: Path | None) -> Config:
     """Build every section from the root mapping; a section that is not a mapping is noted and defaulted."""
 
     def section(build: Callable[[Reader | None], T], key: str, default: T) -> T:
+        """One section built, or its default when it is not a mapping (noted)."""
         result = _safely(root, lambda: build(root.child(key)))
         return default if result is None else result
 
@@ -278,6 +278,7 @@ def _build(root: Reader, base: Path, path: Path | None) -> Config:
 
 
 def _server(s: Reader | None) -> ServerConfig:
+    """The server section: host, port (1-65535) and key."""
     if s is None:
         return ServerConfig()
     server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.integer("port", 7979, 1, 65535),
@@ -287,6 +288,7 @@ def _server(s: Reader | None) -> ServerConfig:
 
 
 def _jobs(r: Reader | None) -> JobsConfig:
+    """The jobs section: workers, per-type limits, retries and the time limits."""
     if r is None:
         return JobsConfig()
     limits = dict(JobsConfig().limits)
@@ -309,9 +311,11 @@ def _jobs(r: Reader | None) -> JobsConfig:
 
 
 def _libraries(root: Reader, base: Path) -> tuple[LibraryConfig, ...]:
+    """Every library; a broken entry is noted and skipped so the others are still checked."""
     libs: list[LibraryConfig] = []
 
     def one(r: Reader) -> LibraryConfig | None:
+        """One library entry (None when its path is unusable)."""
         name = r.get("name", str).strip()
         if not name or "/" in name:
             r.problem("name", "must be a non-empty name without '/'")
@@ -340,6 +344,7 @@ def _libraries(root: Reader, base: Path) -> tuple[LibraryConfig, ...]:
 
 
 def _providers(r: Reader | None) -> ProvidersConfig:
+    """TMDB and fanart.tv settings."""
     if r is None:
         return ProvidersConfig()
     tmdb, fanart = TmdbConfig(), FanartConfig()
@@ -364,6 +369,7 @@ def _providers(r: Reader | None) -> ProvidersConfig:
 
 
 def _artwork(r: Reader | None) -> ArtworkConfig:
+    """Artwork types, extra fanarts, the asset size cap and the cache grace period."""
     if r is None:
         return ArtworkConfig()
     types = []
@@ -382,6 +388,7 @@ def _artwork(r: Reader | None) -> ArtworkConfig:
 
 
 def _nfo(r: Reader | None, base: Path) -> NfoConfig:
+    """NFO naming and the templates folder."""
     if r is None:
         return NfoConfig()
     name = r.get("movie_filename", str, "basename")
@@ -395,6 +402,7 @@ def _nfo(r: Reader | None, base: Path) -> NfoConfig:
 
 
 def _sources(r: Reader | None) -> dict[str, SourceConfig]:
+    """Each webhook sender's path mappings."""
     out = {name: SourceConfig() for name in SOURCES}
     if r is None:
         return out
@@ -412,9 +420,11 @@ def _sources(r: Reader | None) -> dict[str, SourceConfig]:
 
 
 def _players(root: Reader) -> tuple[PlayerConfig, ...]:
+    """Every player; a broken entry is noted and skipped so the others are still checked."""
     players: list[PlayerConfig] = []
 
     def one(r: Reader) -> PlayerConfig:
+        """One player entry."""
         name = r.get("name", str).strip()
         if any(x.name == name for x in players):
             r.problem("name", f"duplicate player name {name!r}")
@@ -440,6 +450,7 @@ def _players(root: Reader) -> tuple[PlayerConfig, ...]:
 
 
 def _watcher(r: Reader | None) -> WatcherConfig:
+    """Folder watching intervals and the missing grace period."""
     if r is None:
         return WatcherConfig()
     cfg = WatcherConfig(quiet_seconds=r.number("quiet_seconds", 5.0, 0, DAY),
@@ -450,6 +461,7 @@ def _watcher(r: Reader | None) -> WatcherConfig:
 
 
 def _playback(r: Reader | None) -> PlaybackConfig:
+    """How long a captured playback state is kept."""
     if r is None:
         return PlaybackConfig()
     cfg = PlaybackConfig(expire_hours=r.number("expire_hours", 24.0, 0, CENTURY_DAYS * 24, above=True))
@@ -476,37 +488,6 @@ def _publish(r: Reader | None) -> PublishConfig:
 
 
 # ---------------------------------------------------------------- output
-
-
-def effective(cfg: Config, mask: bool = True) -> dict[str, Any]:
-    """The effective config as plain data, secrets masked."""
-
-    def conv(value: Any, key: str = "") -> Any:
-        if dataclasses.is_dataclass(value):
-            skip = "path" if isinstance(value, Config) else ""  # the file itself, not a library's folder
-            names = [f.name for f in dataclasses.fields(value) if f.name != skip]
-            return {name: conv(getattr(value, name), name) for name in names}
-        if isinstance(value, dict):
-            return {k: conv(v, k) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [conv(v) for v in value]
-        if isinstance(value, Path):
-            return str(value)
-        if mask and key in SECRET_KEYS and value:
-            return MASK
-        if mask and key == "url" and isinstance(value, str):
-            return mask_url(value)
-        return value
-
-    return conv(cfg)
-
-
-def secrets(cfg: Config) -> list[str]:
-    """Every secret value in the config (for log redaction)."""
-    found = [cfg.server.api_key, cfg.providers.tmdb.api_key, cfg.providers.fanart.api_key]
-    for p in cfg.players:
-        found += [p.password, p.api_key, url_password(p.url)]
-    return [s for s in found if s]  # validation refused any shorter than MIN_SECRET
 
 
 def default_config_path() -> Path:

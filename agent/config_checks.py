@@ -1,10 +1,12 @@
-"""Checks across a whole config (data_dir against the libraries, server.host, secret lengths) and URL masking."""
+"""Checks across a whole config (data_dir against the libraries, server.host, secret lengths); what may be shown."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 # without mangling every line that happens to contain it, so config validation refuses it instead.
 MIN_SECRET = 4
 MASK: Final = "********"
+SECRET_KEYS: Final = {"api_key", "password"}
 _URL_CREDENTIALS: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^/\s@]+)@")
 _KEY_IN_QUERY: Final = re.compile(r"(?i)([?&](?:apikey|api_key|token|x-plex-token)=)[^&\s\"']+")
 
@@ -113,3 +116,35 @@ def _check_secrets(cfg: Config, root: Reader) -> None:
             root.note(f"{name}: {what} must be at least {MIN_SECRET} characters long, so that it can be kept "
                       f"out of the logs (line {line_of(root, *keys)})")
 
+
+
+def effective(cfg: Config, mask: bool = True) -> dict[str, Any]:
+    """The effective config as plain data (check-config's output), secrets and URL passwords masked."""
+
+    def conv(value: Any, key: str = "") -> Any:
+        """Plain data for one value, masked by its key."""
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: conv(getattr(value, f.name), f.name) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {k: conv(v, k) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [conv(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        if mask and key in SECRET_KEYS and value:
+            return MASK
+        if mask and key == "url" and isinstance(value, str):
+            return mask_url(value)
+        return value
+
+    out = conv(cfg)
+    out.pop("path", None)  # the config file itself, not a library's folder
+    return out
+
+
+def secrets(cfg: Config) -> list[str]:
+    """Every secret value in the config (for log redaction)."""
+    found = [cfg.server.api_key, cfg.providers.tmdb.api_key, cfg.providers.fanart.api_key]
+    for p in cfg.players:
+        found += [p.password, p.api_key, url_password(p.url)]
+    return [s for s in found if s]  # validation refused any shorter than MIN_SECRET

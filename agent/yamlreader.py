@@ -140,6 +140,7 @@ def in_file_order(problems: list[str]) -> list[str]:
     """Problems sorted by the first `line N` each names (those naming none first), ties kept in order."""
 
     def line_of(message: str) -> int:
+        """The line number a message names, or 0."""
         match = re.search(r"\bline (\d+)", message)
         return int(match.group(1)) if match else 0
 

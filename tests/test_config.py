@@ -14,7 +14,8 @@ import yaml
 from conftest import API_KEY, free_port, subprocess_env
 
 from agent.cli import main
-from agent.config import effective, load_config
+from agent.config import load_config
+from agent.config_checks import effective
 from agent.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
