@@ -457,3 +457,17 @@ def test_debug_log_shows_no_secret(tmp_path: Path) -> None:
     assert "DEBUG" in out and "kodi:********@127.0.0.1" in out
     for secret in ("server-key-42", "tmdb-key-42", "url-pw-42", "player-pw-42"):
         assert secret not in out, secret
+
+
+def test_log_formatter_masks_values_by_position() -> None:
+    """Known secrets anywhere, and any URL password or ?apikey= / &token= value, are masked in a log line."""
+    import logging
+
+    from agent.cli import RedactingFormatter
+
+    record = logging.LogRecord("agent", logging.INFO, __file__, 1,
+                               "GET http://u:pw@nas:8096/x?apikey=k1&token=t2 with key secret-key-1 failed",
+                               None, None)
+    line = RedactingFormatter(["secret-key-1"]).format(record)
+    assert "pw@" not in line and "k1" not in line and "t2" not in line and "secret-key-1" not in line
+    assert "http://u:********@nas:8096/x?apikey=********&token=******** with key ******** failed" in line
