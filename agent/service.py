@@ -119,7 +119,11 @@ class Agent:
 
 
 def _sync_config(conn: sqlite3.Connection, cfg: Config, now: float) -> None:
-    """Config is the source of truth for libraries, players, groups and mappings."""
+    """Config is the source of truth for libraries, players, groups and mappings (see agent.config_owner)."""
+    from agent.config_owner import check_owner, record_owner, rename_libraries
+
+    check_owner(conn, cfg)  # before anything changes: another config's libraries are not ours to drop
+    rename_libraries(conn, cfg)
     names = [lib.name for lib in cfg.libraries]
     for lib in cfg.libraries:
         conn.execute(
@@ -155,3 +159,4 @@ def _sync_config(conn: sqlite3.Connection, cfg: Config, now: float) -> None:
         conn.execute(f"DELETE FROM media_players WHERE name NOT IN ({','.join('?' * len(keep))})", keep)
     else:
         conn.execute("DELETE FROM media_players")
+    record_owner(cfg)

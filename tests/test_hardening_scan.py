@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import make_config, write_config
 
 from agent.cli import main
 from agent.clock import FakeClock
-from agent.config import Config
+from agent.config import Config, load_config
+from agent.errors import UserError
 from agent.jobs import scan as scan_job
 from agent.jobs.model import Status
 from agent.library.service import _on_change
@@ -258,3 +261,125 @@ async def test_root_unmounted_during_the_walk_marks_nothing(
     job = await run_scan_job(agent)
     assert job.status == Status.FAILED and GONE in job.error
     assert [r["missing_since"] for r in (await movie_rows(agent)).values()] == [None]
+
+
+# --- item 3: two configs on one data_dir ----------------------------------------------------------------
+
+
+def other_config(tmp_path: Path, where: str, libraries: list[dict[str, Any]]) -> Path:
+    """A copy of write_config's file at tmp_path/where/agent.yaml (same data_dir) with other libraries."""
+    data = yaml.safe_load((tmp_path / "agent.yaml").read_text(encoding="utf-8"))
+    data["libraries"] = libraries
+    path = tmp_path / where / "agent.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def library(name: str, kind: str, path: Path) -> dict[str, Any]:
+    """One library entry of a config."""
+    path.mkdir(parents=True, exist_ok=True)
+    return {"name": name, "kind": kind, "path": str(path), "watch": "off"}
+
+
+async def first_config_with_a_movie(tmp_path: Path) -> Path:
+    """write_config's config, opened once, with one movie scanned into Movies; returns its path."""
+    path = write_config(tmp_path)
+    touch(tmp_path / "media" / "movies" / "Heat (1995)" / "Heat (1995).mkv")
+    agent = await open_agent(load_config(path))
+    try:
+        assert (await run_scan_job(agent)).status == Status.COMPLETED
+    finally:
+        await agent.db.close()
+    return path
+
+
+def stored(tmp_path: Path) -> tuple[dict[str, tuple[int, str]], list[tuple[int, str]]]:
+    """({library name: (id, path)}, [(movie library_id, file name)]) as the database holds them."""
+    with sqlite3.connect(tmp_path / "data" / "metarr.sqlite") as conn:
+        libs = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, id, path FROM libraries")}
+        movies = [(r[0], os.path.basename(r[1])) for r in conn.execute("SELECT library_id, file FROM movies")]
+    return libs, movies
+
+
+async def test_second_config_with_other_libraries_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another config with other libraries on the same data_dir is refused naming both; nothing is pruned."""
+    first = await first_config_with_a_movie(tmp_path)
+    before = stored(tmp_path)
+    second = other_config(tmp_path, "example", [library("Films", "movies", tmp_path / "elsewhere")])
+    agent = Agent(load_config(second))
+    with pytest.raises(UserError) as caught:
+        await agent.open_store()
+    await agent.db.close()
+    message = caught.value.message
+    assert str(first.resolve()) in message and str(second.resolve()) in message and "Movies" in message
+    assert stored(tmp_path) == before and set(before[0]) == {"Movies", "TV"} and len(before[1]) == 1
+    assert await asyncio.to_thread(main, ["scan", "--wait", "--config", str(second)]) == 1  # its own loop
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(first.resolve()) in err and str(second.resolve()) in err
+    assert stored(tmp_path) == before
+    reopened = await open_agent(load_config(first))  # the owner still opens it
+    await reopened.db.close()
+
+
+async def test_copied_config_with_the_same_libraries_takes_over(tmp_path: Path) -> None:
+    """The example copied to config/agent.yaml (same libraries) opens the data; the original still does too."""
+    first = await first_config_with_a_movie(tmp_path)
+    before = stored(tmp_path)
+    copy = tmp_path / "config" / "agent.yaml"
+    copy.parent.mkdir()
+    shutil.copy(first, copy)
+    for path in (copy, first, copy):
+        agent = await open_agent(load_config(path))
+        await agent.db.close()
+        assert stored(tmp_path) == before
+
+
+async def test_renaming_a_library_in_its_config_keeps_its_items(tmp_path: Path) -> None:
+    """Movies renamed to Films (same folder) in the same config: same library row, its movies kept."""
+    await first_config_with_a_movie(tmp_path)
+    (libs, movies) = stored(tmp_path)
+    media_dir = tmp_path / "media"
+    write_config(tmp_path, libraries=[library("Films", "movies", media_dir / "movies")])
+    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
+    await agent.db.close()
+    after_libs, after_movies = stored(tmp_path)
+    assert after_libs == {"Films": libs["Movies"]} and after_movies == movies
+
+
+async def test_a_library_removed_from_its_own_config_is_removed(tmp_path: Path) -> None:
+    """The config that owns data_dir may still drop a library (and its items): an edit is an intention."""
+    await first_config_with_a_movie(tmp_path)
+    write_config(tmp_path, libraries=[library("TV", "series", tmp_path / "media" / "tv")])
+    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
+    await agent.db.close()
+    assert stored(tmp_path) == ({"TV": stored(tmp_path)[0]["TV"]}, [])
+
+
+async def test_other_config_may_drop_libraries_that_hold_nothing(tmp_path: Path) -> None:
+    """A first run of the example with empty demo libraries does not lock the data to it."""
+    write_config(tmp_path)
+    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
+    await agent.db.close()
+    second = other_config(tmp_path, "config", [library("Films", "movies", tmp_path / "films")])
+    agent = await open_agent(load_config(second))
+    await agent.db.close()
+    assert set(stored(tmp_path)[0]) == {"Films"}
+
+
+async def test_deleting_the_owner_file_hands_the_data_over(tmp_path: Path) -> None:
+    """The refusal names the file to delete to hand data_dir to the other config on purpose; then it opens."""
+    await first_config_with_a_movie(tmp_path)
+    second = other_config(tmp_path, "example", [library("Films", "movies", tmp_path / "elsewhere")])
+    agent = Agent(load_config(second))
+    with pytest.raises(UserError) as caught:
+        await agent.open_store()
+    await agent.db.close()
+    owner_file = tmp_path / "data" / "config-owner.json"
+    assert str(owner_file) in caught.value.message
+    owner_file.unlink()
+    agent = await open_agent(load_config(second))
+    await agent.db.close()
+    assert stored(tmp_path) == ({"Films": stored(tmp_path)[0]["Films"]}, [])

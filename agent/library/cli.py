@@ -90,8 +90,8 @@ async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> l
     agent = Agent(cfg)
     line = ProgressLine(stream)
     agent.listeners.append(line)
-    await agent.open_store()
     try:
+        await agent.open_store()  # inside: a refused store still closes the database's threads
         await agent.open_http()
         agent.register_jobs()
         jobs = []
