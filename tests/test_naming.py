@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.library import naming
@@ -15,6 +17,7 @@ from agent.library.naming import (
     parse_episode,
     parse_movie_name,
     parse_season_folder,
+    parse_show_name,
     stack_key,
 )
 from agent.library.scene import scene_title, scene_title_year, stop_words
@@ -34,7 +37,7 @@ from agent.library.scene import scene_title, scene_title_year, stop_words
     ],
 )
 def test_parse_movie_name(folder: str, stem: str | None, expected: tuple[str, int | None]) -> None:
-    """A strict folder name wins, then a strict file name, then guessit on the file, then the folder."""
+    """Kodi/Jellyfin folders, scene names and id tags read as guessit reads `folder/file`."""
     assert parse_movie_name(folder, stem) == expected
 
 
@@ -58,7 +61,7 @@ def test_strict_names_skip_guessit(monkeypatch: pytest.MonkeyPatch) -> None:
         None,
     )
     assert parse_movie_name("Some Folder", "some.unusual.name.without.year")[0]
-    assert calls == ["some.unusual.name.without.year"]
+    assert calls == ["Some Folder/some.unusual.name.without.year"]  # guessit reads folder and file together
 
 
 def test_ids_from_name() -> None:
@@ -179,6 +182,7 @@ SCENE_AGREES = [
     "Paper.Storm.Echo.1080p.BluRay",
     "Ghost.Rider.Spirit.Vengeance.1080p",
     "Big.Fish.BDRip.x264",
+    "Up.1080p.BluRay",
 ]
 SCENE_LEFT_TO_GUESSIT = [
     "Heat.Remastered.1080p.BluRay",  # an edition word
@@ -190,7 +194,7 @@ SCENE_LEFT_TO_GUESSIT = [
     "Heat.1995.1080p.BluRay",  # a year
     "Show.S01E02.1080p.WEB",  # an episode
     "Wall-E.1080p.BluRay",  # not plain words
-    "Up.1080p.BluRay",  # too short to trust
+    "It.1080p.BluRay",  # a two-letter word of guessit's vocabulary (Italian)
     "1917.1080p.BluRay",  # starts with a number
     "Plain Title 1080p",  # not a dotted name
     "No.Marker.At.All",
@@ -263,3 +267,160 @@ def test_scene_vocabulary_comes_from_guessit() -> None:
     assert {"extended", "french", "proper", "part"} <= stops
     assert "netflix" in services
     assert "silent" not in stops and "moon" not in stops
+
+
+# Families guessit reads and the old fast paths got wrong (issue 14); the folder name is what the scan passes.
+GUESSIT_MOVIE_FAMILIES = [
+    ("", "Aliens.SE.1986.BDRip.1080p", ("Aliens", 1986)),  # SE: special edition
+    ("", "Pacific.Rim.3D.2013.COMPLETE.BLURAY-PCH", ("Pacific Rim", 2013)),  # 3D: a format
+    ("", "Suicide Squad EXTENDED (2016) 2160p 4K UltraHD Blu-Ray x265 -DDR", ("Suicide Squad", 2016)),
+    ("", "Alien DC (1979) [1080p]", ("Alien", 1979)),  # DC: director's cut
+    ("", "Captain.America.Civil.War.HDR.1080p.HEVC.10bit.BT.2020.DTS-VISIONHDR", ("Captain America Civil War", None)),
+    ("M.A.S.H. (1970)", "MASH.(1970).[Divx.5.02][Dual-Subtitulos][DVDRip]", ("MASH", 1970)),
+    ("Greenberg.REPACK.LiMiTED.DVDRip.XviD-ARROW", "arw-repack-greenberg.dvdrip.xvid", ("Greenberg", None)),
+    ("Sin City (BluRay) (2005)", "Sin.City.2005.BDRip.720p.x264.AC3-SEPTiC", ("Sin City", 2005)),
+    ("", "www.TamilBlasters.vip - Shang-Chi (2021) 720p BDRip x264", ("Shang-Chi", 2021)),
+    ("", "ulshd-the.right.stuff.1983.multi.1080p.bluray.x264", ("the right stuff", 1983)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("folder", "stem", "expected"), GUESSIT_MOVIE_FAMILIES)
+def test_movie_names_as_guessit_reads_them(folder: str, stem: str, expected: tuple[str, int | None]) -> None:
+    """Edition and format words are not title, a meaningful release folder beats an obfuscated file name."""
+    assert parse_movie_name(folder, stem) == expected
+
+
+GUESSIT_EPISODE_FAMILIES = [
+    ("Show.Name.S01E02.S01E03.HDTV.XViD.Etc-Group", None, "", (1, [2, 3])),
+    ("Show.Name.1x02.1x03.HDTV.XViD.Etc-Group", None, "", (1, [2, 3])),
+    ("Astro.Le.Petit.Robot.S01E01+02.FRENCH.DVDRiP.X264.INT-BOOLZ.mkv", None, "", (1, [1, 2])),
+    ("Project.Runway.S14E00.and.S14E01.(Eng.Subs).SDTV.x264-[2Maverick].mp4", None, "", (14, [0, 1])),
+    ("Show.Name.S03E21.22.FASTSUB.VOSTFR.HDTV.XviD.GROUP", None, "", (3, [21, 22])),
+    ("Bleach - s16e03-04 - 313-314", None, "", (16, [3, 4])),  # not 313 and 314
+    ("That '70s Show - S07E22 - 2000 Light Years from Home.mkv", 7, "Season 07", (7, [22])),
+    ("[ISLAND]One_Piece_679_[VOSTFR]_[V1]_[8bit]_[720p]_[EB7838FC].mp4", None, "", (None, [679])),
+    ("[Kaerizaki-Fansub]_One_Piece_679_[VOSTFR][HD_1280x720].mp4", None, "One Piece", (None, [679])),
+    ("[FASubs & TTF] Inuyasha - 099 [DVD] [B15AA1AC].mkv", None, "", (None, [99])),
+    ("The Office [401] Fun Run.avi", 4, "Season 4", (4, [1])),
+    ("The Office [401] Fun Run.avi", None, "The Office (US)", (4, [1])),
+    ("Show Name - Temporada 4 [HDTV][Cap.408][Espanol Castellano]", None, "", (4, [8])),
+    ("c48db7d2aeb040e8a920a9fd6effcbf4.mkv", None, "Hells.Kitchen.US.S17E08.1080p.x265-MeGusta-Obfuscated", (17, [8])),
+    ("Friends - 07 - The One.mkv", None, "Friends S03", (3, [7])),
+    ("Kaamelott - 5x44x45x46.avi", None, "", (5, [44, 45, 46])),
+    ("Show.S01E01E02E03.720p.mkv", None, "", (1, [1, 2, 3])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "season", "folder", "expected"), GUESSIT_EPISODE_FAMILIES)
+def test_episode_names_as_guessit_reads_them(
+    name: str, season: int | None, folder: str, expected: tuple[int | None, list[int]]
+) -> None:
+    """Multi-episode forms, years in titles, absolute anime numbers, `[401]`, `[Cap.408]`, release folders."""
+    parsed = parse_episode(name, season, folder)
+    assert parsed is not None
+    assert (parsed.season, parsed.episodes) == expected
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("Coupling Season 4", ("Coupling", None)),
+        ("The Office (US)", ("The Office (US)", None)),  # the country names another show than The Office (UK)
+        ("Shameless (UK)", ("Shameless (UK)", None)),
+        ("Doctor Who (2005)", ("Doctor Who", 2005)),
+        ("Game of Thrones", ("Game of Thrones", None)),
+        ("Breaking Bad {tvdb-81189}", ("Breaking Bad", None)),
+    ],
+)
+def test_parse_show_name(folder: str, expected: tuple[str, int | None]) -> None:
+    """A show folder as guessit reads a series name: season words dropped, a country kept in the title."""
+    assert parse_show_name(folder) == expected
+
+
+# Names the fast paths answer: each answer must be guessit's own on the same input.
+FAST_MOVIES = [
+    ("Heat (1995)", "Heat (1995) Bluray-1080p"),
+    ("1917 (2019)", ""),
+    ("Back to the Future (1985)", "back.to.the.future.1985.1080p"),
+    ("Borat (2006)", "Borat.(2006).R5.PROPER.REPACK.DVDRip.XviD-PUKKA"),
+    ("", "Fear and Loathing in Las Vegas (1998) - 1080p"),
+    ("", "The.Kings.Speech.2010.1080p.BluRay.DTS.x264.D Z0N3"),
+    ("", "12.Angry.Men.1957"),
+    ("Movies", "Red.Moon.7.DVDRip.XviD-DiAMOND"),
+    ("", "Blade.Runner.2049.2017.1080p.BluRay.x264-GRP"),
+]
+FAST_EPISODES = [
+    ("Season 01", "Show.Name.S01E02.720p.HDTV.x264-GRP.mkv"),
+    ("Show", "Show - S01E02 - The Title WEBDL-1080p.mkv"),
+    ("Show", "Show.S02E01E02.mkv"),
+    ("Show", "Show 1x02-03 - Title.mkv"),
+    ("Show", "Show.2024.03.15.Guest.Name.mkv"),
+    ("Ao Haru Ride", "[HorribleSubs] Ao Haru Ride - 06 [480p].mkv"),
+    ("Zankyou no Terror", "[Akindo-SSK] Zankyou no Terror - 05 [720P][Sub_ITA][F5CCE87C].mkv"),
+]
+
+
+def _counting_guess(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every guessit call naming makes (memos cleared first)."""
+    calls: list[str] = []
+    real = naming._guess
+    monkeypatch.setattr(naming, "_guess", lambda name, kind: calls.append(name) or real(name, kind))
+    for value in vars(naming).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+    return calls
+
+
+@pytest.mark.parametrize(("folder", "stem"), FAST_MOVIES)
+def test_fast_movie_answers_are_guessits(monkeypatch: pytest.MonkeyPatch, folder: str, stem: str) -> None:
+    """Where a fast path answers a movie (no guessit call), its answer is guessit's on `folder/file`."""
+    from guessit import guessit
+
+    calls = _counting_guess(monkeypatch)
+    ours = parse_movie_name(folder, stem or None)
+    assert calls == []
+    guess = guessit(f"{folder}/{stem}" if folder and stem else folder or stem, {"type": "movie"})
+    assert ours == (guess["title"], guess.get("year"))
+
+
+@pytest.mark.parametrize(("folder", "name"), FAST_EPISODES)
+def test_fast_episode_answers_are_guessits(monkeypatch: pytest.MonkeyPatch, folder: str, name: str) -> None:
+    """Where a fast path answers an episode (no guessit call), its numbers are guessit's on `folder/file`."""
+    from guessit import guessit
+
+    calls = _counting_guess(monkeypatch)
+    parsed = parse_episode(name, parse_season_folder(folder), folder)
+    assert calls == [] and parsed is not None
+    guess = guessit(f"{folder}/{name}", {"type": "episode"})
+    numbers = guess.get("episode", [])
+    assert parsed.season == guess.get("season")
+    assert parsed.episodes == (numbers if isinstance(numbers, list) else [numbers])
+    assert parsed.aired == (guess["date"].isoformat() if "date" in guess else None)
+
+
+def test_bracketed_numbers_reach_guessit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[401]`, `[Cap.408]` and fansub groups are handed to guessit as they are, never stripped first."""
+    calls = _counting_guess(monkeypatch)
+    parse_episode("The Office [401] Fun Run.avi", None, "Season 4")
+    parse_episode("Show Name - Temporada 4 [HDTV][Cap.408][Espanol Castellano]")
+    assert calls == [
+        "Season 4/The Office [401] Fun Run.avi",
+        "Show Name - Temporada 4 [HDTV][Cap.408][Espanol Castellano]",
+    ]
+
+
+def test_scanned_shows_read_like_guessit(tmp_path: Path) -> None:
+    """The TV scan passes show folders and episode folders to the parser: `(US)` kept, `Friends S03` a season."""
+    from agent.library.series import SeriesCandidate, discover_series
+
+    for relative in (
+        "The Office (US)/Season 4/The Office [401] Fun Run.avi",
+        "Friends S03/Friends - 07 - The One.mkv",
+        "Coupling Season 4/Coupling - (4x03) - Bed Time.mkv",
+    ):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"x")
+    shows = {show.title: show for show in discover_series(tmp_path) if isinstance(show, SeriesCandidate)}
+    assert set(shows) == {"The Office (US)", "Friends", "Coupling"}
+    got = {title: [(ep.season, ep.episodes) for ep in show.episodes] for title, show in shows.items()}
+    assert got == {"The Office (US)": [(4, [1])], "Friends": [(3, [7])], "Coupling": [(4, [3])]}

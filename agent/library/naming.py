@@ -9,7 +9,16 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Final
 
-from agent.library.scene import scene_title, scene_title_year
+from agent.library.episodes import EpisodeParse, fast_episode
+from agent.library.scene import (
+    collapse,
+    fast_title_year,
+    has_year,
+    plain_title,
+    repeats_title_year,
+    strip_tags,
+    tidy_title,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +58,11 @@ EXTRAS_SUFFIXES: Final = tuple(f"-{word}" for word in _EXTRA_WORDS) + tuple(
 )
 _EXTRA_STEMS: Final = frozenset({"sample", "trailer"})
 
-_YEAR: Final = r"(?P<year>18[89]\d|19\d\d|20\d\d)"
-_PAREN_MOVIE: Final = re.compile(rf"^(?P<title>.*?\S)\s*\(\s*{_YEAR}\s*\)(?P<rest>.*)$")
-_DOTTED_MOVIE: Final = re.compile(rf"^(?P<title>[^()\[\]{{}}]*?[^\s._\-()\[\]])[ ._]+{_YEAR}(?:[ ._\-\[(]|$)")
-_YEAR_TOKEN: Final = re.compile(r"(?<![0-9])(?:18[89]\d|19\d\d|20\d\d)(?![0-9])")
 _ID_TAG: Final = re.compile(
     r"[\[{]\s*(?P<kind>tmdb|imdb|tvdb|tvmaze|anidb)(?:id)?\s*[-=]\s*(?P<value>[a-z0-9]+)\s*[\]}]",
     re.IGNORECASE,
 )
-_BRACE_TAG: Final = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]")
-_SPACES: Final = re.compile(r"\s+")
 
-_SXXEYY: Final = re.compile(
-    r"(?<![a-z0-9])s(?P<season>\d{1,4})[ ._-]?e(?P<episode>\d{1,4})(?![0-9])"
-    r"(?P<more>(?:(?:[ ._]?e|[ ._]?-[ ._]?e?)\d{1,4}(?![0-9pi]))*)",
-    re.IGNORECASE,
-)
-_MORE_EP: Final = re.compile(r"(?P<sep>[ ._]?e|[ ._]?-[ ._]?e?)(?P<num>\d{1,4})", re.IGNORECASE)
-_NXNN: Final = re.compile(
-    r"(?<![a-z0-9])(?P<season>\d{1,2})x(?P<episode>\d{1,3})(?![0-9])(?P<more>(?:[-_x]\d{1,3}(?![0-9p]))*)",
-    re.IGNORECASE,
-)
-_MORE_X: Final = re.compile(r"(?P<sep>[-_x])(?P<num>\d{1,3})", re.IGNORECASE)
-_DAILY: Final = re.compile(r"(?<![0-9])(?P<y>19\d\d|20\d\d)[-. _](?P<m>\d{2})[-. _](?P<d>\d{2})(?![0-9])")
-_QUALITY: Final = re.compile(
-    r"(?:^|[ ._\-\[(])(?:480p|576p|720p|1080[pi]|2160p|4k|uhd|bluray|blu-ray|bdrip|brrip|web-?dl|webrip|web|"
-    r"hdtv|dvdrip|x264|x265|h\.?264|h\.?265|hevc|xvid|proper|repack|aac|ac3|dts|remux|hdr)(?:$|[ ._\-\])])",
-    re.IGNORECASE,
-)
 _SEASON_FOLDER: Final = re.compile(
     r"^(?:season|series|staffel|saison|temporada|stagione)[ ._-]*(?P<n>\d{1,4})(?![0-9])", re.IGNORECASE
 )
@@ -86,8 +72,6 @@ _STACK: Final = re.compile(
     r"^(?P<base>.*?)[ _.\-]+(?:cd|dvd|part|pt|disc|disk)[ _.\-]*(?P<part>\d{1,2})(?![0-9])(?P<tail>.*)$",
     re.IGNORECASE,
 )
-
-_MAX_RANGE: Final = 30  # a "S01E01-E40" range longer than this is a typo, not 40 episodes
 
 
 @dataclass
@@ -152,41 +136,45 @@ def ids_from_name(name: str) -> dict[str, str]:
     return ids
 
 
-def strip_tags(name: str) -> str:
-    """A name without `{...}` and `[...]` tags, with runs of spaces collapsed."""
-    if "{" in name or "[" in name:
-        name = _BRACE_TAG.sub(" ", name)
-    return _collapse(name).strip(" -_.")
+def _without_ids(name: str) -> str:
+    """A name without our own provider id tags (`{tmdb-603}`, `[imdbid-tt0133093]`); other brackets stay."""
+    if "{" not in name and "[" not in name:
+        return name
+    cut = _ID_TAG.sub(" ", name)
+    return name if cut == name else collapse(cut).strip(" -_.")
 
 
-def _collapse(text: str) -> str:
-    """Runs of whitespace as one space (most names have none to collapse: no regex then)."""
-    if "  " in text or not text.isprintable():
-        return _SPACES.sub(" ", text)
-    return text
-
-
-def _tidy_title(raw: str) -> str:
-    """Turn `The.Matrix` or `The_Matrix` into `The Matrix`; leave spaced titles alone."""
-    text = raw.strip(" -_.")
-    if " " not in text and ("." in text or "_" in text):
-        text = text.replace(".", " ").replace("_", " ")
-    return _collapse(text).strip()
+def _joined(folder: str, name: str) -> str:
+    """The path guessit reads: the folder's name, then the file's (guessit weighs both, as in its tests)."""
+    if folder and name:
+        return f"{folder}/{name}"
+    return folder or name
 
 
 @lru_cache(maxsize=65536)
-def parse_strict(name: str) -> tuple[str, int] | None:
-    """(title, year) from `Title (Year)` or an unambiguous `Title.Year.rest`; None when not strict."""
-    text = strip_tags(name)
-    if match := _PAREN_MOVIE.match(text):
-        title = _tidy_title(match.group("title"))
-        if title:
-            return title, int(match.group("year"))
-    if len(_YEAR_TOKEN.findall(text)) == 1 and (match := _DOTTED_MOVIE.match(text)):
-        title = _tidy_title(match.group("title"))
-        if title:
-            return title, int(match.group("year"))
-    return None
+def parse_strict(name: str) -> tuple[str, int | None] | None:
+    """guessit's (title, year) for one plain name (`Title (Year)`, `Title.Year.rest`, scene forms); else None."""
+    return fast_title_year(_without_ids(name))
+
+
+def _fast_movie(folder: str, stem: str) -> tuple[str, int | None] | None:
+    """guessit's (title, year) for a folder and file name when the plain forms settle it; None when unsure.
+
+    guessit prefers the title of the name part that holds a year (its PreferTitleWithYear rule), and
+    otherwise the file's: a folder with a year wins unless the file has another year; a file answers
+    alone when the folder has no year.
+    """
+    in_folder = parse_strict(folder) if folder else None
+    if not stem:
+        return in_folder
+    if in_folder is not None and in_folder[1] is not None:
+        title, year = in_folder
+        if not has_year(stem) or parse_strict(stem) == in_folder or repeats_title_year(stem, title, year):
+            return in_folder
+        return None
+    if folder and has_year(folder):
+        return None
+    return parse_strict(stem)
 
 
 def _guess(name: str, kind: str) -> dict[str, Any]:
@@ -200,97 +188,76 @@ def _guess(name: str, kind: str) -> dict[str, Any]:
         return {}
 
 
+def _first(value: Any) -> Any:
+    """The first item of a list guessit returned, or the value itself."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
 @lru_cache(maxsize=65536)
 def _guess_movie(name: str) -> tuple[str | None, int | None]:
-    """(title, year) guessit finds in a movie name (common year-less scene names answered without it)."""
-    text = strip_tags(name)
-    if scene := scene_title(text):
-        return scene, None
-    if dated := scene_title_year(text):
-        return dated
-    guess = _guess(text, "movie")
+    """(title, year) guessit finds in a movie's name (`folder/file` when both are known)."""
+    guess = _guess(name, "movie")
     title = guess.get("title")
     if isinstance(title, list):
         title = " ".join(str(part) for part in title)
-    year = guess.get("year")
-    if isinstance(year, list):
-        year = year[0] if year else None
+    year = _first(guess.get("year"))
     return (str(title).strip() or None) if title else None, year if isinstance(year, int) else None
 
 
 def parse_movie_name(folder_name: str, file_stem: str | None) -> tuple[str, int | None]:
-    """A movie's (title, year): a strict folder name wins, then a strict file name, then guessit."""
-    for name in (folder_name, file_stem):
-        if name and (strict := parse_strict(name)):
-            return strict
-    for name in (file_stem, folder_name):
-        if not name:
-            continue
-        title, year = _guess_movie(name)
-        if title:
-            return title, year
+    """A movie's (title, year) as guessit reads its folder and file names; plain names answered without it."""
+    folder = _without_ids(folder_name) if folder_name else ""
+    stem = _without_ids(file_stem) if file_stem else ""
+    if (fast := _fast_movie(folder, stem)) is not None:
+        return fast
+    title, year = _guess_movie(_joined(folder, stem))
+    if title:
+        return title, year
     fallback = strip_tags(folder_name or file_stem or "")
-    return (_tidy_title(fallback) or fallback or "Unknown"), None
-
-
-def _numbers(first: int, more: str, pattern: re.Pattern[str]) -> list[int]:
-    """Episode numbers from a first number and a continuation like `E02E03`, `-E05` or `-02`."""
-    numbers = [first]
-    if not more:
-        return numbers
-    for match in pattern.finditer(more):
-        num = int(match.group("num"))
-        is_range = "-" in match.group("sep")
-        last = numbers[-1]
-        if is_range and last < num <= last + _MAX_RANGE:
-            numbers.extend(range(last + 1, num + 1))
-        elif num not in numbers:
-            numbers.append(num)
-    return numbers
-
-
-def _episode_title(rest: str) -> str | None:
-    """The episode title after the episode marker, cut before release tags."""
-    text = strip_tags(rest)
-    if quality := _QUALITY.search(text):
-        text = text[: quality.start()]
-    title = _tidy_title(text)
-    return title or None
-
-
-def _valid_date(y: str, m: str, d: str) -> str | None:
-    """ISO date for year/month/day strings, or None when that day does not exist."""
-    try:
-        return date(int(y), int(m), int(d)).isoformat()
-    except ValueError:
-        return None
+    return (tidy_title(fallback) or fallback or "Unknown"), None
 
 
 @lru_cache(maxsize=65536)
-def _parse_episode_stem(stem: str) -> tuple[int | None, tuple[int, ...], str | None, str | None] | None:
-    """(season, episodes, aired, title) from the strict patterns, or None."""
-    for regex, more_regex in ((_SXXEYY, _MORE_EP), (_NXNN, _MORE_X)):
-        if match := regex.search(stem):
-            episodes = _numbers(int(match.group("episode")), match.group("more"), more_regex)
-            return int(match.group("season")), tuple(episodes), None, _episode_title(stem[match.end() :])
-    if (match := _DAILY.search(stem)) and (aired := _valid_date(match["y"], match["m"], match["d"])):
-        return None, (), aired, _episode_title(stem[match.end() :])
-    return None
+def parse_show_name(folder_name: str) -> tuple[str, int | None]:
+    """A show folder's (title, year) as guessit reads it: `Coupling Season 4` is Coupling, `The Office (US)` kept."""
+    name = _without_ids(folder_name)
+    if (fast := parse_strict(name)) is not None:
+        return fast
+    if plain_title(name.split(" ")) and not has_year(name):
+        return name, None
+    guess = _guess(name, "episode")
+    title = guess.get("title")
+    if isinstance(title, list):
+        title = " ".join(str(part) for part in title)
+    if not title:
+        fallback = strip_tags(folder_name)
+        return (tidy_title(fallback) or fallback or "Unknown"), None
+    country = _first(guess.get("country"))
+    code = getattr(country, "alpha2", None)
+    if code:
+        title = f"{title} ({'UK' if code == 'GB' else code})"
+    year = _first(guess.get("year"))
+    return str(title), year if isinstance(year, int) else None
+
+
+def _has_digit(text: str) -> bool:
+    """True when a text holds a digit (of any script)."""
+    return any(char.isdigit() for char in text)
 
 
 @lru_cache(maxsize=65536)
-def _guess_episode(name: str) -> tuple[int | None, tuple[int, ...], str | None, str | None] | None:
-    """(season, episodes, aired, title) guessit finds, or None when it sees no episode."""
-    guess = _guess(strip_tags(name), "episode")
+def _guess_episode(name: str) -> EpisodeParse | None:
+    """(season, episodes, aired, title) guessit finds (in `folder/file` when the folder is known), or None."""
+    guess = _guess(name, "episode")
     raw = guess.get("episode", guess.get("absolute_episode"))
     aired = guess.get("date")
     if raw is None and aired is None:
         return None
     values = raw if isinstance(raw, list) else [] if raw is None else [raw]
     episodes = tuple(int(v) for v in values if isinstance(v, int))
-    season = guess.get("season")
-    if isinstance(season, list):
-        season = season[0] if season else None
+    season = _first(guess.get("season"))
     title = guess.get("episode_title")
     aired_text = aired.isoformat() if isinstance(aired, date) else None
     if not episodes and not aired_text:
@@ -298,19 +265,24 @@ def _guess_episode(name: str) -> tuple[int | None, tuple[int, ...], str | None, 
     return season if isinstance(season, int) else None, episodes, aired_text, str(title) if title else None
 
 
-def parse_episode(file_name: str, folder_season: int | None = None) -> EpisodeName | None:
-    """What a file name says about its episode; the folder's season fills in when the name has none."""
+def parse_episode(file_name: str, folder_season: int | None = None, folder_name: str = "") -> EpisodeName | None:
+    """What a file name says about its episode, read as guessit reads `folder/file`.
+
+    Plain markers (`S01E02`, `1x02`, an air date) are answered without guessit; the folder's season
+    fills in when the name has none, and wins over guessit's (which reads `012` as season 0 episode 12).
+    """
     stem, ext = split_ext(file_name)
     if ext not in VIDEO_EXTENSIONS:
         stem = file_name
-    if strict := _parse_episode_stem(stem):
+    strict = fast_episode(stem)
+    if strict is not None and (strict[0] is not None or folder_season is not None or not _has_digit(folder_name)):
         season, episodes, aired, title = strict
         return EpisodeName(season if season is not None else folder_season, list(episodes), aired, title)
-    guessed = _guess_episode(file_name)
+    # A name without a season in a folder like `Friends S03` or `第二季`: guessit reads the season there.
+    guessed = _guess_episode(_joined(_without_ids(folder_name), _without_ids(file_name)))
     if guessed is None:
         return None
     season, episodes, aired, title = guessed
-    # guessit reads "012" as season 0 episode 12; a season folder knows better.
     chosen = folder_season if folder_season is not None else season
     return EpisodeName(chosen, list(episodes), aired, title)
 

@@ -36,8 +36,8 @@ from agent.library.naming import (
     is_extras_folder,
     is_video,
     parse_episode,
-    parse_movie_name,
     parse_season_folder,
+    parse_show_name,
     split_ext,
 )
 
@@ -208,7 +208,7 @@ def show_signature(folder: str, tree: list[_Listing]) -> str:
 def _series(folder: str, tree: list[_Listing], signature: str) -> SeriesCandidate:
     """Build one show: its seasons, episodes and artwork from its listed folders."""
     name = os.path.basename(folder)
-    title, year = parse_movie_name(name, None)
+    title, year = parse_show_name(name)
     index = by_name(tree[0].entries)
     show = SeriesCandidate(
         folder=folder,
@@ -248,6 +248,7 @@ def _collect_episodes(
     images: dict[str, str] | None,
 ) -> None:
     """Add a folder's episode videos to the show (unparsable ones to unmatched); index and images when known."""
+    folder_name = ""  # the folder's own name: guessit reads it with the file's (a release folder, `Friends S03`)
     for entry in entries:
         if entry.is_dir:
             continue
@@ -258,7 +259,9 @@ def _collect_episodes(
         stem = name[:dot]
         if is_extra_file(stem):
             continue
-        parsed = parse_episode(name, season)
+        if not folder_name:
+            folder_name = os.path.basename(os.path.dirname(entry.path))
+        parsed = parse_episode(name, season, folder_name)
         if parsed is None or (not parsed.episodes and parsed.aired is None):
             show.unmatched.append(entry.path)
             continue
