@@ -15,11 +15,13 @@ import aiohttp
 from agent import __version__
 from agent.clock import Clock
 from agent.config import Config
+from agent.health import warnings_of
 from agent.queue import Queue
 from agent.store import Database
 from agent.web.hub import Hub
 
 log = logging.getLogger("agent")
+DATABASE_DISK_FULL = "database_disk_full"  # the /api/health warning code while writes fail for a full disk
 
 
 def api_key_file(cfg: Config) -> Path:
@@ -53,6 +55,7 @@ class Agent:
         self.clock = clock or Clock()
         self.version = __version__
         self.db = Database(cfg.data_dir / "metarr.sqlite")
+        self.db.on_full = self._database_full
         self.hub = Hub()
         self.queue = Queue(
             self.db, self.clock, emit=self.emit, workers=cfg.jobs.workers, limits=cfg.jobs.limits,
@@ -70,10 +73,25 @@ class Agent:
         for listener in list(self.listeners):
             listener(type_, data)
 
+    def _database_full(self, message: str | None) -> None:
+        """Raise (message) or clear (None) the database_disk_full warning on /api/health."""
+        registry, subject = warnings_of(self), str(self.db.path)
+        if message is None:
+            registry.clear(DATABASE_DISK_FULL, subject)
+        else:
+            registry.raise_warning(DATABASE_DISK_FULL, message, subject)
+
     async def open_store(self) -> None:
-        """Open the database and mirror the config's libraries, players and mappings into it."""
+        """Open the database and mirror the config's libraries, players and mappings into it.
+
+        A failure after the open closes the database again: its threads would keep the process alive.
+        """
         await self.db.open()
-        await self.db.write(_sync_config, self.cfg, self.clock.now())
+        try:
+            await self.db.write(_sync_config, self.cfg, self.clock.now())
+        except BaseException:
+            await self.db.close()
+            raise
 
     async def open_http(self) -> aiohttp.ClientSession:
         """The shared outbound HTTP session."""

@@ -189,3 +189,26 @@ def test_migrate_command_refuses_newer_database(tmp_path: Path, capsys: pytest.C
     assert lines[0].startswith("metarr-agent: error: the database is at schema version")
     assert "Traceback" not in captured.err
     assert user_version(db_path) == schema_version() + 1
+
+
+def test_unusable_file_is_a_user_error_naming_it(tmp_path: Path) -> None:
+    """`migrate` (and serve's check) on a file that is not SQLite: a UserError naming the file and the way out."""
+    path = tmp_path / "metarr.sqlite"
+    path.write_bytes(b"not a database\n" * 400)
+    for check in (False, True):
+        with pytest.raises(dbmod.DatabaseUnusable) as info:
+            migrate_file(path, check=check)
+        assert str(path) in info.value.message and "damaged" in info.value.message
+        assert "backup" in info.value.message
+
+
+def test_check_writes_once_and_keeps_the_data(tmp_path: Path) -> None:
+    """serve's check on a good database: migrated, test-written, nothing else changed."""
+    path = tmp_path / "metarr.sqlite"
+    assert migrate_file(path, check=True) == (0, schema_version())
+    assert migrate_file(path, check=True) == (schema_version(), schema_version())
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'agent.checked_at'").fetchone()[0] == 1
+    finally:
+        conn.close()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from agent.errors import UserError
+from agent.errors import AgentError, UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,6 +32,79 @@ class DatabaseTooNew(UserError):
 
 class MigrationFailed(RuntimeError):
     """A migration raised; it was rolled back and the schema stays at the version before it."""
+
+
+class DatabaseUnusable(UserError):
+    """The database file is damaged, read-only, on a full disk or locked: the agent cannot start from it."""
+
+
+class DatabaseFull(AgentError):
+    """A write failed because the disk holding the database is full (SQLITE_FULL / ENOSPC)."""
+
+    status = 503
+    default_message = "the database disk is full"
+
+
+SQLITE_IOERR, SQLITE_FULL = 10, 13
+LOW_SPACE = 1024 * 1024  # an I/O error with less than this left on the disk counts as a full disk
+# primary SQLite result code -> what is wrong with the file and what the user can do about it
+_UNUSABLE: dict[int, tuple[str, str]] = {
+    11: ("is damaged", "restore it from a backup, or move it and its -wal/-shm files aside to start"
+                       " with an empty database (then rescan)"),
+    26: ("is damaged", "restore it from a backup, or move it and its -wal/-shm files aside to start"
+                       " with an empty database (then rescan)"),
+    8: ("cannot be written", "check its owner and mode, the immutable attribute (lsattr) and that {dir}"
+                             " is not on a read-only mount"),
+    3: ("cannot be written", "check its owner and mode and that {dir} is not on a read-only mount"),
+    13: ("cannot be written: the disk is full", "free space on the disk holding {dir}"),
+    14: ("cannot be opened", "check that {dir} exists and that the agent may create files in it"),
+    10: ("cannot be read or written", "check the disk holding {dir}"),
+    5: ("is locked by another program", "close it (an sqlite3 shell, a backup tool) and start again"),
+    6: ("is locked by another program", "close it (an sqlite3 shell, a backup tool) and start again"),
+}
+_MESSAGES = ((13, "database or disk is full"), (11, "malformed"), (26, "not a database"), (8, "readonly database"))
+
+
+def result_code(exc: BaseException) -> int | None:
+    """The primary SQLite result code of an error (from the message when the code is not attached)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(exc)
+    return next((c for c, words in _MESSAGES if words in text), None)
+
+
+def is_disk_full(exc: BaseException, folder: Path | None = None) -> bool:
+    """True for SQLITE_FULL and ENOSPC, and for an I/O error while `folder`'s disk has (almost) no space left.
+
+    SQLite reports a full disk as SQLITE_FULL when the database or its WAL cannot grow, but as an
+    I/O error (SQLITE_IOERR_SHMSIZE, ..._WRITE) when the -shm file cannot.
+    """
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = result_code(exc)
+    return code == SQLITE_FULL or (code == SQLITE_IOERR and folder is not None and _space_left(folder) < LOW_SPACE)
+
+
+def _space_left(folder: Path) -> int:
+    """Bytes an ordinary process may still write on the disk holding `folder` (a large number if unknown)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def unusable(path: Path, exc: BaseException) -> DatabaseUnusable | None:
+    """The user-facing refusal for an error that says the database file itself is unusable, else None."""
+    code = SQLITE_FULL if is_disk_full(exc, path.parent) else result_code(exc)
+    known = _UNUSABLE.get(code or -1)
+    if known is None:
+        return None
+    what, todo = known
+    return DatabaseUnusable(f"the database {path} {what} ({exc}); {todo.format(dir=path.parent)}")
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -119,6 +196,8 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self.full_since: float | None = None  # wall-clock time of the first write a full disk refused
+        self.on_full: Callable[[str | None], None] | None = None  # told the warning text, then None when cleared
 
     async def open(self) -> None:
         """Open both connections and apply migrations."""
@@ -146,7 +225,31 @@ class Database:
         if self._writer is None:
             raise RuntimeError("database is closed")
         async with self._lock:
-            return await self._writer._execute(_in_transaction, self._writer._conn, fn, args)
+            try:
+                result = await self._writer._execute(_in_transaction, self._writer._conn, fn, args)
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc, self.path.parent):
+                    raise
+                self._disk_full(True)
+                raise DatabaseFull(f"the database disk is full: cannot write {self.path}; "
+                                   f"free space on the disk holding {self.path.parent}") from exc
+            # a small write may fit in space SQLite already holds: the disk counts as full until it has room
+            if self.full_since is not None and await self._writer._execute(_space_left, self.path.parent) >= LOW_SPACE:
+                self._disk_full(False)
+        return result
+
+    def _disk_full(self, full: bool) -> None:
+        """Remember whether writes are refused for a full disk, and tell `on_full` when that changes."""
+        if full == (self.full_since is not None):
+            return
+        self.full_since = time.time() if full else None
+        if full:
+            log.error("the disk holding %s is full: writes fail until space is freed", self.path)
+        else:
+            log.warning("the database accepts writes again: there is space on the disk holding %s", self.path)
+        if self.on_full is not None:
+            self.on_full(f"database disk full: nothing can be saved until space is freed on the disk holding "
+                         f"{self.path.parent}" if full else None)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on the read-only connection."""
@@ -172,19 +275,51 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple)
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # a failed COMMIT (a full disk) may leave the transaction open, or SQLite may have ended it already
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
-def migrate_file(path: Path) -> tuple[int, int]:
-    """Migrate the database at `path` synchronously (CLI `migrate`); returns (before, after)."""
+def migrate_file(path: Path, check: bool = False) -> tuple[int, int]:
+    """Migrate the database at `path` synchronously; returns (before, after).
+
+    With `check` (serve, before it listens) the file is also checked for damage and test-written,
+    so a damaged, read-only or full database stops the start with one line saying what to do.
+    A database file that cannot be used raises DatabaseUnusable (a user error) either way.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        _configure(conn, False)
-        return migrate_sync(conn)
-    finally:
-        conn.close()
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            _configure(conn, False)
+            if check:
+                _check_integrity(conn)
+            result = migrate_sync(conn)
+            if check:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO meta (key, value) VALUES ('agent.checked_at', ?)"
+                             " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(time.time()),))
+                conn.execute("COMMIT")
+            return result
+        finally:
+            conn.close()
+    except (sqlite3.Error, MigrationFailed) as exc:
+        cause = exc.__cause__ if isinstance(exc, MigrationFailed) else exc
+        refusal = unusable(path, cause) if cause is not None else None
+        if refusal is None:
+            raise
+        raise refusal from None
+
+
+def _check_integrity(conn: sqlite3.Connection) -> None:
+    """Raise SQLITE_CORRUPT's error when a quick check of every page finds damage."""
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        exc = sqlite3.DatabaseError(f"integrity check: {'; '.join(problems)}")
+        exc.sqlite_errorcode = 11  # type: ignore[attr-defined]
+        raise exc
