@@ -22,10 +22,14 @@ from typing import Any
 
 from agent.clock import Clock
 from agent.errors import Conflict, JobCancelled, NotFound, PermanentFailure, UserError
+
+__all__ = ["Handler", "JobContext", "Queue"]
 from agent.jobs.model import Job, JobSpec, Outcome, Priority, Status, decide
+from agent.queue_context import JobContext
 from agent.queue_events import Emit, QueueEvents
 from agent.store import Database
 from agent.store import jobs as sql
+from agent.store.db import DatabaseFull
 
 log = logging.getLogger("agent.queue")
 
@@ -34,39 +38,8 @@ PRUNE_EVERY = 3600.0
 PREFETCH = 4  # cheap jobs: hold up to workers * PREFETCH claimed jobs
 CHEAP_SECONDS = 0.005  # a handler averaging less than this counts as cheap
 _STOP = (1 << 62, 0, None)  # ready-list sentinel: sorts after every job
-
-
-class JobContext:
-    """What a handler gets: its job, progress reporting, cancellation checks, follow-up enqueue."""
-
-    def __init__(self, queue: Queue, job: Job) -> None:
-        self.queue = queue
-        self.job = job
-        self.payload = job.payload
-        self.cancelled = asyncio.Event()
-        self.timed_out = False
-
-    async def progress(self, fraction: float, message: str | None = None) -> None:
-        """Report progress 0..1 (emits job:progress); raises JobCancelled if a cancel was requested."""
-        fraction = max(0.0, min(1.0, float(fraction)))
-        self.job.progress, self.job.message = fraction, message
-        now = self.queue.clock.now()
-        requested = await self.queue.db.write(sql.set_progress, self.job.id, fraction, message, now)
-        self.queue.emit("job:progress", {"job_id": self.job.id, "type": self.job.type, "progress": fraction,
-                                          "message": message})
-        if requested:
-            self.cancelled.set()
-        self.check_cancelled()
-
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled at a checkpoint when this job was cancelled."""
-        if self.cancelled.is_set():
-            raise JobCancelled()
-
-    async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, **kw: Any) -> Job:
-        """Enqueue a follow-up job; it runs next to this job's chain among equal priorities."""
-        kw.setdefault("chain", self.job.chain or self.job.id)
-        return await self.queue.enqueue(type_, payload, **kw)
+RETRY_FIRST = 1.0  # a failed outcome write (a full disk) is tried again after this, doubling each time,
+RETRY_CAP = 60.0  # up to this
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]
@@ -103,7 +76,9 @@ class Queue:
         self._outcomes: list[tuple[Job, Outcome]] = []
         self._inflight: tuple[asyncio.Task, list[tuple[Job, Outcome]]] | None = None
         self._wake = asyncio.Event()
+        self._halt = asyncio.Event()  # set by stop(): cuts a write-retry pause short
         self._stopping = False
+        self._stop_task: asyncio.Future[None] | None = None
         self._task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._enqueue_batch: list[tuple[dict[str, Any], asyncio.Future[Job]]] = []
@@ -268,13 +243,29 @@ class Queue:
     async def start(self) -> None:
         """Recover, then start the workers and the dispatcher."""
         await self.recover()
-        self._stopping = False
+        self._stopping, self._stop_task = False, None
+        self._halt.clear()
         self._start_workers()
         self._task = asyncio.create_task(self._dispatch(until_idle=False), name="queue-dispatcher")
 
     async def stop(self) -> None:
-        """Stop claiming, give running jobs a grace period, re-queue the rest, write every outcome."""
+        """Stop claiming, give running jobs a grace period, re-queue the rest, write every outcome.
+
+        Calling it again (or after begin_stop) waits for the same stop.
+        """
+        self.begin_stop()
+        assert self._stop_task is not None
+        await asyncio.shield(self._stop_task)
+
+    def begin_stop(self) -> None:
+        """Start stopping without waiting (the server calls it on SIGTERM, while HTTP handlers drain)."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop())
+
+    async def _stop(self) -> None:
+        """The stop itself: the dispatcher ends, workers get the grace period, outcomes are written once."""
         self._stopping = True
+        self._halt.set()
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -288,7 +279,8 @@ class Queue:
     async def run_until_idle(self) -> None:
         """Run jobs until none is runnable now (tests, `scan --wait`)."""
         if self._task is None:
-            self._stopping = False  # a queue that was stopped can still be drained by hand
+            self._stopping, self._stop_task = False, None  # a queue that was stopped can still be drained by hand
+            self._halt.clear()
         started_here = not self._worker_tasks
         self._start_workers()
         try:
@@ -347,19 +339,26 @@ class Queue:
         interrupted += [ctx.job.id for ctx in unstarted]
         done = [(j, o) for j, o in self._outcomes if o.status != Status.RUNNING]
         self._outcomes = []
-        if done:
-            _, cascaded = await self.db.write(sql.flush_and_claim, [o for _, o in done], 0, self.worker_id,
-                                              [], {}, {}, self.clock.now())
-            self.events.written(done, cascaded)
-        if interrupted:
-            n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now())
-            log.info("↻ %d claimed job(s) re-queued at shutdown", n)
-            self.events.cascade(cascaded)
         self._claimed.clear()
+        try:  # one try each: a stop never waits for a disk to empty; recover() re-runs what stays "running"
+            if done:
+                _, cascaded = await self.db.write(sql.flush_and_claim, [o for _, o in done], 0, self.worker_id,
+                                                  [], {}, {}, self.clock.now())
+                self.events.written(done, cascaded)
+                done = []
+            if interrupted:
+                n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now())
+                log.info("↻ %d claimed job(s) re-queued at shutdown", n)
+                self.events.cascade(cascaded)
+        except Exception as exc:
+            log.error("! at shutdown %d job outcome(s) and %d interrupted job(s) could not be written (%s); "
+                      "those jobs stay running in the database and are re-run after the next start",
+                      len(done), len(interrupted), exc)
 
     async def _dispatch(self, until_idle: bool) -> None:
         """The dispatch loop: flush outcomes + claim in one hop, hand jobs to workers, wait to be woken."""
         assert self._ready is not None
+        failures = 0  # outcome writes failed in a row: the pause before the next try doubles
         while True:
             self._wake.clear()
             outcomes, self._outcomes = self._outcomes, []
@@ -382,14 +381,21 @@ class Queue:
             try:
                 claimed, cascaded = await asyncio.shield(self._inflight[0])
             except Exception as exc:
-                # rolled back: nothing was written or claimed; keep the outcomes and try again after the poll
-                log.error("! writing %d job outcome(s) failed, will retry: %s", len(outcomes), exc,
-                          exc_info=exc)
+                # rolled back: nothing was written or claimed; keep the outcomes, try again after a pause
                 self._inflight = None
                 self._outcomes[:0] = outcomes
-                await self._wait()
+                if self._stopping:
+                    return  # stop() makes the one last attempt
+                delay = min(RETRY_CAP, RETRY_FIRST * 2 ** failures)
+                what = f"writing {len(outcomes)} job outcome(s)" if outcomes else "claiming jobs"
+                log.error("! %s failed, trying again in %g s: %s", what, delay, exc,
+                          exc_info=None if failures or isinstance(exc, DatabaseFull) else exc)
+                failures += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._halt.wait(), delay)
                 continue
             self._inflight = None
+            failures = 0
             self.events.written(outcomes, cascaded)
             for job in claimed:
                 ctx = JobContext(self, job)

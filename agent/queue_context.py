@@ -1,0 +1,46 @@
+"""What a job handler gets from the queue: its job, progress reporting, cancellation checks, follow-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import JobCancelled
+from agent.jobs.model import Job
+from agent.store import jobs as sql
+
+if TYPE_CHECKING:
+    from agent.queue import Queue
+
+
+class JobContext:
+    """What a handler gets: its job, progress reporting, cancellation checks, follow-up enqueue."""
+
+    def __init__(self, queue: Queue, job: Job) -> None:
+        self.queue = queue
+        self.job = job
+        self.payload = job.payload
+        self.cancelled = asyncio.Event()
+        self.timed_out = False
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report progress 0..1 (emits job:progress); raises JobCancelled if a cancel was requested."""
+        fraction = max(0.0, min(1.0, float(fraction)))
+        self.job.progress, self.job.message = fraction, message
+        now = self.queue.clock.now()
+        requested = await self.queue.db.write(sql.set_progress, self.job.id, fraction, message, now)
+        self.queue.emit("job:progress", {"job_id": self.job.id, "type": self.job.type, "progress": fraction,
+                                          "message": message})
+        if requested:
+            self.cancelled.set()
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled at a checkpoint when this job was cancelled."""
+        if self.cancelled.is_set():
+            raise JobCancelled()
+
+    async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, **kw: Any) -> Job:
+        """Enqueue a follow-up job; it runs next to this job's chain among equal priorities."""
+        kw.setdefault("chain", self.job.chain or self.job.id)
+        return await self.queue.enqueue(type_, payload, **kw)
