@@ -61,39 +61,57 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the agent until SIGINT/SIGTERM."""
+    """Run the agent until SIGINT/SIGTERM.
+
+    Order matters: the data_dir lock, then the port, then the database check, and only then the key
+    and the first line of output, so a refused start changes nothing and says why in one line.
+    """
     from aiohttp import web
 
+    from agent.process import DataDirLock, bind, close_all
     from agent.service import Agent, api_key_file, resolve_api_key
-    from agent.web.app import create_app
+    from agent.store import migrate_file
+    from agent.web.app import create_app, server_options
 
     cfg = _load(args)
-    agent = Agent(cfg)
-    from agent.store import migrate_file
-
-    migrate_file(cfg.data_dir / "metarr.sqlite")  # a database newer than this agent stops us before any key is made
-    agent.api_key, generated = resolve_api_key(cfg)
-    setup_logging(cfg.log_level, [*secrets(cfg), agent.api_key])
     host = "127.0.0.1" if cfg.server.host in ("localhost", "") else cfg.server.host
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the printed URL
-    if generated:
-        print(f"Generated an API key and saved it to {api_key_file(cfg)} (shown once):\n"
-              f"  API key:   {agent.api_key}\n"
-              f"  Dashboard: http://{shown}:{cfg.server.port}/?apikey={agent.api_key}", file=sys.stderr, flush=True)
-    else:
-        print(f"Dashboard: http://{shown}:{cfg.server.port}/ (API key from "
-              f"{'the config' if cfg.server.api_key else api_key_file(cfg)})", file=sys.stderr, flush=True)
-    log.info("metarr-agent %s serving on http://%s:%d with %d librar%s", __version__, host, cfg.server.port,
-             len(cfg.libraries), "y" if len(cfg.libraries) == 1 else "ies")
-    try:
-        web.run_app(create_app(agent), host=host, port=cfg.server.port, print=None, shutdown_timeout=10,
-                    access_log=None)
-    except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+    with DataDirLock(cfg.data_dir):  # a second agent on this data_dir stops here, naming the first's PID
+        sockets = bind(host, cfg.server.port)
+        try:
+            # damaged, read-only, full or newer than this agent: one line, before any key is made
+            migrate_file(cfg.data_dir / "metarr.sqlite", check=True)
+            agent = Agent(cfg)
+            agent.api_key, generated = resolve_api_key(cfg)
+        except BaseException:
+            close_all(sockets)
             raise
-        raise UserError(f"cannot listen on {host}:{cfg.server.port}: {exc.strerror or exc} "
-                        "(another process has the port, or the address is not on this machine; "
-                        "change server.host / server.port)") from None
+        setup_logging(cfg.log_level, [*secrets(cfg), agent.api_key])
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the printed URL
+        if generated:
+            print(f"Generated an API key and saved it to {api_key_file(cfg)} (shown once):\n"
+                  f"  API key:   {agent.api_key}\n"
+                  f"  Dashboard: http://{shown}:{cfg.server.port}/?apikey={agent.api_key}", file=sys.stderr,
+                  flush=True)
+        else:
+            print(f"Dashboard: http://{shown}:{cfg.server.port}/ (API key from "
+                  f"{'the config' if cfg.server.api_key else api_key_file(cfg)})", file=sys.stderr, flush=True)
+
+        def serving(_: str) -> None:
+            """Called by run_app once the sockets listen and startup is done."""
+            log.info("metarr-agent %s serving on http://%s:%d with %d librar%s", __version__, host,
+                     cfg.server.port, len(cfg.libraries), "y" if len(cfg.libraries) == 1 else "ies")
+
+        try:
+            web.run_app(create_app(agent), sock=sockets, print=serving, access_log=None,
+                        **server_options(grace=cfg.jobs.grace_seconds))
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            raise UserError(f"cannot listen on {host}:{cfg.server.port}: {exc.strerror or exc} "
+                            "(another process has the port, or the address is not on this machine; "
+                            "change server.host / server.port)") from None
+        finally:
+            close_all(sockets)
     return EXIT_OK
 
 
