@@ -228,7 +228,9 @@ class Database:
             try:
                 result = await self._writer._execute(_in_transaction, self._writer._conn, fn, args)
             except sqlite3.Error as exc:
-                if not is_disk_full(exc, self.path.parent):
+                if not is_disk_full(exc) and not (  # an I/O error counts when the disk has no room (statvfs off-loop)
+                        result_code(exc) == SQLITE_IOERR
+                        and await self._writer._execute(_space_left, self.path.parent) < LOW_SPACE):
                     raise
                 self._disk_full(True)
                 raise DatabaseFull(f"the database disk is full: cannot write {self.path}; "
