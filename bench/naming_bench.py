@@ -5,7 +5,8 @@ inside the installed guessit (`guessit/test/`, https://github.com/guessit-io/gue
 onto the scan's calls by tests/naming_corpus.py. A movie agrees when its title and year are the expected
 ones; an episode when its season and episode numbers are.
 
-Run: .venv/bin/python bench/naming_bench.py [--runs N] [--show-misses]
+Run: .venv/bin/python bench/naming_bench.py [--runs N] [--show-misses] [--check-fast]
+--check-fast compares every answer a fast path gives (no guessit call) with guessit's on the same input.
 Targets: agreement at least 97% of guessit's own score on movies and on episodes, and the whole list
 parsed at least 2x faster than guessit alone (`guessit(name, {"type": kind})` on the same names).
 Both are timed cold (our memos cleared), back to back in each run; the ratio is the median of the runs'

@@ -20,7 +20,7 @@ from agent.library.naming import (
     parse_show_name,
     stack_key,
 )
-from agent.library.scene import scene_title, scene_title_year, stop_words
+from agent.library.scene import fast_title_year, scene_title, scene_title_year, stop_words
 
 
 @pytest.mark.parametrize(
@@ -220,11 +220,12 @@ def test_scene_title_leaves_unsure_names_to_guessit(name: str) -> None:
 SCENE_YEAR_AGREES = [
     "Blade.Runner.2049.2017.1080p.BluRay.x264-GRP",
     "Night.1999.2001.1080p.WEB-DL",
-    "Blue.Ghost.2063.1970.720p.HDTV.x264-KILLERS",
+    "Blue.Ghost.2063.1970.720p.HDTV.x264-KILLERS",  # 2063 is no year to guessit (its range is 1900-2034)
     "Red.1899.1950.DVDRip.XviD",
+    "Blue.Ghost.1970.2063.720p.HDTV",
+    "Code.Iron.1884.1080p.WEBRip.x265-RARBG",
 ]
 SCENE_YEAR_LEFT_TO_GUESSIT = [
-    "Blue.Ghost.1970.2063.720p.HDTV",  # the second number is no year to guessit
     "Moon.Code.2001.1999.2004.1080p",  # three year-like numbers
     "Heat.Remastered.1995.2001.1080p",  # an edition word
     "Night.1999.Cut.2001.1080p",  # the numbers are not side by side
@@ -235,17 +236,18 @@ SCENE_YEAR_LEFT_TO_GUESSIT = [
 
 @pytest.mark.parametrize("name", SCENE_YEAR_AGREES)
 def test_scene_title_year_is_guessits(name: str) -> None:
-    """A year-like number inside the title, then the year: exactly guessit's title and year."""
+    """A number inside the title, then the year: exactly guessit's title and year."""
     from guessit import guessit
 
     guess = guessit(name, {"type": "movie"})
-    assert scene_title_year(name) == (guess["title"], guess["year"])
+    assert fast_title_year(name) == (guess["title"], guess.get("year"))
 
 
 @pytest.mark.parametrize("name", SCENE_YEAR_LEFT_TO_GUESSIT)
 def test_scene_title_year_leaves_unsure_names_to_guessit(name: str) -> None:
     """Other shapes with years go to guessit."""
     assert scene_title_year(name) is None
+    assert fast_title_year(name) is None
 
 
 def test_yearless_scene_names_skip_guessit(monkeypatch: pytest.MonkeyPatch) -> None:

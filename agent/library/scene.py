@@ -31,7 +31,7 @@ _MARKER: Final = re.compile(
     re.IGNORECASE,
 )
 _SCREEN_NUMBERS: Final = frozenset({"360", "480", "540", "576", "720", "900", "1080", "1440", "2160", "4320"})
-_YEARISH: Final = re.compile(r"(?<![0-9])(?:18[89]\d|19\d\d|20\d\d)(?![0-9])")
+_YEARISH: Final = re.compile(r"(?<![0-9])(?:19\d\d|20[0-2]\d|203[0-4])(?![0-9])")  # guessit's valid_year range
 _EPISODISH: Final = re.compile(
     r"(?<![a-z0-9])(?:s\d{1,4}[ ._-]?e\d{1,4}|\d{1,2}x\d{1,3}|e\d{1,4}|s\d{1,2})(?![0-9])", re.IGNORECASE
 )
