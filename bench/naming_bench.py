@@ -10,8 +10,8 @@ Run: .venv/bin/python bench/naming_bench.py [--runs N] [--show-misses] [--check-
 Targets: agreement at least 97% of guessit's own score on movies and on episodes, and the whole list
 parsed at least 2x faster than guessit alone (`guessit(name, {"type": kind})` on the same names).
 Both are timed cold (our memos cleared), back to back in each run; the ratio is the median of the runs'
-ratios. Times are this process's CPU seconds (time.process_time), so other work on this shared
-box does not land in either figure.
+ratios. Times are this process's CPU seconds (time.process_time): other processes' CPU time is not
+counted, though contention on this shared box still moves single runs.
 """
 
 from __future__ import annotations
