@@ -359,6 +359,9 @@ FAST_EPISODES = [
     ("Show", "Show.2024.03.15.Guest.Name.mkv"),
     ("Ao Haru Ride", "[HorribleSubs] Ao Haru Ride - 06 [480p].mkv"),
     ("Zankyou no Terror", "[Akindo-SSK] Zankyou no Terror - 05 [720P][Sub_ITA][F5CCE87C].mkv"),
+    ("Spy x Family", "[SubsPlease] Spy x Family - 05 (1080p) [ABCD1234].mkv"),
+    ("One Piece", "[ISLAND]One_Piece_679_[VOSTFR]_[8bit]_[720p]_[EB7838FC].mp4"),
+    ("Show", "[Group] Show - 212v2 [720p].mkv"),
 ]
 
 

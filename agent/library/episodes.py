@@ -37,20 +37,20 @@ _NUMBER_AFTER: Final = re.compile(
 # Release tags with digits that guessit never reads as an episode.
 _TECH: Final = re.compile(r"(?<![a-z0-9])(?:\d{3,4}[pi]|[48]k|[xh]\.?26[45]|\d{1,2}-?bits?)(?![a-z0-9])", re.IGNORECASE)
 _ANOTHER_MARKER: Final = re.compile(r"(?<![a-z0-9])(?:s\d{1,4}[ ._-]?e\d|\d{1,2}x\d{1,3}(?![0-9])|cap\.?\d)", re.I)
-# `[Group] Title - 05 [720p][CRC].mkv`: a fansub release numbered absolutely (two digits, no season).
+# `[Group] Title - 05 [720p][CRC].mkv`, `[Group]_Title_679_[tags]`: a fansub release numbered absolutely.
 _FANSUB: Final = re.compile(
-    r"^\[(?P<group>[^\[\]]+)\][ _.]?(?P<title>[^\[\]()\d]+?)[ _.]-[ _.](?P<episode>\d{2})(?:v\d)?"
+    r"^\[(?P<group>[^\[\]]+)\][ _.]?(?P<title>[^\[\]()\d]+?)(?:[ _.]-[ _.]|[ _.])(?P<episode>\d{2,4})(?:v\d)?"
     r"(?P<tags>(?:[ _.]*(?:\[[^\[\]]*\]|\([^()]*\)))*)[ _.]*$"
 )
 _FANSUB_TECH: Final = re.compile(
-    r"(?<![a-z0-9])(?:\d{3,4}[pi]|\d{3,4}x\d{3,4}|[0-9a-f]{8}|[xh]\.?26[45]|\d{1,2}-?bits?|hi10p?|[48]k)(?![a-z0-9])",
+    r"(?<![a-z0-9])(?:\d{3,4}[pi]|\d{3,4}x\d{3,4}|[0-9a-f]{8}|[xh]\.?26[45]|\d{1,2}-?bits?|hi10p?|[48]k|v\d)(?![a-z0-9])",
     re.IGNORECASE,
 )
 # Title words that make guessit read a season, a part or a special out of a fansub name.
 _SEASON_WORDS: Final = frozenset(
     {
         "season", "saison", "temporada", "staffel", "stagione", "series", "part", "episode", "ep", "cour",
-        "ova", "oad", "ona", "special", "specials", "movie", "film", "vol", "volume", "cap", "livre", "book",
+        "ova", "oad", "ona", "special", "specials", "movie", "film", "vol", "volume", "cap", "livre", "book", "final",
     }
 )  # fmt: skip
 _QUALITY: Final = re.compile(
@@ -58,6 +58,8 @@ _QUALITY: Final = re.compile(
     r"hdtv|dvdrip|x264|x265|h\.?264|h\.?265|hevc|xvid|proper|repack|aac|ac3|dts|remux|hdr)(?:$|[ ._\-\])])",
     re.IGNORECASE,
 )
+_SCREEN_NUMBERS: Final = frozenset({"360", "480", "540", "576", "720", "900", "1080", "1440", "2160", "4320"})
+_GUESSIT_YEAR: Final = re.compile(r"19\d\d|20[0-2]\d|203[0-4]")  # guessit's valid_year range
 _MAX_RANGE: Final = 30  # a "S01E01-E40" range longer than this is a typo, not 40 episodes
 
 
@@ -111,7 +113,10 @@ def _fansub(stem: str) -> int | None:
         return None
     if any(char.isdigit() for char in _FANSUB_TECH.sub(" ", match.group("tags"))):
         return None  # `(191-195)`, `[Cap.408]`: guessit may read another number
-    return int(match.group("episode"))
+    number = match.group("episode")
+    if number in _SCREEN_NUMBERS or _GUESSIT_YEAR.fullmatch(number):
+        return None  # `- 1080 [1080p]`, `- 1999`: guessit may read a resolution or a year
+    return int(number)
 
 
 @lru_cache(maxsize=65536)
