@@ -10,6 +10,7 @@ from pathlib import Path
 from agent.cache import AssetCache, GcReport, VerifyReport
 from agent.config import Config, default_config_path, load_config
 from agent.errors import UserError
+from agent.process import DataDirLock
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 ACTIONS = ("verify", "gc")
@@ -74,7 +75,9 @@ def print_gc(report: GcReport) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     """Run `cache verify` or `cache gc` against the configured data_dir."""
     cfg = load_config(Path(args.config) if args.config else default_config_path())
-    report = asyncio.run(run_action(cfg, args.action))
+    open_cache_args(cfg)  # no database: say so before the lock creates data_dir
+    with DataDirLock(cfg.data_dir, f"run `cache {args.action}` (its daily cache_gc job collects garbage)"):
+        report = asyncio.run(run_action(cfg, args.action))
     if isinstance(report, VerifyReport):
         return print_verify(report)
     return print_gc(report)

@@ -17,6 +17,7 @@ from agent import __version__
 from agent.config import Config, default_config_path, load_config
 from agent.config_checks import MASK, effective, mask_values, secrets
 from agent.errors import UserError
+from agent.process import DataDirLock
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 log = logging.getLogger("agent")
@@ -128,7 +129,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from agent.store import migrate_file
 
     cfg = _load(args)
-    before, after = migrate_file(cfg.data_dir / "metarr.sqlite")
+    with DataDirLock(cfg.data_dir, "run `metarr-agent migrate` (the agent migrates at start)"):
+        before, after = migrate_file(cfg.data_dir / "metarr.sqlite")
     print(f"database {cfg.data_dir / 'metarr.sqlite'}: schema {before} -> {after}"
           + (" (already current)" if before == after else ""))
     return EXIT_OK

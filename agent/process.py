@@ -21,8 +21,9 @@ LOCK_NAME = "agent.lock"
 class DataDirLock:
     """An exclusive flock on data_dir/agent.lock holding this process's PID; released when closed or at exit."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, doing: str = "") -> None:
         self.path = data_dir / LOCK_NAME
+        self.doing = doing  # what a CLI command wants to do, for the refusal ("run `migrate`")
         self._fd: int | None = None
 
     def acquire(self) -> DataDirLock:
@@ -41,8 +42,10 @@ class DataDirLock:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
             who = f"PID {holder}" if holder else "another process"
+            advice = (f"stop it first to {self.doing}" if self.doing
+                      else "stop it first, or give this one its own data_dir")
             raise UserError(f"another agent ({who}) is already running with data_dir {self.path.parent}; "
-                            "stop it first, or give this one its own data_dir") from None
+                            f"{advice}") from None
         with contextlib.suppress(OSError):  # the PID only names us to a second agent; a full disk is reported later
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

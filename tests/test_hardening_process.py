@@ -173,6 +173,33 @@ def test_locked_data_dir_is_refused_before_anything_is_written(tmp_path: Path) -
     assert sorted(p.name for p in data.iterdir()) == ["agent.lock"]
 
 
+@pytest.mark.parametrize(("argv", "names"), [
+    (["migrate"], "migrate"),
+    (["scan", "--wait"], "without --wait"),
+    (["cache", "gc"], "cache gc"),
+    (["cache", "verify"], "cache verify"),
+])
+def test_cli_commands_that_change_data_dir_wait_for_no_agent(tmp_path: Path, argv: list[str], names: str) -> None:
+    """migrate, scan --wait and cache refuse while an agent holds data_dir (naming its PID), and change nothing."""
+    config = write_config(tmp_path, extra={"server": {"port": free_port()}})
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    migrate_file(data / "metarr.sqlite")
+    before = sorted(p.name for p in data.iterdir())
+    fd = os.open(data / "agent.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        result = subprocess.run([sys.executable, "-m", "agent", *argv, "--config", str(config)], cwd=REPO,
+                                env=subprocess_env(), capture_output=True, text=True, timeout=REFUSAL_DEADLINE)
+    finally:
+        os.close(fd)
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result)
+    assert f"PID {os.getpid()}" in line and names in line
+    assert sorted(p.name for p in data.iterdir()) == sorted({*before, "agent.lock"})
+
+
 def test_port_in_use_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     """A taken port is found before migrations and key generation: one line, nothing written, nothing printed."""
     with socket.socket() as holder:

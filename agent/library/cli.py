@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from agent.config import Config, LibraryConfig, default_config_path, load_config
 from agent.errors import UserError
 from agent.jobs.model import Priority, Status
+from agent.process import DataDirLock
 
 EXIT_OK, EXIT_USER = 0, 1
 BAR_WIDTH = 24
@@ -130,7 +131,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         for name, job_id in asyncio.run(_enqueue_only(cfg, libs)):
             print(f"queued scan of {name}: job {job_id}")
         return EXIT_OK
-    finished = asyncio.run(_run_here(cfg, libs, sys.stderr))
+    with DataDirLock(cfg.data_dir, "run `scan --wait` here (without --wait the running agent does the scan)"):
+        finished = asyncio.run(_run_here(cfg, libs, sys.stderr))
     failed = []
     for name, job in finished:
         if job.status == Status.COMPLETED:
