@@ -13,12 +13,12 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from yarl import URL
 
+from agent.cache_types import AssetReference, CachedAsset, GcReport, VerifyProblem, VerifyReport
 from agent.clock import Clock
 from agent.errors import RetryLater, UnsafeUserFile, UserError
 from agent.fsutil import CHUNK, fsync_dir, sha256_file
@@ -36,77 +36,6 @@ FETCH_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=15, sock_read=30)
 MIMES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 ENTITY_TYPES = ("movie", "series", "season", "episode")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-
-
-@dataclass(frozen=True)
-class CachedAsset:
-    """One image in the cache and where it lives on disk."""
-
-    sha256: str
-    ext: str
-    size: int
-    mime: str
-    width: int | None
-    height: int | None
-    source_url: str | None
-    created_at: float
-    path: Path
-    quarantined: bool = False
-
-
-@dataclass(frozen=True)
-class AssetReference:
-    """An entity using a cached asset as one artwork type at one position."""
-
-    id: int
-    sha256: str
-    ext: str
-    entity_type: str
-    entity_id: int
-    art_type: str
-    position: int
-    source: str
-    library_path: str | None
-    created_at: float
-    quarantined: bool
-
-
-@dataclass
-class GcReport:
-    """What a GC pass deleted."""
-
-    assets_deleted: int = 0
-    orphans_deleted: int = 0
-    temps_deleted: int = 0
-    quarantine_deleted: int = 0
-    baselines_deleted: int = 0  # copies of published NFOs whose file the agent no longer tracks
-    bytes_freed: int = 0
-
-
-@dataclass(frozen=True)
-class VerifyProblem:
-    """A cached asset whose file is missing or does not hash to its name."""
-
-    sha256: str
-    path: str
-    actual_sha256: str | None = None
-    quarantined_to: str | None = None
-
-
-@dataclass
-class VerifyReport:
-    """Result of re-hashing every cached asset; `ok` is False if anything was missing or corrupt."""
-
-    checked: int = 0
-    mismatched: list[VerifyProblem] = field(default_factory=list)
-    missing: list[VerifyProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when every asset was present and intact."""
-        return not self.mismatched and not self.missing
 
 
 class _Sink:
@@ -197,6 +126,18 @@ def _row_to_asset(row: sqlite3.Row, path: Path) -> CachedAsset:
     """Build a CachedAsset from a cache_assets row."""
     return CachedAsset(row["sha256"], row["ext"], row["size"], row["mime"], row["width"], row["height"],
                        row["source_url"], row["created_at"], path, bool(row["quarantined"]))
+
+
+def _hash_local(path: Path, roots: Sequence[Path] | None, cap: int) -> tuple[str | None, int]:
+    """(sha256, size) of a regular local file opened once (no hash when it is over `cap`); worker thread."""
+    with os.fdopen(open_user_file(path, roots), "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > cap:
+            return None, size
+        digest = hashlib.sha256()
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest(), size
 
 
 class AssetCache:
@@ -309,21 +250,15 @@ class AssetCache:
         Only a regular file is read, and with `roots` never through a link leading outside them.
         """
         path = Path(path)
-        try:
-            os.close(await asyncio.to_thread(open_user_file, path, roots))
+        try:  # one open, of a regular file only: the same image found again (every rescan) is not copied
+            sha, size = await asyncio.to_thread(_hash_local, path, roots, self.max_bytes)
         except (FileNotFoundError, UnsafeUserFile) as exc:
             reason = exc.message if isinstance(exc, UnsafeUserFile) else f"'{path}' does not exist"
             raise AssetError(f"local artwork {reason}") from exc
         except OSError as exc:
             raise AssetError(f"cannot read local artwork '{path}': {exc.strerror or exc}") from exc
-        try:
-            size = path.stat().st_size
-            if size <= self.max_bytes:  # the same image found again (every rescan of its folder): no copy
-                sha = await asyncio.to_thread(sha256_file, path)
-                if (known := await self._known(sha, size, source_url)) is not None:
-                    return known
-        except OSError as exc:
-            raise AssetError(f"cannot read local artwork '{path}': {exc.strerror or exc}") from exc
+        if sha is not None and (known := await self._known(sha, size, source_url)) is not None:
+            return known
         tmp = self._new_temp()
         try:
             sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp, roots)
