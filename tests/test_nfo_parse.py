@@ -89,7 +89,8 @@ def test_radarr_combined_nfo_ratings_max_100_and_urls() -> None:
     }
     assert len(r.fields["ratings"]) == 3  # <ratings> wins over the legacy <rating>
     assert r.fields["tmdb_id"] == 693134 and r.fields["imdb_id"] == "tt15239678"
-    assert r.fields["set"] == {"name": "Dune Collection", "overview": "The saga of Paul Atreides."}
+    assert r.fields["set"] == {"name": "Dune Collection", "overview": "The saga of Paul Atreides.",
+                               "tmdbcolid": 726871}
     assert "userrating" not in r.fields and "tagline" not in r.fields
 
 
@@ -200,7 +201,7 @@ def test_tvshow_old_xml_episodeguide_and_jellyfin_id_attributes() -> None:
     ("xml", "expected"),
     [
         (b"<movie><id>603</id></movie>", {"tmdb": "603"}),
-        (b"<tvshow><id>81189</id></tvshow>", {"tvdb": "81189"}),
+        (b"<tvshow><id>81189</id></tvshow>", {"unknown": "81189"}),
         (b"<movie><id>tt0133093</id></movie>", {"imdb": "tt0133093"}),
         (b"<movie><id type='imdb'>tt0133093</id></movie>", {"imdb": "tt0133093"}),
         (b"<movie><uniqueid>604</uniqueid></movie>", {"tmdb": "604"}),
@@ -211,7 +212,7 @@ def test_tvshow_old_xml_episodeguide_and_jellyfin_id_attributes() -> None:
     ],
 )
 def test_id_rules(xml: bytes, expected: dict[str, str]) -> None:
-    """<id> digits are tmdb for movies and tvdb for shows; placeholders are ignored; defaults win."""
+    """<id> digits are tmdb for movies and of unknown provider for shows; placeholders are ignored; defaults win."""
     assert nfo_ids(parse_nfo(xml)) == expected
 
 

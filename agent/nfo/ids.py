@@ -22,6 +22,11 @@ ALIAS_ID_TAGS: Final = {
     "zap2itid": "zap2it",
     "anidbid": "anidb",
 }
+# Collection ids: they name the movie's set, never the movie (Jellyfin's uniqueid type and <{provider}id> tags).
+COLLECTION_ID_TYPES: Final = frozenset({"tmdbcol", "tmdbcollection"})
+COLLECTION_ID_TAGS: Final = frozenset({"tmdbcolid", "tmdbcollectionid"})
+UNKNOWN: Final = "unknown"  # Kodi's type for an id that names no provider
+_JELLYFIN_ID_ATTRS: Final = ("tmdb", "imdb", "tvdb")
 _IMDB: Final = re.compile(r"^tt\d{5,}$")
 _DIGITS: Final = re.compile(r"^\d+$")
 _URL: Final = re.compile(r"https?://[^\s<>\"']+", re.I)
@@ -46,8 +51,12 @@ def clean_id(id_type: str, value: str | None) -> str | None:
 
 
 def default_numeric_type(kind: str | None) -> str:
-    """Which provider a bare number in <id> or <uniqueid> belongs to: tmdb for movies, tvdb for TV."""
-    return "tvdb" if kind in ("tvshow", "episodedetails") else "tmdb"
+    """Which provider a bare number in <id> or <uniqueid> belongs to: tmdb for movies, unknown for TV.
+
+    Kodi writes the item's default id there, and for TV that is TMDB as often as TVDB (its TMDB scraper
+    is the default since v19), so a TV number is kept as an id of unknown provider rather than misfiled.
+    """
+    return UNKNOWN if kind in ("tvshow", "episodedetails") else "tmdb"
 
 
 def id_from_url(url: str) -> tuple[str, str, str | None] | None:
@@ -111,30 +120,61 @@ def _episodeguide_ids(element: ET.Element, ids: dict[str, str]) -> None:
             _put(ids, found[0], found[1])
 
 
+def collection_id(root: ET.Element) -> str | None:
+    """The movie's collection (set) id: <set tmdbcolid=>, <uniqueid type="tmdbcol">, or <tmdbcolid>."""
+    candidates: list[str | None] = []
+    for el in root.findall("set"):
+        candidates += [value for attr, value in el.attrib.items() if attr.lower() in COLLECTION_ID_TAGS]
+    for el in root.findall("uniqueid"):
+        if (el.get("type") or "").strip().lower() in COLLECTION_ID_TYPES:
+            candidates.append(el.text)
+    candidates += [child.text for child in root if isinstance(child.tag, str)
+                   and child.tag.lower() in COLLECTION_ID_TAGS]
+    for value in candidates:
+        if _DIGITS.match((value or "").strip()) and clean_id("tmdb", value):
+            return (value or "").strip()
+    return None
+
+
+def _id_tag(el: ET.Element, kind: str | None, ids: dict[str, str]) -> None:
+    """The legacy <id>: attributes (Jellyfin), a declared type, tt-ids as imdb, a bare number by kind."""
+    attrs = {attr.lower(): value for attr, value in el.attrib.items()}
+    for attr in _JELLYFIN_ID_ATTRS:
+        if attr in attrs:
+            _put(ids, attr, attrs[attr])
+    value = (el.text or "").strip()
+    declared = attrs.get("type") or attrs.get("provider")
+    if declared:
+        _put(ids, declared, value)
+    elif _IMDB.match(value):
+        _put(ids, "imdb", value)
+    elif _DIGITS.match(value):
+        # Jellyfin's series saver writes <id IMDB= TMDB=>tvdb</id>: named providers beside it make it TVDB.
+        jellyfin_series = kind == "tvshow" and any(a in attrs for a in _JELLYFIN_ID_ATTRS) and "tvdb" not in attrs
+        _put(ids, "tvdb" if jellyfin_series else default_numeric_type(kind), value)
+
+
 def collect_ids(root: ET.Element, kind: str | None) -> dict[str, str]:
-    """Every provider id in an NFO root, the first default <uniqueid> first (Kodi semantics)."""
+    """Every provider id in an NFO root, Kodi's rules first.
+
+    The first default <uniqueid> leads; when any <uniqueid> exists <id> is ignored (Kodi's ParseNative);
+    <tmdbid>-style tags count in any letter case; collection ids (tmdbcol) are never item ids.
+    """
     ids: dict[str, str] = {}
-    uniques = root.findall("uniqueid")
+    uniques = [el for el in root.findall("uniqueid")
+               if (el.get("type") or "").strip().lower() not in COLLECTION_ID_TYPES]
     uniques.sort(key=lambda el: (el.get("default") or "").lower() != "true")  # stable: defaults first
     for el in uniques:
         value = (el.text or "").strip()
         id_type = el.get("type") or ("imdb" if _IMDB.match(value) else default_numeric_type(kind))
         _put(ids, id_type, value)
     for child in root:
-        if child.tag in ALIAS_ID_TAGS:
-            _put(ids, ALIAS_ID_TAGS[child.tag], child.text)
-    for el in root.findall("id"):
-        for attr, value in el.attrib.items():
-            if attr.lower() in ("tmdb", "imdb", "tvdb"):
-                _put(ids, attr.lower(), value)
-        value = (el.text or "").strip()
-        declared = el.get("type") or el.get("provider")
-        if declared:
-            _put(ids, declared, value)
-        elif _IMDB.match(value):
-            _put(ids, "imdb", value)
-        elif _DIGITS.match(value):
-            _put(ids, default_numeric_type(kind), value)
+        tag = child.tag.lower() if isinstance(child.tag, str) else ""
+        if tag in ALIAS_ID_TAGS:
+            _put(ids, ALIAS_ID_TAGS[tag], child.text)
+    if not root.findall("uniqueid"):
+        for el in root.findall("id"):
+            _id_tag(el, kind, ids)
     for el in root.findall("episodeguide"):
         _episodeguide_ids(el, ids)
     return ids

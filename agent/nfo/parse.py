@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import re
 import time
@@ -10,7 +11,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, Final
 
 from agent.nfo.document import PARSE_SECONDS, Document, check_deadline, decode_nfo, split_document
-from agent.nfo.ids import collect_ids, ids_from_text, scalar_ids
+from agent.nfo.ids import collect_ids, collection_id, ids_from_text, scalar_ids
 from agent.nfo.model import KINDS, NfoError, NfoResult
 
 # field key -> tags read for it, first non-empty wins.
@@ -25,6 +26,7 @@ _TEXT_FIELDS: Final = {
     "certification": ("certification",),
     "trailer": ("trailer",),
     "dateadded": ("dateadded",),
+    "lastplayed": ("lastplayed",),
     "showtitle": ("showtitle",),
 }
 _INT_FIELDS: Final = {
@@ -36,6 +38,7 @@ _INT_FIELDS: Final = {
     "episode_end": ("episodenumberend",),
     "display_season": ("displayseason",),
     "display_episode": ("displayepisode",),
+    "playcount": ("playcount",),
 }
 _LIST_FIELDS: Final = {
     "genres": ("genre",),
@@ -47,7 +50,14 @@ _LIST_FIELDS: Final = {
 }
 _STREAM_INTS: Final = {"width", "height", "channels", "durationinseconds", "bitrate"}
 _STREAM_FLOATS: Final = {"aspect"}
-_DATE: Final = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+# Kodi's CDateTime::SetFromDBDate: yyyy-mm-dd or dd-mm-yyyy, the separator any of - . /
+_DATE_YMD: Final = re.compile(r"^(\d{4})([-./])(\d{1,2})\2(\d{1,2})(?!\d)")
+_DATE_DMY: Final = re.compile(r"^(\d{1,2})([-./])(\d{1,2})\2(\d{4})(?!\d)")
+_FIRST_YEAR, _LAST_YEAR = 1800, 2200  # the range the field table (agent/store/fields.py Date) holds
+_SIGNED: Final = re.compile(r"^\s*(-?\d{1,9})\s*$")
+# Jellyfin/Emby <actor><type>: who is cast, and which people go to the director and writer lists.
+_CAST_TYPES: Final = frozenset({"", "actor", "gueststar"})
+_PEOPLE_LISTS: Final = {"director": "directors", "writer": "credits"}
 _LEADING_NUMBER: Final = re.compile(r"^\s*(\d{1,30}(?:[.,]\d{1,30})?)(?!\d)")
 _MAX_INT: Final = 2**53  # larger numbers in an NFO are nonsense (and over 2**63 no database column holds them)
 
@@ -86,9 +96,25 @@ def to_float(value: str | None) -> float | None:
 
 
 def _date(value: str) -> str:
-    """A YYYY-MM-DD date from the start of value, '' when it is not one."""
-    match = _DATE.match(value.strip())
-    return f"{match.group(1)}-{int(match.group(2)):02d}-{int(match.group(3)):02d}" if match else ""
+    """A real calendar date from the start of value in a form Kodi reads, as YYYY-MM-DD; '' otherwise."""
+    text = value.strip()
+    if match := _DATE_YMD.match(text):
+        year, month, day = match.group(1), match.group(3), match.group(4)
+    elif match := _DATE_DMY.match(text):
+        day, month, year = match.group(1), match.group(3), match.group(4)
+    else:
+        return ""
+    try:
+        day_read = dt.date(int(year), int(month), int(day))
+    except ValueError:  # 2009-13-45, 31.02.2009, 0000-00-00
+        return ""
+    return day_read.isoformat() if _FIRST_YEAR <= day_read.year <= _LAST_YEAR else ""
+
+
+def _signed(value: str | None) -> int | None:
+    """A whole number that may be negative (season="-1" is the all-seasons art), else None."""
+    match = _SIGNED.match(value or "")
+    return int(match.group(1)) if match else None
 
 
 def _list(root: ET.Element, tags: tuple[str, ...]) -> list[str]:
@@ -121,15 +147,30 @@ def _ratings(root: ET.Element) -> list[dict[str, Any]]:
         if value is not None and value > 0:
             votes = to_int(_first_text(root, ("votes",))) or 0
             out.append({"name": "default", "value": value, "votes": votes, "max": 10, "default": True})
+    if not out and root.find("ratings") is None:  # Jellyfin/Emby's <communityrating>, 0-10
+        value = to_float(_first_text(root, ("communityrating",)))
+        if value is not None and 0 < value <= 10:
+            out.append({"name": "default", "value": value, "votes": 0, "max": 10, "default": True})
     return out
 
 
-def _actors(root: ET.Element) -> list[dict[str, Any]]:
-    """Actors with name, role, order (the NFO's, else the position) and thumb."""
+def _actors(root: ET.Element, people: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Cast with name, role, order (the NFO's, else the position) and thumb.
+
+    A Jellyfin/Emby <type> other than Actor or GuestStar is not cast: Director and Writer names are
+    added to `people` ("directors", "credits"), other crew (Producer, Lyricist...) is skipped.
+    """
     out: list[dict[str, Any]] = []
     for index, el in enumerate(root.findall("actor")):
         name = _text(el.find("name"))
         if not name:
+            continue
+        person_type = _text(el.find("type")).lower()
+        if person_type not in _CAST_TYPES:
+            if people is not None and person_type in _PEOPLE_LISTS:
+                names = people.setdefault(_PEOPLE_LISTS[person_type], [])
+                if name not in names:
+                    names.append(name)
             continue
         order = to_int(_text(el.find("order"))) if el.find("order") is not None else None
         if order is None:
@@ -143,13 +184,18 @@ def _actors(root: ET.Element) -> list[dict[str, Any]]:
     return out
 
 
-def _set(root: ET.Element) -> dict[str, str] | None:
-    """The movie set: <set><name/><overview/></set> or the legacy <set>name</set>."""
+def _set(root: ET.Element) -> dict[str, Any] | None:
+    """The movie set: <set><name/><overview/></set> or the legacy <set>name</set>, with its collection id."""
     el = root.find("set")
     if el is None:
         return None
     name = _text(el.find("name")) or _text(el)
-    return {"name": name, "overview": _text(el.find("overview"))} if name else None
+    if not name:
+        return None
+    out: dict[str, Any] = {"name": name, "overview": _text(el.find("overview"))}
+    if (collection := collection_id(root)) is not None:
+        out["tmdbcolid"] = int(collection)
+    return out
 
 
 def _thumbs(root: ET.Element) -> list[dict[str, Any]]:
@@ -160,7 +206,7 @@ def _thumbs(root: ET.Element) -> list[dict[str, Any]]:
         if not url:
             continue
         thumb: dict[str, Any] = {"aspect": (el.get("aspect") or "").strip(), "url": url}
-        season = to_int(el.get("season"))
+        season = _signed(el.get("season"))
         if season is not None and (el.get("type") or "season") == "season":
             thumb["season"] = season
         out.append(thumb)
@@ -223,13 +269,26 @@ def fields_from_element(root: ET.Element, kind: str | None) -> dict[str, Any]:
     for key, tags in (("premiered", ("premiered", "releasedate")), ("aired", ("aired",))):
         if value := _date(_first_text(root, tags)):
             fields[key] = value
-    if kind == "tvshow" and (status := _first_text(root, ("status",))):
-        fields["show_status"] = status
+    if (played := fields.get("lastplayed")) and not _date(played):
+        del fields["lastplayed"]  # a stamp that does not start with a date Kodi reads
+    if kind == "tvshow":  # Kodi counts a show's plays from its episodes
+        fields.pop("playcount", None)
+        fields.pop("lastplayed", None)
+        if status := _first_text(root, ("status",)):
+            fields["show_status"] = status
+    if "year" not in fields and (premiered := fields.get("premiered")):
+        fields["year"] = int(premiered[:4])  # Kodi reads <year> only without <premiered>
+    if (top250 := to_int(_first_text(root, ("top250",)))) is not None and 0 < top250 <= 250:
+        fields["top250"] = top250  # 0 is "not in the top 250"
+    people: dict[str, list[str]] = {}
+    actors = _actors(root, people)
     for key, tags in _LIST_FIELDS.items():
-        if values := _list(root, tags):
+        values = _list(root, tags)
+        values += [name for name in people.get(key, []) if name not in values]
+        if values:
             fields[key] = values
     extras: dict[str, Any] = {
-        "actors": _actors(root),
+        "actors": actors,
         "ratings": _ratings(root),
         "set": _set(root),
         "thumbs": _thumbs(root),

@@ -172,13 +172,13 @@ def _fanart(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
 
 
 def _set(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
-    """<set><name/><overview/></set> (a plain string names the set)."""
+    """<set tmdbcolid><name/><overview/></set> (a plain string names the set; tmdbcolid as Jellyfin writes it)."""
     value = fields.get("set")
     if isinstance(value, str):
         value = {"name": value}
     if not value or not value.get("name"):
         return []
-    el = ET.Element("set")
+    el = _el("set", tmdbcolid=str(value["tmdbcolid"])) if value.get("tmdbcolid") else ET.Element("set")
     _sub(el, "name", value["name"])
     _sub(el, "overview", value.get("overview"))
     return [el]
