@@ -177,6 +177,9 @@ def test_playcount_lastplayed_top250() -> None:
     assert fields_of(b"<movie><top250>42</top250></movie>")["top250"] == 42
     episode = fields_of(sample("jellyfin_bone_orchard_episode.nfo"))
     assert episode["playcount"] == 0 and "lastplayed" not in episode
+    odd = fields_of(b"<movie><playcount>99999999999</playcount><lastplayed>11.02.2021 07:47:23</lastplayed></movie>")
+    assert "playcount" not in odd and odd["lastplayed"] == "2021-02-11 07:47:23"
+    assert "lastplayed" not in fields_of(b"<movie><lastplayed>yesterday</lastplayed></movie>")
     for name in ("playcount", "lastplayed", "top250"):
         assert field_specs.validate(name, f.get(name, 42)) is not None
     text = render_nfo("movie", {"title": "X", "top250": 42}, existing=b"<movie><top250>42</top250></movie>")

@@ -54,6 +54,8 @@ _STREAM_FLOATS: Final = {"aspect"}
 _DATE_YMD: Final = re.compile(r"^(\d{4})([-./])(\d{1,2})\2(\d{1,2})(?!\d)")
 _DATE_DMY: Final = re.compile(r"^(\d{1,2})([-./])(\d{1,2})\2(\d{4})(?!\d)")
 _FIRST_YEAR, _LAST_YEAR = 1800, 2200  # the range the field table (agent/store/fields.py Date) holds
+_CLOCK: Final = re.compile(r"[ T](\d{2}:\d{2}:\d{2})\b")
+_MAX_PLAYCOUNT: Final = 1_000_000  # the field table's range
 _SIGNED: Final = re.compile(r"^\s*(-?\d{1,9})\s*$")
 # Jellyfin/Emby <actor><type>: who is cast, and which people go to the director and writer lists.
 _CAST_TYPES: Final = frozenset({"", "actor", "gueststar"})
@@ -109,6 +111,16 @@ def _date(value: str) -> str:
     except ValueError:  # 2009-13-45, 31.02.2009, 0000-00-00
         return ""
     return day_read.isoformat() if _FIRST_YEAR <= day_read.year <= _LAST_YEAR else ""
+
+
+def _stamp(value: str) -> str:
+    """Kodi's "yyyy-mm-dd hh:mm:ss" from a date (any form _date reads) and an optional time; '' otherwise."""
+    text = value.strip()
+    day = _date(text)
+    if not day:
+        return ""
+    clock = _CLOCK.search(text)
+    return f"{day} {clock.group(1)}" if clock else day
 
 
 def _signed(value: str | None) -> int | None:
@@ -269,8 +281,12 @@ def fields_from_element(root: ET.Element, kind: str | None) -> dict[str, Any]:
     for key, tags in (("premiered", ("premiered", "releasedate")), ("aired", ("aired",))):
         if value := _date(_first_text(root, tags)):
             fields[key] = value
-    if (played := fields.get("lastplayed")) and not _date(played):
-        del fields["lastplayed"]  # a stamp that does not start with a date Kodi reads
+    if "lastplayed" in fields:
+        fields["lastplayed"] = _stamp(fields["lastplayed"])
+        if not fields["lastplayed"]:
+            del fields["lastplayed"]  # a stamp that does not start with a date Kodi reads
+    if not 0 <= fields.get("playcount", 0) <= _MAX_PLAYCOUNT:
+        del fields["playcount"]
     if kind == "tvshow":  # Kodi counts a show's plays from its episodes
         fields.pop("playcount", None)
         fields.pop("lastplayed", None)
