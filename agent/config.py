@@ -109,6 +109,7 @@ class NfoConfig:
 
     movie_filename: str = "basename"
     templates: Path | None = None
+    existing: str = "keep"  # another tool's NFO values: kept (providers fill gaps) or refreshed by providers
 
 
 @dataclass(frozen=True)
@@ -397,8 +398,11 @@ def _nfo(r: Reader | None, base: Path) -> NfoConfig:
     tpath = _path_key(r, "templates", base) if r.has("templates") else None
     if tpath is not None and not tpath.is_dir():
         r.problem("templates", f"folder does not exist: {tpath}")
+    existing = r.get("existing", str, "keep")
+    if existing not in ("keep", "refresh"):
+        r.problem("existing", f"must be 'keep' or 'refresh', got {existing!r}")
     r.done()
-    return NfoConfig(movie_filename=name, templates=tpath)
+    return NfoConfig(movie_filename=name, templates=tpath, existing=existing)
 
 
 def _sources(r: Reader | None) -> dict[str, SourceConfig]:

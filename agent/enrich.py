@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError, RetryLater
+from agent.nfo import NfoError
+from agent.nfo.parse import parse_nfo_async
 from agent.providers import (
     ArtworkCandidate,
     FanartProvider,
@@ -19,6 +23,7 @@ from agent.providers import (
 from agent.providers.base import rank_candidates
 from agent.providers.ratelimit import DEFAULT_PERIOD as RATE_PERIOD
 from agent.providers.ratelimit import TokenBucket
+from agent.publishing import KIND, episode_fields, read_existing
 from agent.store import media
 from agent.store.media import ART_LOCK_PREFIX, Item
 
@@ -75,11 +80,12 @@ class EnrichReport:
     artwork: list[str] = field(default_factory=list)
     source: str = "local"
     skipped_locked: list[str] = field(default_factory=list)
+    skipped_held: list[str] = field(default_factory=list)  # kept from another tool's NFO (`nfo.existing: keep`)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for the job result."""
         return {"fields": self.fields, "artwork": self.artwork, "source": self.source,
-                "skipped_locked": self.skipped_locked}
+                "skipped_locked": self.skipped_locked, "skipped_held": self.skipped_held}
 
 
 def hint_fields(hints: dict[str, Any]) -> dict[str, Any]:
@@ -142,9 +148,42 @@ async def _lookup(agent: Agent, providers: Providers, item: Item, series: Item |
     return result, extra
 
 
-async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, Any] | None = None
-                      ) -> EnrichReport:
-    """Enrich one item: fields (locks respected, nothing erased), then artwork into the cache."""
+async def foreign_nfo_fields(agent: Agent, item: Item) -> set[str]:
+    """The item's fields present in its NFO when another tool wrote it (the agent never published that file).
+
+    A file the agent wrote and someone edited is not foreign: its edits become locks when it is published.
+    """
+    path = item.row.get("nfo_path")
+    if not path or await agent.db.fetchone("SELECT 1 FROM published_files WHERE path = ?", (path,)):
+        return set()
+    try:
+        data = await asyncio.to_thread(read_existing, Path(path), [lib.path for lib in agent.cfg.libraries])
+    except (NfoError, OSError) as exc:
+        log.info("%s %d: cannot read %s to hold its values: %s", item.entity, item.id, path, exc)
+        return set()
+    if not data:
+        return set()
+    parsed = await parse_nfo_async(data, KIND[item.entity])
+    if not parsed.ok:  # a release's text .nfo, or a broken file: nothing in it is the item's data
+        return set()
+    allowed = set(media.editable_fields(item.entity))
+    return {k for k, v in episode_fields(item, parsed).items()
+            if k in allowed and k in item.fields and v not in (None, "", [], {})}
+
+
+async def held_fields(agent: Agent, item: Item, refresh: bool) -> set[str]:
+    """Fields providers must not change: another tool's NFO values under `nfo.existing: keep`, unless refreshing."""
+    if refresh or agent.cfg.nfo.existing != "keep":
+        return set()
+    return item.held | await foreign_nfo_fields(agent, item)
+
+
+async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, Any] | None = None,
+                      refresh: bool = False) -> EnrichReport:
+    """Enrich one item: fields (locks and held NFO values respected, nothing erased), then artwork into the cache.
+
+    `refresh`: the values held from another tool's NFO are dropped and providers update them.
+    """
     hints = hints or {}
     item = await agent.db.read(media.load, entity, item_id)
     series = None
@@ -161,24 +200,27 @@ async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, 
         report.source = "tmdb"
     elif gaps:
         report.source = "webhook"
+    held = await held_fields(agent, item, refresh)
     report.skipped_locked = sorted(k for k in incoming if k in item.locked)
-    changes = media.merge(item, incoming)
+    report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
+    changes = media.merge(item, incoming, held=held)
     candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
     report.artwork = await _artwork(agent, item, candidates)
     merged = {**item.fields, **changes}
     # enriched means "identified and filled": an item nobody could identify stays unidentified
     status = "enriched" if any(merged.get(k) for k in ID_FIELDS) else "unidentified"
-    item = await agent.db.write(_save, item, changes, status, agent.clock.now())
+    item = await agent.db.write(_save, item, changes, status, agent.clock.now(), held)
     report.fields = sorted(changes)
     agent.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
     return report
 
 
-def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: float) -> Item:
-    """Save changes and the new status in one transaction (re-reading locks inside it)."""
+def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: float, held: set[str]) -> Item:
+    """Save changes, the new status and the held fields in one transaction (re-reading locks inside it)."""
     fresh = media.load(conn, item.entity, item.id)
     changes = {k: v for k, v in changes.items() if k not in fresh.locked}  # a lock taken meanwhile wins
-    return media.save(conn, fresh, changes, now, status=status)
+    return media.save(conn, fresh, changes, now, status=status,
+                      extra_columns={"nfo_held_fields": json.dumps(sorted(held))})
 
 
 async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UnsafeUserFile
 from agent.fsutil import atomic_write
+from agent.library.naming import stack_key
 from agent.nfo import NfoError, parse_nfo, render_episodes, render_nfo
 from agent.nfo.model import MAX_NFO_BYTES
 from agent.nfo.parse import parse_nfo_async
@@ -42,6 +44,45 @@ def nfo_target(agent: Agent, item: Item, shared_folder: bool) -> Path:
         if agent.cfg.nfo.movie_filename == "movie" and not shared_folder:
             return folder / "movie.nfo"
     return video.with_suffix(".nfo")
+
+
+def nfo_candidates(agent: Agent, item: Item, shared_folder: bool) -> list[Path]:
+    """Every NFO a player may read for the item, the configured target first (peers.md A1).
+
+    A movie alone in its folder: `<stem>.nfo`, the stacked title's `<name>.nfo`, `movie.nfo`; a disc:
+    `movie.nfo`, `<folder>.nfo`, `BDMV/index.nfo` or `VIDEO_TS/VIDEO_TS.nfo`. In a shared folder only `<stem>.nfo`.
+    """
+    target = nfo_target(agent, item, shared_folder)
+    if item.entity != "movie" or shared_folder:
+        return [target]
+    video, folder = Path(item.row["file"]), Path(item.row["path"])
+    if video.name.lower() in ("index.bdmv", "video_ts.ifo"):
+        others = [folder / f"{folder.name}.nfo", video.with_suffix(".nfo")]
+    else:
+        stack = stack_key(video.stem)
+        others = [video.with_suffix(".nfo"), *([folder / f"{stack[0]}.nfo"] if stack else []), folder / "movie.nfo"]
+    out = [target]
+    for path in others:
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def present_nfos(paths: Sequence[Path]) -> dict[Path, Path]:
+    """Candidate -> the file that exists for it, spelled as on disk (any case); blocking: run in a thread."""
+    listings: dict[Path, dict[str, str]] = {}
+    found: dict[Path, Path] = {}
+    for path in paths:
+        if path.parent not in listings:
+            try:
+                with os.scandir(path.parent) as entries:
+                    listings[path.parent] = {e.name.casefold(): e.name for e in entries}
+            except OSError:
+                listings[path.parent] = {}
+        name = listings[path.parent].get(path.name.casefold())
+        if name is not None and path.parent / name not in found.values():
+            found[path] = path.parent / name
+    return found
 
 
 def _norm(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +140,7 @@ def load_baseline(agent: Agent, nfo_path: Path, sha256: str) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
 
-def _episode_fields(item: Item, parsed: Any) -> dict[str, Any]:
+def episode_fields(item: Item, parsed: Any) -> dict[str, Any]:
     """The fields of this episode in a parsed NFO (a multi-episode file holds several)."""
     if item.entity == "episode" and len(parsed.episodes) > 1:
         return next((e for e in parsed.episodes if e.get("episode") == item.fields.get("episode")), parsed.fields)
@@ -119,8 +160,8 @@ async def absorb_hand_edits(agent: Agent, item: Item, nfo_path: Path, data: byte
     baseline = await asyncio.to_thread(load_baseline, agent, nfo_path, written["sha256"])
     if baseline is not None:
         parsed_before = await parse_nfo_async(baseline, kind)
-        before = _episode_fields(item, parsed_before) if parsed_before.ok else None
-    edits = hand_edits(kind, item, _episode_fields(item, parsed), before)
+        before = episode_fields(item, parsed_before) if parsed_before.ok else None
+    edits = hand_edits(kind, item, episode_fields(item, parsed), before)
     if not edits:
         return item, []
     log.info("%s %d: NFO %s was edited by hand; keeping %s as user edits", item.entity, item.id, nfo_path,
@@ -174,5 +215,5 @@ def read_existing(path: Path, roots: Sequence[Path] | None = None) -> bytes | No
         raise NfoError(f"existing NFO {exc.detail['reason']}", detail=exc.detail) from exc
 
 
-__all__ = ["KIND", "absorb_hand_edits", "baseline_path", "hand_edits", "is_text_nfo", "load_baseline",
-           "nfo_target", "read_existing", "render_for", "save_baseline"]
+__all__ = ["KIND", "absorb_hand_edits", "baseline_path", "episode_fields", "hand_edits", "is_text_nfo", "load_baseline",
+           "nfo_candidates", "nfo_target", "present_nfos", "read_existing", "render_for", "save_baseline"]

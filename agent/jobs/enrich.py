@@ -13,14 +13,21 @@ if TYPE_CHECKING:
 
 
 async def enqueue_enrich(agent: Agent, entity: str, item_id: int, *, priority: int = Priority.NORMAL,
-                         hints: dict[str, Any] | None = None, update: str | None = None) -> Any:
-    """Queue enrichment of one item (deduplicated against a pending one)."""
+                         hints: dict[str, Any] | None = None, update: str | None = None,
+                         refresh: bool = False) -> Any:
+    """Queue enrichment of one item (deduplicated against a pending one of the same kind).
+
+    `refresh`: values held from another tool's NFO are dropped and providers update them.
+    """
     payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority}
     if hints:
         payload["hints"] = hints
+    if refresh:
+        payload["refresh"] = True
     if update:
         payload["update"] = update
-    return await agent.queue.enqueue("enrich", payload, priority=priority, dedupe_key=f"enrich:{entity}:{item_id}")
+    key = f"{'refresh' if refresh else 'enrich'}:{entity}:{item_id}"
+    return await agent.queue.enqueue("enrich", payload, priority=priority, dedupe_key=key)
 
 
 def register(agent: Agent) -> None:
@@ -30,7 +37,7 @@ def register(agent: Agent) -> None:
         p = ctx.payload
         entity, item_id = p["entity"], int(p["id"])
         await ctx.progress(0.1, f"enriching {entity} {item_id}")
-        report = await enrich_item(agent, entity, item_id, p.get("hints"))
+        report = await enrich_item(agent, entity, item_id, p.get("hints"), refresh=bool(p.get("refresh")))
         ctx.check_cancelled()
         priority = int(p.get("priority") or Priority.NORMAL)
         follow = {"entity": entity, "id": item_id, "priority": priority}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,8 @@ from agent.publishing import (
     KIND,
     absorb_hand_edits,
     is_text_nfo,
-    nfo_target,
+    nfo_candidates,
+    present_nfos,
     read_existing,
     render_for,
     save_baseline,
@@ -32,9 +34,11 @@ log = logging.getLogger("agent.publish")
 
 
 async def _shared_folder(agent: Agent, item: Item) -> bool:
-    """Whether several movies live in this movie's folder."""
+    """Whether several movies live in this movie's folder (or it is a library's root)."""
     if item.entity != "movie":
         return False
+    if any(lib.path == Path(item.row["path"]) for lib in agent.cfg.libraries):
+        return True
     row = await agent.db.fetchone("SELECT COUNT(*) AS n FROM movies WHERE path = ? AND missing_since IS NULL",
                                   (item.row["path"],))
     return bool(row and row["n"] > 1)
@@ -68,6 +72,45 @@ async def _art_plan(agent: Agent, item: Item, stem: str | None, shared: bool
     return plans, urls
 
 
+@dataclass
+class NfoFiles:
+    """The NFO files one publish writes: the adopted ones (or the configured one) and what they held."""
+
+    targets: list[Path]
+    existing: dict[Path, bytes | None] = field(default_factory=dict)
+    keep_original: bool = False  # the configured target holds a release's text .nfo: keep it as -orig
+    unreadable: NfoError | None = None
+
+    @property
+    def primary(self) -> Path:
+        """The file whose unmanaged tags are kept and whose path the item records."""
+        return self.targets[0]
+
+
+async def _nfo_files(agent: Agent, item: Item, shared: bool) -> NfoFiles:
+    """Adopt the item's NFOs already there (any another tool wrote, XML only); else the configured target.
+
+    Every present candidate is written with the same bytes, so no NFO a player prefers is left stale.
+    A FIFO, folder, device or link out of the libraries among them is never read: nothing NFO is written.
+    """
+    candidates = nfo_candidates(agent, item, shared)
+    roots = [lib.path for lib in agent.cfg.libraries]
+    present = await asyncio.to_thread(present_nfos, candidates)
+    existing: dict[Path, bytes | None] = {}
+    try:
+        for path in present.values():
+            existing[path] = await asyncio.to_thread(read_existing, path, roots)
+    except NfoError as exc:
+        return NfoFiles([path], unreadable=exc)  # the file that cannot be read is the one named
+    kind = KIND[item.entity]
+    text = {p for p, data in existing.items() if await asyncio.to_thread(is_text_nfo, kind, data)}
+    adopted = [p for p in existing if p not in text]
+    if adopted:
+        return NfoFiles(adopted, existing)
+    default = present.get(candidates[0], candidates[0])
+    return NfoFiles([default], existing, keep_original=default in text)
+
+
 async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any]:
     """Write one item's files; a broken NFO on disk is reported and left untouched."""
     item = await agent.db.read(media.load, entity, item_id)
@@ -76,31 +119,29 @@ async def publish_item(agent: Agent, entity: str, item_id: int) -> dict[str, Any
     publisher = agent.services["publisher"]
     shared = await _shared_folder(agent, item)
     folder, stem = _folder_and_stem(item)
-    target = nfo_target(agent, item, shared)
-    unreadable: NfoError | None = None  # a FIFO, folder, device or link out of the libraries is never read
-    try:
-        existing = await asyncio.to_thread(read_existing, target, [lib.path for lib in agent.cfg.libraries])
-    except NfoError as exc:
-        existing, unreadable = None, exc
+    nfo = await _nfo_files(agent, item, shared)
     edits: list[str] = []
-    if existing is not None:
-        item, edits = await absorb_hand_edits(agent, item, target, existing)
+    for path in nfo.targets:
+        if nfo.existing.get(path) is not None:
+            item, found = await absorb_hand_edits(agent, item, path, nfo.existing[path] or b"")
+            edits = sorted({*edits, *found})
     plans, urls = await _art_plan(agent, item, stem, shared)
     nfo_error = None
     try:
-        if unreadable is not None:
-            raise unreadable
-        data = await render_for(agent, item, existing, urls)
-        keep = await asyncio.to_thread(is_text_nfo, KIND[item.entity], existing)  # a release's text file
-        plans.insert(0, PlannedFile.nfo(str(target.relative_to(folder)), data, keep_original=keep))
+        if nfo.unreadable is not None:
+            raise nfo.unreadable
+        data = await render_for(agent, item, nfo.existing.get(nfo.primary), urls)
+        for index, path in enumerate(nfo.targets):
+            plans.insert(index, PlannedFile.nfo(str(path.relative_to(folder)), data, keep_original=nfo.keep_original))
     except NfoError as exc:
-        nfo_error = f"{target.name}: {exc.message}; left untouched"
+        nfo_error = f"{nfo.primary.name}: {exc.message}; left untouched"
         data = None
     report = await publisher.publish(entity, item_id, folder, plans)
     columns: dict[str, Any] = {"nfo_error": nfo_error}
     if data is not None:
-        columns.update(nfo_path=str(target), nfo_hash=hashlib.sha256(data).hexdigest())
-        await asyncio.to_thread(save_baseline, agent, target, data)  # what hand edits are compared with
+        columns.update(nfo_path=str(nfo.primary), nfo_hash=hashlib.sha256(data).hexdigest())
+        for path in nfo.targets:  # what hand edits are compared with
+            await asyncio.to_thread(save_baseline, agent, path, data)
     await agent.db.write(lambda c: media.save(c, media.load(c, entity, item_id), {}, agent.clock.now(),
                                               extra_columns=columns))
     agent.emit(f"{entity}:updated", {"id": item_id})

@@ -38,6 +38,7 @@ class Item:
     row: dict[str, Any]
     fields: dict[str, Any]
     locked: set[str] = field(default_factory=set)
+    held: set[str] = field(default_factory=set)  # values from another tool's NFO (`nfo.existing: keep`)
     artwork_found: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +64,7 @@ def item_from_row(entity: str, row: sqlite3.Row) -> Item:
     fields.update({k: v for k, v in details.items() if v not in (None, "", [], {})})
     return Item(entity=entity, id=data["id"], row=data, fields=fields,
                 locked=set(json.loads(data.get("locked_fields") or "[]")),
+                held=set(json.loads(data.get("nfo_held_fields") or "[]")),
                 artwork_found=json.loads(data.get("artwork_found") or "{}"))
 
 
@@ -85,14 +87,15 @@ def coerce(entity: str, name: str, value: Any) -> Any:
     return fields.validate(name, value)
 
 
-def merge(item: Item, incoming: dict[str, Any], *, user: bool = False) -> dict[str, Any]:
-    """Decide which incoming values apply: automation never touches a locked field and never erases."""
+def merge(item: Item, incoming: dict[str, Any], *, user: bool = False,
+          held: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Decide which incoming values apply: automation never touches a locked or `held` field and never erases."""
     changed: dict[str, Any] = {}
     allowed = set(editable_fields(item.entity))
     for name, value in incoming.items():
         if name not in allowed:
             continue
-        if not user and name in item.locked:
+        if not user and (name in item.locked or name in held):
             continue
         if not user and value in (None, "", [], {}):
             continue  # fill gaps, don't erase
@@ -143,6 +146,14 @@ def set_locks(conn: sqlite3.Connection, entity: str, item_id: int, names: list[s
     return load(conn, entity, item_id)
 
 
+def set_held(conn: sqlite3.Connection, entity: str, item_id: int, names: list[str] | set[str], now: float) -> Item:
+    """Replace the fields held from another tool's NFO (an empty list clears them)."""
+    item = load(conn, entity, item_id)
+    conn.execute(f"UPDATE {item.table} SET nfo_held_fields = ?, updated_at = ? WHERE id = ?",
+                 (json.dumps(sorted(names)), now, item_id))
+    return load(conn, entity, item_id)
+
+
 def identification(fields: dict[str, Any], current: str = "unidentified") -> str:
     """unidentified -> identified once any provider id is known; enriched is only set by enrichment."""
     if current == "enriched":
@@ -166,7 +177,8 @@ def to_api(item: Item, library: str | None = None) -> dict[str, Any]:
     for name in DETAIL_FIELDS:
         if name in item.fields:
             out[name] = item.fields[name]
-    out.update(status=r["status"], locked_fields=sorted(item.locked), nfo_path=r.get("nfo_path"),
+    out.update(status=r["status"], locked_fields=sorted(item.locked), nfo_held_fields=sorted(item.held),
+               nfo_path=r.get("nfo_path"),
                nfo_error=r.get("nfo_error"), artwork_found=item.artwork_found,
                missing=r.get("missing_since") is not None, missing_since=iso(r.get("missing_since")),
                created_at=iso(r.get("created_at")), updated_at=iso(r.get("updated_at")))

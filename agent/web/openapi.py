@@ -119,6 +119,10 @@ COMMON_STATE: JsonObj = {
     "status": {"type": "string", "enum": ["unidentified", "identified", "enriched"]},
     "locked_fields": {"type": "array", "items": {"type": "string"},
                       "description": 'fields automation never overwrites; artwork locks are "art:<type>"'},
+    "nfo_held_fields": {"type": "array", "items": {"type": "string"},
+                        "description": "fields whose values came from an NFO another tool wrote; with"
+                                       " `nfo.existing: keep` providers leave them alone (not user locks;"
+                                       " POST .../refresh clears them)"},
     "nfo_path": nullable("string"), "nfo_error": nullable("string"),
     "artwork_found": {"type": "object", "additionalProperties": True,
                       "description": "artwork files found beside the media, by type"},
@@ -227,6 +231,12 @@ SCHEMAS: JsonObj = {
     "MovieList": list_of("Movie"), "SeriesList": list_of("Series"), "JobList": list_of("Job"),
     "LibraryList": list_of("Library"), "PlayerList": list_of("Player"),
     "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "integer"}}},
+    "RefreshAccepted": {
+        "type": "object", "required": ["job_id", "cleared"],
+        "properties": {"job_id": {"type": "integer", "description": "the enrich job (its publish follows)"},
+                       "cleared": {"type": "array", "items": {"type": "string"},
+                                   "description": "the nfo_held_fields dropped"}},
+    },
     "MetadataPatch": {
         "type": "object", "minProperties": 1, "additionalProperties": True,
         "description": "{field: value}; each field named is saved and locked; null or \"\" clears it. "
@@ -296,7 +306,7 @@ JSON_BODY_ERRORS = {"400": error("BadRequest"), "404": error("NotFound"), "413":
 
 
 def item_paths(prefix: str, schema: str, noun: str, get: bool = True, enrich_note: str = "") -> JsonObj:
-    """Detail, artwork, metadata edit, lock and enrich for movies, series or episodes."""
+    """Detail, artwork, metadata edit, lock, enrich and refresh for movies, series or episodes."""
     tag = {"Movie": "movies", "Series": "series", "Episode": "episodes"}[schema]
     paths: JsonObj = {}
     if get:
@@ -322,6 +332,11 @@ def item_paths(prefix: str, schema: str, noun: str, get: bool = True, enrich_not
     paths[f"{prefix}/{{id}}/enrich"] = {"post": operation(
         f"enrich{schema}", tag, f"Enqueue enrichment of the {noun} (priority 2){enrich_note}",
         {"202": reply("Queued", ref("JobAccepted")), "400": error("BadRequest"), "404": error("NotFound")},
+        parameters=[ITEM_ID])}
+    paths[f"{prefix}/{{id}}/refresh"] = {"post": operation(
+        f"refresh{schema}", tag, f"Refresh the {noun} from its providers: drops the values held from another"
+        " tool's NFO (nfo_held_fields), re-enriches so providers update them, then republishes; user locks stay",
+        {"202": reply("Queued", ref("RefreshAccepted")), "400": error("BadRequest"), "404": error("NotFound")},
         parameters=[ITEM_ID])}
     return paths
 

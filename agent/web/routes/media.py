@@ -1,4 +1,4 @@
-"""Movie routes, and the item routes movies, series and episodes share (detail, artwork, edit, lock)."""
+"""Movie routes, and the item routes movies, series and episodes share (detail, artwork, edit, lock, refresh)."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def _lock(
 
 
 def item_routes(app: web.Application, agent: Agent, entity: str, with_get: bool = True) -> None:
-    """GET one (unless the caller has its own), its artwork, PATCH metadata, lock and enrich."""
+    """GET one (unless the caller has its own), its artwork, PATCH metadata, lock, enrich and refresh."""
     prefix = f"/api/{PREFIX[entity]}"
 
     async def get_one(request: web.Request) -> web.Response:
@@ -236,12 +236,22 @@ def item_routes(app: web.Application, agent: Agent, entity: str, with_get: bool 
         job = await enqueue_enrich(agent, entity, item_id, priority=Priority.HIGH)
         return web.json_response({"job_id": job.id}, status=202)
 
+    async def refresh(request: web.Request) -> web.Response:
+        """Drop the values held from another tool's NFO, then re-enrich (providers update them) and republish."""
+        item_id = path_id(request)
+        item = await agent.db.read(media.load, entity, item_id)
+        await agent.db.write(media.set_held, entity, item_id, [], agent.clock.now())
+        agent.emit(f"{entity}:updated", {"id": item_id})
+        job = await enqueue_enrich(agent, entity, item_id, priority=Priority.HIGH, refresh=True)
+        return web.json_response({"job_id": job.id, "cleared": sorted(item.held)}, status=202)
+
     if with_get:
         app.router.add_get(f"{prefix}/{{id}}", get_one)
     app.router.add_get(f"{prefix}/{{id}}/artwork/{{art_type}}", artwork)
     app.router.add_patch(f"{prefix}/{{id}}/metadata", patch)
     app.router.add_post(f"{prefix}/{{id}}/lock", lock)
     app.router.add_post(f"{prefix}/{{id}}/enrich", enrich)
+    app.router.add_post(f"{prefix}/{{id}}/refresh", refresh)
 
 
 def setup(app: web.Application, agent: Agent) -> None:
