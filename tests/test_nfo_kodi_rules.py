@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent.nfo import nfo_ids, parse_nfo, render_nfo
+from agent.nfo.document import decode_nfo, split_document
 from agent.store import fields as field_specs
 
 SAMPLES = Path(__file__).parent / "nfo_samples"
@@ -53,6 +54,21 @@ def test_bare_number_in_tv_id_is_not_assumed_tvdb() -> None:
         assert "tvdb_id" not in f and "tmdb_id" not in f
     again = fields_of(render_nfo("tvshow", fields_of(b"<tvshow><id>81189</id></tvshow>")))
     assert again["uniqueids"] == {"unknown": "81189"} and "tvdb_id" not in again
+
+
+def test_kodi_v20_tvshow_id_is_the_tmdb_default_not_tvdb() -> None:
+    """MediaElch's Kodi v20 Torchwood sample: <id>424</id> repeats the default (TMDB) uniqueid.
+
+    With the uniqueids, <id> adds nothing; the same show without them keeps 424 as an unknown-provider id
+    rather than filing TMDB's 424 as TVDB's (TVDB 424 is another show).
+    """
+    data = sample("mediaelch_kodi_v20_torchwood_tvshow.nfo")
+    f = fields_of(data)
+    assert f["uniqueids"] == {"tmdb": "424", "imdb": "tt0485301", "tvmaze": "659", "tvdb": "79511"}
+    bare = b"".join(line + b"\n" for line in data.splitlines() if b"<uniqueid" not in line
+                    and b"<episodeguide>" not in line)
+    g = fields_of(bare)
+    assert g["uniqueids"] == {"unknown": "424"} and "tvdb_id" not in g and "tmdb_id" not in g
 
 
 def test_jellyfin_series_id_with_provider_attributes_is_still_tvdb() -> None:
@@ -110,6 +126,14 @@ def test_all_seasons_art_is_read_back() -> None:
     ]
     ours = render_nfo("tvshow", {"title": "X", "art": {"season-all-poster": "season-all-poster.jpg"}})
     assert fields_of(ours)["thumbs"] == [{"aspect": "poster", "url": "season-all-poster.jpg", "season": -1}]
+
+
+def test_kodi_v20_all_seasons_art_mediaelch_sample() -> None:
+    """MediaElch's Kodi v20 Torchwood sample: season="-1" posters and banners are all-seasons art."""
+    thumbs = fields_of(sample("mediaelch_kodi_v20_torchwood_tvshow.nfo"))["thumbs"]
+    assert [(t["aspect"], t.get("season")) for t in thumbs] == [
+        ("poster", None), ("banner", None), ("poster", -1), ("poster", 0), ("poster", 1), ("banner", -1),
+        ("banner", 1)]
 
 
 def test_jellyfin_tvshow_season_art() -> None:
@@ -192,7 +216,7 @@ ROUND_TRIP = [
     ("kodi_movie.nfo", "movie"), ("jellyfin_justice_league.nfo", "movie"), ("jellyfin_movie.nfo", "movie"),
     ("tmm_movie.nfo", "movie"), ("radarr_movie.nfo", "movie"), ("ember_movie.nfo", "movie"),
     ("jellyfin_american_gods_tvshow.nfo", "tvshow"), ("jellyfin_tvshow.nfo", "tvshow"),
-    ("tvshow_episodeguide.nfo", "tvshow"), ("tvshow_old_episodeguide.nfo", "tvshow"),
+    ("tvshow_episodeguide.nfo", "tvshow"), ("mediaelch_kodi_v20_torchwood_tvshow.nfo", "tvshow"), ("tvshow_old_episodeguide.nfo", "tvshow"),
     ("jellyfin_bone_orchard_episode.nfo", "episodedetails"), ("episode.nfo", "episodedetails"),
 ]
 
@@ -200,6 +224,13 @@ ROUND_TRIP = [
 def _kept(f: dict[str, Any]) -> dict[str, Any]:
     """The fields a round trip must keep exactly."""
     return {key: f[key] for key in KEPT if key in f}
+
+
+def _thumb_lines(data: bytes) -> list[tuple[str | None, str | None, str]]:
+    """(aspect, season, url) of each top-level <thumb> with a URL in an NFO's first root."""
+    root = split_document(*decode_nfo(data)).roots[0].element
+    return [(t.get("aspect"), t.get("season"), (t.text or "").strip()) for t in root.findall("thumb")
+            if (t.text or "").strip()]
 
 
 @pytest.mark.parametrize(("name", "kind"), ROUND_TRIP)
@@ -216,6 +247,7 @@ def test_round_trip_keeps_ids_sets_art_and_dates(name: str, kind: str) -> None:
     third = fields_of(render_nfo(kind, second, existing=ours), kind)
     assert _kept(second) == _kept(first)
     assert _kept(third) == _kept(second)
+    assert _thumb_lines(ours) == _thumb_lines(data)  # every artwork line, season art included, is written back
     fresh = fields_of(render_nfo(kind, first), kind)
     assert _kept(fresh) == {k: v for k, v in _kept(first).items() if k != "top250"}
 
