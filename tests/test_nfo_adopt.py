@@ -105,6 +105,26 @@ async def test_movie_nfo_in_a_shared_folder_is_not_adopted(make_client: Factory,
     assert (folder / f"{DUNE}.nfo").exists() and (folder / "Arrival (2016).nfo").exists()
 
 
+async def test_stack_and_disc_nfos_are_adopted(make_client: Factory, tmp_path: Path, fake: FakeTmdb,
+                                              fake_url: str) -> None:
+    """A stack's `<title>.nfo` and a DVD's `VIDEO_TS/VIDEO_TS.nfo` are rewritten; no second NFO is made."""
+    client = await agent_with(make_client, tmp_path, fake, fake_url)
+    stack = tmp_path / "media" / "movies" / DUNE
+    stack.mkdir(parents=True)
+    for part in (1, 2):
+        (stack / f"Dune Part Two cd{part}.avi").write_bytes(b"RIFF part %d" % part)
+    (stack / "Dune Part Two.nfo").write_bytes((SAMPLES / "radarr_movie.nfo").read_bytes())
+    dvd = tmp_path / "media" / "movies" / "Amelie (2001)"
+    (dvd / "VIDEO_TS").mkdir(parents=True)
+    (dvd / "VIDEO_TS" / "VIDEO_TS.IFO").write_bytes(b"DVDVIDEO-VMG")
+    (dvd / "VIDEO_TS" / "VIDEO_TS.nfo").write_bytes((SAMPLES / "tmm_movie.nfo").read_bytes())
+    await scan(client)
+    assert nfos(stack) == ["Dune Part Two.nfo"] and nfos(dvd) == [] and nfos(dvd / "VIDEO_TS") == ["VIDEO_TS.nfo"]
+    assert nfo_root(stack / "Dune Part Two.nfo").findtext("tagline") == "Dune: Part Two: believe the unbelievable."
+    dvd_nfo = dvd / "VIDEO_TS" / "VIDEO_TS.nfo"
+    assert dvd_nfo.read_bytes() != (SAMPLES / "tmm_movie.nfo").read_bytes() and nfo_root(dvd_nfo).tag == "movie"
+
+
 async def test_keep_holds_foreign_values(make_client: Factory, tmp_path: Path, fake: FakeTmdb,
                                          fake_url: str) -> None:
     """keep (default): Radarr's title and plot stay, TMDB fills the tagline; nothing becomes a user lock."""
