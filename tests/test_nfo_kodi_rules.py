@@ -216,7 +216,8 @@ ROUND_TRIP = [
     ("kodi_movie.nfo", "movie"), ("jellyfin_justice_league.nfo", "movie"), ("jellyfin_movie.nfo", "movie"),
     ("tmm_movie.nfo", "movie"), ("radarr_movie.nfo", "movie"), ("ember_movie.nfo", "movie"),
     ("jellyfin_american_gods_tvshow.nfo", "tvshow"), ("jellyfin_tvshow.nfo", "tvshow"),
-    ("tvshow_episodeguide.nfo", "tvshow"), ("mediaelch_kodi_v20_torchwood_tvshow.nfo", "tvshow"), ("tvshow_old_episodeguide.nfo", "tvshow"),
+    ("tvshow_episodeguide.nfo", "tvshow"), ("tvshow_old_episodeguide.nfo", "tvshow"),
+    ("mediaelch_kodi_v20_torchwood_tvshow.nfo", "tvshow"),
     ("jellyfin_bone_orchard_episode.nfo", "episodedetails"), ("episode.nfo", "episodedetails"),
 ]
 
