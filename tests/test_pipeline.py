@@ -118,6 +118,7 @@ async def test_movie_end_to_end(app: Any, tmp_path: Path, fake_url: str) -> None
     assert rating is not None and rating.get("name") == "themoviedb" and rating.findtext("value") == "8.2"
     assert root.findtext("mpaa") == "R"
     assert root.findtext("set/name") == "The Matrix Collection"
+    assert root.find("set").get("tmdbcolid") == "2344"  # Jellyfin reads the collection id from here
     actors = root.findall("actor")
     assert actors[0].findtext("name") == "Actor 0 the-matrix" and actors[0].findtext("role") == "Role 0"
     assert actors[1].findtext("thumb", "").startswith(f"{fake_url}/t/p/original/")

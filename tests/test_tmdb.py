@@ -85,7 +85,8 @@ async def test_movie_fields_follow_the_field_model(tmdb: TmdbProvider, server: A
     assert f["directors"] == ["Lana Wachowski", "Lilly Wachowski"]
     assert f["credits"] == ["Lana Wachowski"]
     assert f["trailer"] == "vKQi3bBA1y8"
-    assert f["set"] == {"name": "The Matrix Collection", "overview": "The Matrix collection follows Neo."}
+    assert f["set"] == {"name": "The Matrix Collection", "overview": "The Matrix collection follows Neo.",
+                        "tmdbcolid": 2344}
     assert f["ratings"] == [{"name": "themoviedb", "value": 8.2, "votes": 24000, "max": 10, "default": True}]
     assert f["tmdb_id"] == 603 and f["imdb_id"] == "tt0133093"
     assert f["uniqueids"] == {"tmdb": "603", "imdb": "tt0133093"}

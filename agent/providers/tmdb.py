@@ -181,9 +181,10 @@ class TmdbProvider(HttpProvider):
         return ProviderResult(fields, self._images(body, None), ids_out)
 
     async def _collection(self, collection: dict[str, Any], language: str) -> dict[str, Any]:
-        """Return set {name, overview}; the overview needs /collection/{id} (cached, shared by the set)."""
-        out = {"name": collection["name"]}
+        """Return set {name, overview, tmdbcolid}; the overview needs /collection/{id} (cached, shared by the set)."""
+        out: dict[str, Any] = {"name": collection["name"]}
         if isinstance(collection.get("id"), int):
+            out["tmdbcolid"] = collection["id"]  # Jellyfin's <set tmdbcolid=>; a set read from another NFO keeps it
             body = await self.get_json(f"/collection/{collection['id']}", {"language": language})
             if body and body.get("overview"):
                 out["overview"] = body["overview"]
