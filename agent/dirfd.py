@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from agent.fsutil import CHUNK, temp_name
+from agent.fsutil import CHUNK, fsync_dir, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +114,7 @@ def open_real(path: str | os.PathLike[str]) -> int:
 
 def fsync_folder(dir_fd: int) -> None:
     """Flush the folder's entries (a rename) to disk; best effort."""
-    try:
-        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(".", dir_fd)
 
 
 def _open_regular(dir_fd: int, name: str) -> int | None:

@@ -61,10 +61,10 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return handle.read(len(data) + 1) == data
 
 
-def fsync_dir(folder: Path) -> None:
-    """Flush a directory entry (the rename) to disk; a no-op where directories cannot be opened."""
+def fsync_dir(folder: Path | str, dir_fd: int | None = None) -> None:
+    """Flush a directory's entries (the rename) to disk; a no-op where directories cannot be opened."""
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0), dir_fd=dir_fd)
     except OSError:
         return
     try:

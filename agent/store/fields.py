@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -47,12 +48,12 @@ def _fail(path: str, message: str, value: Any = None) -> FieldError:
     return FieldError(f"{path}: {message}, got {shown}", detail={"field": path})
 
 
-class Spec:
+class Spec(ABC):
     """One shape; `check` returns the normalised value or raises FieldError naming `path`."""
 
+    @abstractmethod
     def check(self, value: Any, path: str) -> Any:
         """Validate and normalise."""
-        raise NotImplementedError
 
     def tidy(self, value: Any) -> Any:
         """A sender's value made as fitting as it can be before `check` (text cleaned and cut)."""
