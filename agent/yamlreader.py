@@ -72,7 +72,7 @@ def convert(node: yaml.Node, budget: Budget | None = None, depth: int = 0) -> No
     if isinstance(node, yaml.SequenceNode):
         return Node([convert(n, budget, depth + 1) for n in node.value], line)
     try:
-        value = yaml.safe_load(yaml.serialize(node))
+        value = yaml.constructor.SafeConstructor().construct_object(node)  # the tag compose resolved
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config: value at line {line} cannot be read: {problem}") from None
