@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import time
@@ -34,6 +35,25 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        """Numbers and localhost resolve; any other name is refused without asking DNS (as offline)."""
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name == "localhost" or _is_address(name):
+            return real_getaddrinfo(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"test tried to resolve {name}: no DNS in tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def _is_address(name: str) -> bool:
+    """True for a literal IPv4 or IPv6 address (nothing to look up)."""
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def write_config(tmp_path: Path, extra: dict[str, Any] | None = None, libraries: list[dict] | None = None) -> Path:
