@@ -13,7 +13,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Final
 
-from agent.library.scene import strip_tags, tidy_title
+from agent.library.scene import SCREEN_NUMBERS, strip_tags, tidy_title
 
 EpisodeParse = tuple[int | None, tuple[int, ...], str | None, str | None]  # season, episodes, aired, title
 
@@ -58,7 +58,6 @@ _QUALITY: Final = re.compile(
     r"hdtv|dvdrip|x264|x265|h\.?264|h\.?265|hevc|xvid|proper|repack|aac|ac3|dts|remux|hdr)(?:$|[ ._\-\])])",
     re.IGNORECASE,
 )
-_SCREEN_NUMBERS: Final = frozenset({"360", "480", "540", "576", "720", "900", "1080", "1440", "2160", "4320"})
 _GUESSIT_YEAR: Final = re.compile(r"19\d\d|20[0-2]\d|203[0-4]")  # guessit's valid_year range
 _MAX_RANGE: Final = 30  # a "S01E01-E40" range longer than this is a typo, not 40 episodes
 
@@ -114,7 +113,7 @@ def _fansub(stem: str) -> int | None:
     if any(char.isdigit() for char in _FANSUB_TECH.sub(" ", match.group("tags"))):
         return None  # `(191-195)`, `[Cap.408]`: guessit may read another number
     number = match.group("episode")
-    if number in _SCREEN_NUMBERS or _GUESSIT_YEAR.fullmatch(number):
+    if number in SCREEN_NUMBERS or _GUESSIT_YEAR.fullmatch(number):
         return None  # `- 1080 [1080p]`, `- 1999`: guessit may read a resolution or a year
     return int(number)
 

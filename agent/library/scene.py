@@ -30,7 +30,7 @@ _MARKER: Final = re.compile(
     r"webrip|web|hdtv|hdrip|dvdrip|dvd|remux",
     re.IGNORECASE,
 )
-_SCREEN_NUMBERS: Final = frozenset({"360", "480", "540", "576", "720", "900", "1080", "1440", "2160", "4320"})
+SCREEN_NUMBERS: Final = frozenset({"360", "480", "540", "576", "720", "900", "1080", "1440", "2160", "4320"})
 _YEARISH: Final = re.compile(r"(?<![0-9])(?:19\d\d|20[0-2]\d|203[0-4])(?![0-9])")  # guessit's valid_year range
 _EPISODISH: Final = re.compile(
     r"(?<![a-z0-9])(?:s\d{1,4}[ ._-]?e\d{1,4}|\d{1,2}x\d{1,3}|e\d{1,4}|s\d{1,2})(?![0-9])", re.IGNORECASE
@@ -154,7 +154,7 @@ def _plain(token: str, position: int, stops: frozenset[str]) -> bool:
         return False
     if token.isdigit():
         no_padding = len(token) == 1 or not token.startswith("0")
-        return position > 0 and len(token) <= 4 and token not in _SCREEN_NUMBERS and no_padding
+        return position > 0 and len(token) <= 4 and token not in SCREEN_NUMBERS and no_padding
     if not token.isalpha():
         return False
     word = token.casefold()
@@ -175,7 +175,7 @@ def plain_title(tokens: list[str], lead_number: bool = False) -> bool:
     for position, token in enumerate(tokens):
         word = token.casefold()
         if not position and lead_number and token.isdigit():
-            if len(token) > 4 or token in _SCREEN_NUMBERS:
+            if len(token) > 4 or token in SCREEN_NUMBERS:
                 return False
         elif word in _CONTEXT_WORDS:
             beside = (tokens[position - 1] if position else "", tokens[position + 1] if position < last else "")
