@@ -138,7 +138,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """List jobs as a table (newest first), optionally filtered by status and type."""
-    from agent.jobs.model import Status
+    from agent.queue.model import Status
     from agent.store import Database
     from agent.store import jobs as sql
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.jobs.model import JobSpec
 from agent.queue import JobContext, Queue
+from agent.queue.model import JobSpec
 from agent.store import Database
 from agent.store import jobs as sql
 from agent.store.db import migrate_sync

@@ -23,9 +23,9 @@ import pytest
 from conftest import API_KEY, HEADERS, free_port, make_config, new_agent, subprocess_env, wait_for, write_config
 from test_serve import REPO, Served, get, wait_ready
 
-from agent import queue as queue_mod
 from agent.clock import FakeClock
 from agent.queue import JobContext, Queue
+from agent.queue import worker as queue_mod
 from agent.store import Database, migrate_file
 from agent.store import db as dbmod
 from agent.store import jobs as sql

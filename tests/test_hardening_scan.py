@@ -20,8 +20,8 @@ from agent.clock import FakeClock
 from agent.config import Config, load_config
 from agent.errors import UserError
 from agent.jobs import scan as scan_job
-from agent.jobs.model import Status
 from agent.library.service import _on_change
+from agent.queue.model import Status
 from agent.service import Agent
 from agent.store import media
 

@@ -14,8 +14,8 @@ from conftest import wait_for
 
 from agent.clock import FakeClock
 from agent.errors import Conflict, PermanentFailure, RetryLater, UserError
-from agent.jobs.model import BACKOFF_BASE, BACKOFF_CAP, JobSpec, Priority, Status, backoff_delay
 from agent.queue import JobContext, Queue
+from agent.queue.model import BACKOFF_BASE, BACKOFF_CAP, JobSpec, Priority, Status, backoff_delay
 from agent.store import Database
 from agent.store import jobs as sql
 
@@ -677,7 +677,7 @@ async def test_dispatcher_survives_a_failed_write(make_queue: Callable[..., Queu
         return real(conn, outcomes, *args)
 
     monkeypatch.setattr(sql, "flush_and_claim", flaky_write)
-    monkeypatch.setattr("agent.queue.POLL_SECONDS", 0.01)
+    monkeypatch.setattr("agent.queue.worker.POLL_SECONDS", 0.01)
 
     async def handler(ctx: JobContext) -> str:
         """Succeed."""

@@ -14,8 +14,8 @@ from conftest import HEADERS, make_config, write_config
 from agent.cli import main
 from agent.config import Config
 from agent.errors import PermanentFailure, RetryLater
-from agent.jobs.model import Status
 from agent.queue import JobContext
+from agent.queue.model import Status
 from agent.store import Database
 from agent.store import jobs as sql
 

@@ -13,7 +13,7 @@ from conftest import HEADERS, make_config, wait_for, write_config
 from agent.cli import main
 from agent.clock import FakeClock
 from agent.jobs import scan as scan_job
-from agent.jobs.model import Status
+from agent.queue.model import Status
 from agent.service import Agent
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.enrich import enrich_item
-from agent.jobs.model import Priority
 from agent.queue import JobContext
+from agent.queue.model import Priority
 
 if TYPE_CHECKING:
     from agent.service import Agent

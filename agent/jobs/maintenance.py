@@ -12,8 +12,8 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PermanentFailure
-from agent.jobs.model import Priority
 from agent.queue import JobContext
+from agent.queue.model import Priority
 
 if TYPE_CHECKING:
     from agent.service import Agent

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PermanentFailure
-from agent.jobs.model import Priority
 from agent.nfo import NfoError
 from agent.publish import PlannedFile, art_filename, nfo_filename
 from agent.publishing import (
@@ -24,6 +23,7 @@ from agent.publishing import (
     save_baseline,
 )
 from agent.queue import JobContext
+from agent.queue.model import Priority
 from agent.store import media
 from agent.store.media import Item
 

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from agent.errors import PathError, PermanentFailure
-from agent.jobs.model import Priority
 from agent.library.scan import run_scan
 from agent.library.scanner import ScanRequest
 from agent.paths import resolve_inside
 from agent.queue import JobContext
+from agent.queue.model import Priority
 
 if TYPE_CHECKING:
-    from agent.jobs.model import Job
+    from agent.queue.model import Job
     from agent.service import Agent
 
 SOURCES: Final = ("user", "watcher", "webhook", "cli", "schedule")

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError, PathError, PermanentFailure, UnsafeUserFile
-from agent.jobs.model import Priority
 from agent.paths import resolve_inside
 from agent.queue import JobContext
+from agent.queue.model import Priority
 from agent.store import lookups
 from agent.userfiles import open_user_file
 from agent.webhooks import Action, WebhookEvent, parse_webhook

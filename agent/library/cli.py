@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 from agent.config import Config, LibraryConfig, default_config_path, load_config
 from agent.errors import UserError
-from agent.jobs.model import Priority, Status
 from agent.process import DataDirLock
+from agent.queue.model import Priority, Status
 
 EXIT_OK, EXIT_USER = 0, 1
 BAR_WIDTH = 24

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.jobs.model import Priority
 from agent.library.scan_items import NfoRead, enrich_spec, in_scope, insert_jobs, read_nfo
+from agent.queue.model import Priority
 from agent.store import media
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.fsutil import recent_writes
-from agent.jobs.model import Priority
 from agent.jobs.scan import enqueue_scan
 from agent.library.watcher import LibraryWatcher, OnChange, OnOverflow
+from agent.queue.model import Priority
 
 if TYPE_CHECKING:
     from agent.service import Agent

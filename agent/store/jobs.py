@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agent.jobs.model import Job, Outcome, Status
+from agent.queue.model import Job, Outcome, Status
 
 CLAIM_SQL = """
 UPDATE job_queue

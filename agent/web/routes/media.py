@@ -12,8 +12,8 @@ from aiohttp import web
 from agent.clock import iso
 from agent.errors import NotFound, UserError
 from agent.jobs.enrich import enqueue_enrich
-from agent.jobs.model import Priority
 from agent.paths import resolve_inside
+from agent.queue.model import Priority
 from agent.service import Agent
 from agent.store import media
 from agent.web.params import json_body, path_id, query_int

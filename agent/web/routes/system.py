@@ -7,7 +7,7 @@ from aiohttp import web
 from agent.clock import iso
 from agent.errors import NotFound
 from agent.health import warnings_of
-from agent.jobs.model import Priority
+from agent.queue.model import Priority
 from agent.service import Agent
 from agent.web.app import static_dir
 

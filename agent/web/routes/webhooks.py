@@ -8,7 +8,7 @@ import sqlite3
 
 from aiohttp import web
 
-from agent.jobs.model import Priority
+from agent.queue.model import Priority
 from agent.service import Agent
 from agent.web.app import MAX_BODY
 from agent.web.middleware import error_response

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.clock import Clock
-from agent.jobs.model import Job, Outcome, Status
+from agent.queue.model import Job, Outcome, Status
 from agent.store import jobs as sql
 
 log = logging.getLogger("agent.queue")

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from agent.clock import Clock
 from agent.errors import JobCancelled
-from agent.jobs.model import Job
+from agent.queue.model import Job
+from agent.store import Database
 from agent.store import jobs as sql
 
-if TYPE_CHECKING:
-    from agent.queue import Queue
+
+class JobSource(Protocol):
+    """What a context needs of its queue (the Queue in agent.queue.worker is one)."""
+
+    db: Database
+    clock: Clock
+
+    def emit(self, type_: str, data: dict[str, Any]) -> None:
+        """Broadcast an event."""
+
+    async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, **kw: Any) -> Job:
+        """Enqueue a job."""
 
 
 class JobContext:
     """What a handler gets: its job, progress reporting, cancellation checks, follow-up enqueue."""
 
-    def __init__(self, queue: Queue, job: Job) -> None:
+    def __init__(self, queue: JobSource, job: Job) -> None:
         self.queue = queue
         self.job = job
         self.payload = job.payload

@@ -4,7 +4,7 @@ One dispatcher task writes finished outcomes and claims the next jobs in a singl
 writer thread; `workers` long-lived worker tasks take claimed jobs from a small local
 ready-list (in priority order) and run their handlers. When handlers are cheap the dispatcher
 claims ahead (never more than workers * PREFETCH jobs held at once), so one transaction
-carries many outcomes and claims. What it tells the log and /ws is agent.queue_events.
+carries many outcomes and claims. What it tells the log and /ws is agent.queue.events.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from agent.clock import Clock
 from agent.errors import Conflict, JobCancelled, NotFound, PermanentFailure, UserError
 
 __all__ = ["Handler", "JobContext", "Queue"]
-from agent.jobs.model import Job, JobSpec, Outcome, Priority, Status, decide
-from agent.queue_context import JobContext
-from agent.queue_events import Emit, QueueEvents
+from agent.queue.context import JobContext
+from agent.queue.events import Emit, QueueEvents
+from agent.queue.model import Job, JobSpec, Outcome, Priority, Status, decide
 from agent.store import Database
 from agent.store import jobs as sql
 from agent.store.db import DatabaseFull
