@@ -1,0 +1,37 @@
+"""The webhook_events table: accepted webhooks, the jobs they queued, and the ones left without a job."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+
+def insert_event(conn: sqlite3.Connection, source: str, event_type: str, payload: str, now: float,
+                 ignored: str | None) -> int:
+    """Record one accepted webhook (its JSON payload as text); returns the event id."""
+    cur = conn.execute(
+        "INSERT INTO webhook_events (source, event_type, payload, received_at, ignored) VALUES (?, ?, ?, ?, ?)",
+        (source, event_type, payload, now, ignored),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def set_job_ids(conn: sqlite3.Connection, event_id: int, job_ids: list[int]) -> None:
+    """Remember which jobs an event queued."""
+    conn.execute("UPDATE webhook_events SET job_ids = ? WHERE id = ?", (json.dumps(job_ids), event_id))
+
+
+def orphan_events(conn: sqlite3.Connection) -> list[int]:
+    """Recorded webhook events that need work but never got their job (a stop between the two writes)."""
+    rows = conn.execute(
+        "SELECT e.id FROM webhook_events e WHERE e.ignored IS NULL AND e.job_ids = '[]' AND NOT EXISTS"
+        " (SELECT 1 FROM job_queue j WHERE j.type = 'webhook'"
+        " AND json_extract(j.payload, '$.event_id') = e.id)"
+        " ORDER BY e.id"
+    )
+    return [r["id"] for r in rows]
+
+
+def event(conn: sqlite3.Connection, event_id: int) -> sqlite3.Row | None:
+    """One recorded event's source and payload, or None."""
+    return conn.execute("SELECT source, payload FROM webhook_events WHERE id = ?", (event_id,)).fetchone()
