@@ -12,63 +12,25 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import AgentError, RetryLater
 from agent.nfo import NfoError
 from agent.nfo.parse import parse_nfo_async
-from agent.providers import (
-    ArtworkCandidate,
-    FanartProvider,
-    ProviderResult,
-    SqliteResponseCache,
-    TmdbProvider,
-    choose_artwork,
-)
+from agent.providers import ArtworkCandidate, ProviderResult, choose_artwork
 from agent.providers.base import rank_candidates
-from agent.providers.ratelimit import DEFAULT_PERIOD as RATE_PERIOD
-from agent.providers.ratelimit import TokenBucket
+from agent.providers.configured import Providers, build_providers
 from agent.publishing import KIND, episode_fields, read_existing
 from agent.store import media
 from agent.store.media import ART_LOCK_PREFIX, Item
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.services import Services as Agent
 
 log = logging.getLogger("agent.enrich")
 ID_FIELDS = ("tmdb_id", "imdb_id", "tvdb_id")
 
 
-@dataclass
-class Providers:
-    """The configured providers (either may be absent: no key means local data only)."""
-
-    tmdb: TmdbProvider | None = None
-    fanart: FanartProvider | None = None
-
-    async def close(self) -> None:
-        """Close provider sessions."""
-        for p in (self.tmdb, self.fanart):
-            if p is not None:
-                await p.close()
-
-
-def build_providers(agent: Agent) -> Providers:
-    """Providers from the config, sharing the agent's HTTP session and response cache."""
-    cfg = agent.cfg.providers
-    cache = SqliteResponseCache(agent.db, agent.clock, ttl=cfg.tmdb.ttl_days * 86400)
-    out = Providers()
-    if cfg.tmdb.api_key:
-        out.tmdb = TmdbProvider(cfg.tmdb.api_key, language=cfg.tmdb.language, base_url=cfg.tmdb.base_url,
-                                image_base_url=cfg.tmdb.image_base_url, certification_country=cfg.tmdb.country,
-                                session=agent.http, cache=cache,
-                                limiter=TokenBucket(cfg.tmdb.rate_limit, RATE_PERIOD))
-    if cfg.fanart.api_key:
-        out.fanart = FanartProvider(cfg.fanart.api_key, base_url=cfg.fanart.base_url, session=agent.http, cache=cache)
-    return out
-
-
 def providers_of(agent: Agent) -> Providers:
-    """The agent's providers, built once."""
-    found = agent.services.get("providers")
+    """The agent's providers (built by the composition root; built here for an agent that has none)."""
+    found = agent.providers
     if found is None:
-        found = build_providers(agent)
-        agent.services["providers"] = found
+        found = build_providers(agent.cfg, agent.db, agent.clock, agent.http)
     return found
 
 
@@ -225,7 +187,7 @@ def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: floa
 
 async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:
     """Cache chosen artwork and reference it; locked types and a user's own files are left alone."""
-    cache = agent.services.get("cache")
+    cache = agent.cache
     if cache is None:
         return []
     written = await _own_files(agent, item)
