@@ -58,7 +58,7 @@ async def agent(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Agent]:
 
 async def run_scan_job(agent: Agent, library: str = "Movies", folder: str | None = None) -> Any:
     """Queue a scan job, drain the queue, return the finished job."""
-    job = await scan_job.enqueue_scan(agent, library, folder)
+    job = await scan_job.enqueue_scan(agent.queue, library, folder)
     await agent.queue.run_until_idle()
     return await agent.queue.get(job.id)
 
@@ -164,7 +164,7 @@ async def populated_client(make_client: Any, tmp_path: Path, clock: FakeClock) -
     root = agent.cfg.libraries[0].path
     touch(root / "Heat (1995)" / "Heat (1995).mkv")
     touch(root / "Alien (1979)" / "Alien (1979).mkv")
-    job = await scan_job.enqueue_scan(agent, "Movies")
+    job = await scan_job.enqueue_scan(agent.queue, "Movies")
     await agent.db.execute("UPDATE job_queue SET status = 'cancelled' WHERE id != ?", (job.id,))
     await agent.queue.run_until_idle()
     assert (await agent.queue.get(job.id)).status == Status.COMPLETED

@@ -40,7 +40,7 @@ async def test_scan_job_result_progress_and_library_row(agent: Agent) -> None:
         touch(root / f"Film {i} (200{i})" / f"Film {i} (200{i}).mkv")
     events: list[tuple[str, dict[str, Any]]] = []
     agent.listeners.append(lambda t, d: events.append((t, d)))
-    job = await scan_job.enqueue_scan(agent, "Movies", source="user", priority=2)
+    job = await scan_job.enqueue_scan(agent.queue, "Movies", source="user", priority=2)
     assert job.dedupe_key == "scan:Movies:" and job.lock_key == "scan:Movies"
     await agent.queue.run_until_idle()
     done = await agent.queue.get(job.id)
@@ -74,7 +74,7 @@ async def test_bad_payloads_fail_permanently(agent: Agent, tmp_path: Path) -> No
 async def test_series_episodes_enrich_after_their_show(agent: Agent) -> None:
     """Episode enrich jobs depend on the show's enrich job queued in the same scan."""
     touch(agent.cfg.libraries[1].path / "Show" / "Season 01" / "Show - S01E01.mkv")
-    await scan_job.enqueue_scan(agent, "TV")
+    await scan_job.enqueue_scan(agent.queue, "TV")
     await agent.queue.run_until_idle()
     jobs = {
         json.loads(r["payload"])["entity"]: r["id"]
@@ -89,7 +89,7 @@ async def test_series_episodes_enrich_after_their_show(agent: Agent) -> None:
 async def test_scan_jobs_enrich_follow_ups_join_its_chain(agent: Agent) -> None:
     """Enrich jobs a scan job queues carry the scan job's chain, as JobContext.enqueue's follow-ups do."""
     touch(agent.cfg.libraries[0].path / "Heat (1995)" / "Heat (1995).mkv")
-    job = await scan_job.enqueue_scan(agent, "Movies")
+    job = await scan_job.enqueue_scan(agent.queue, "Movies")
     await agent.queue.run_until_idle()
     rows = await agent.db.fetchall("SELECT chain FROM job_queue WHERE type = 'enrich'")
     assert [r["chain"] for r in rows] == [job.id]

@@ -8,40 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from agent.errors import PathError, PermanentFailure
-from agent.library.scan import run_scan
+from agent.library.scan import enqueue_scan, run_scan, scan_keys
 from agent.library.scanner import ScanRequest
 from agent.paths import resolve_inside
 from agent.queue import JobContext
 from agent.queue.model import Priority
 
+__all__ = ["SOURCES", "build_request", "enqueue_scan", "register", "scan_keys"]
+
 if TYPE_CHECKING:
-    from agent.queue.model import Job
-    from agent.service import Agent
+    from agent.services import Services as Agent
 
 SOURCES: Final = ("user", "watcher", "webhook", "cli", "schedule")
 SCAN_TIMEOUT: Final = 6 * 3600.0  # a first scan of a large NAS library can take a while
 JOB_PROGRESS_EVERY: Final = 0.5  # seconds between job progress writes
-
-
-def scan_keys(library: str, folder: str | None) -> dict[str, str]:
-    """The dedupe and lock keys of a scan job (contracts: scan)."""
-    return {"dedupe_key": f"scan:{library}:{folder or ''}", "lock_key": f"scan:{library}"}
-
-
-async def enqueue_scan(
-    agent: Agent,
-    library: str,
-    folder: str | None = None,
-    *,
-    source: str = "user",
-    priority: int = Priority.LOW,
-    **extra: Any,
-) -> Job:
-    """Queue a scan of a library (or one folder of it) with the contract's keys."""
-    payload: dict[str, Any] = {"library": library, "source": source, **extra}
-    if folder:
-        payload["folder"] = folder
-    return await agent.queue.enqueue("scan", payload, priority=priority, **scan_keys(library, folder))
 
 
 def _local_path(value: Any, name: str, root: Path, library: str) -> Path:

@@ -19,18 +19,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from agent.errors import PathError
-from agent.health import LIBRARY_ROOT_MISSING, warnings_of
+from agent.health import LIBRARY_ROOT_MISSING
 from agent.library.discover import discover_movies
 from agent.library.naming import is_junk
 from agent.library.scan_movies import MovieScanner
 from agent.library.scan_series import SeriesScanner
 from agent.library.scanner import Scanner, ScanReport, ScanRequest
 from agent.library.series import discover_series
+from agent.queue import Queue
+from agent.queue.model import Job, Priority
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.services import Services as Agent
 
-__all__ = ["BATCH", "ScanReport", "ScanRequest", "check_root", "root_state", "run_scan", "walk_batches"]
+__all__ = [
+    "BATCH",
+    "ScanReport",
+    "ScanRequest",
+    "check_root",
+    "enqueue_scan",
+    "root_state",
+    "run_scan",
+    "scan_keys",
+    "walk_batches",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,27 @@ BATCH: Final = 2000  # items per database write: fewer commits and thread hops (
 PROGRESS_EVERY: Final = 0.1  # seconds between scan:progress events
 
 Progress = Callable[[int, int | None], Awaitable[None]]
+
+
+def scan_keys(library: str, folder: str | None) -> dict[str, str]:
+    """The dedupe and lock keys of a scan job (contracts: scan)."""
+    return {"dedupe_key": f"scan:{library}:{folder or ''}", "lock_key": f"scan:{library}"}
+
+
+async def enqueue_scan(
+    queue: Queue,
+    library: str,
+    folder: str | None = None,
+    *,
+    source: str = "user",
+    priority: int = Priority.LOW,
+    **extra: Any,
+) -> Job:
+    """Queue a scan of a library (or one folder of it) with the contract's keys."""
+    payload: dict[str, Any] = {"library": library, "source": source, **extra}
+    if folder:
+        payload["folder"] = folder
+    return await queue.enqueue("scan", payload, priority=priority, **scan_keys(library, folder))
 
 
 def walk_batches(
@@ -184,9 +217,9 @@ async def check_root(agent: Agent, req: ScanRequest) -> None:
             " drive? If the library really is empty now, remove it from the config"
         )
         message = f"library root {req.root} is missing or empty; nothing was marked missing ({reason})"
-        warnings_of(agent).raise_warning(LIBRARY_ROOT_MISSING, message, subject=req.library)
+        agent.warnings.raise_warning(LIBRARY_ROOT_MISSING, message, subject=req.library)
         raise PathError(message, detail={"library": req.library, "root": str(req.root), "state": state})
-    warnings_of(agent).clear(LIBRARY_ROOT_MISSING, subject=req.library)
+    agent.warnings.clear(LIBRARY_ROOT_MISSING, subject=req.library)
 
 
 def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[sqlite3.Connection], Any]], Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.fsutil import recent_writes
-from agent.jobs.scan import enqueue_scan
+from agent.library.scan import enqueue_scan
 from agent.library.watcher import LibraryWatcher, OnChange, OnOverflow
 from agent.queue.model import Priority
 
@@ -37,7 +37,7 @@ def _on_change(agent: Agent, root: Path) -> OnChange:
     async def changed(library: str, folder: Path) -> None:
         local = os.fspath(folder)  # the watcher reports absolute folders under its absolute root
         target = None if local == top else local
-        job = await enqueue_scan(agent, library, target, source="watcher", priority=Priority.LOW)
+        job = await enqueue_scan(agent.queue, library, target, source="watcher", priority=Priority.LOW)
         log.info("library %s: %s changed, scan job %d", library, target or "root", job.id)
 
     return changed
@@ -47,7 +47,7 @@ def _on_overflow(agent: Agent) -> OnOverflow:
     """Lost inotify events mean a full (incremental) scan of the library."""
 
     async def overflowed(library: str) -> None:
-        job = await enqueue_scan(agent, library, None, source="watcher", priority=Priority.LOW)
+        job = await enqueue_scan(agent.queue, library, None, source="watcher", priority=Priority.LOW)
         log.info("library %s: rescanning after lost folder events, job %d", library, job.id)
 
     return overflowed
