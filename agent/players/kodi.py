@@ -265,7 +265,7 @@ class KodiClient:
         return "scanned"
 
     async def remove_item(self, folder: str) -> None:
-        """Drop items whose files were removed from `folder` (VideoLibrary.Clean on that folder)."""
+        """Have Kodi forget the items whose files were removed from `folder` (VideoLibrary.Clean on it)."""
         await self.clean(folder)
 
     async def set_movie_details(
