@@ -23,6 +23,7 @@ from agent.clock import Clock
 from agent.errors import RetryLater, UnsafeUserFile, UserError
 from agent.fsutil import CHUNK, fsync_dir, sha256_file
 from agent.imageinfo import AssetError, sniff_path
+from agent.nfo.baseline import baseline_name
 from agent.store import assets
 from agent.store.db import Database
 from agent.userfiles import open_user_file
@@ -177,7 +178,7 @@ class AssetCache:
 
     async def get(self, sha256: str) -> CachedAsset | None:
         """The asset with this hash, or None."""
-        row = await self.db.fetchone("SELECT * FROM cache_assets WHERE sha256 = ?", (sha256,))
+        row = await self.db.read(assets.asset, sha256)
         return _row_to_asset(row, self.path_for(row["sha256"], row["ext"])) if row else None
 
     # ------------------------------------------------------------ adding images
@@ -297,26 +298,24 @@ class AssetCache:
         dest = self.path_for(sha, ext)
         now = self.clock.now()
         async with self._lock:
-            row = await self.db.fetchone("SELECT quarantined FROM cache_assets WHERE sha256 = ?", (sha,))
+            row = await self.db.read(assets.asset, sha)
             keep_existing = row is not None and not row["quarantined"]
             await asyncio.to_thread(self._place, tmp, dest, size, keep_existing)
-            saved = await self.db.write(
-                lambda c: c.execute(assets.UPSERT_SQL, (sha, ext, size, MIMES[ext], width, height, source_url,
-                                                  now, now)).fetchone())
+            saved = await self.db.write(assets.upsert_asset, sha, ext, size, MIMES[ext], width, height, source_url,
+                                        now)
         return _row_to_asset(saved, dest)
 
     async def _known(self, sha: str, size: int, source_url: str | None) -> CachedAsset | None:
         """The asset for bytes the cache already holds intact, its row refreshed as storing them would."""
-        row = await self.db.fetchone("SELECT * FROM cache_assets WHERE sha256 = ?", (sha,))
+        row = await self.db.read(assets.asset, sha)
         if row is None or row["quarantined"] or row["size"] != size:
             return None
         dest = self.path_for(sha, row["ext"])
         async with self._lock:
             if not await asyncio.to_thread(_intact, dest, size):
                 return None  # gone or damaged on disk: store it again through the temp file
-            now = self.clock.now()
-            values = (sha, row["ext"], size, row["mime"], row["width"], row["height"], source_url, now, now)
-            saved = await self.db.write(lambda c: c.execute(assets.UPSERT_SQL, values).fetchone())
+            saved = await self.db.write(assets.upsert_asset, sha, row["ext"], size, row["mime"], row["width"],
+                                        row["height"], source_url, self.clock.now())
         return _row_to_asset(saved, dest)
 
     @staticmethod
@@ -344,19 +343,13 @@ class AssetCache:
                                path: str | os.PathLike[str] | None) -> None:
         """Record the file written beside media for one reference."""
         _check_entity(entity_type)
-        await self.db.execute(
-            "UPDATE asset_references SET library_path = ? WHERE entity_type = ? AND entity_id = ?"
-            " AND art_type = ? AND position = ?",
-            (os.fspath(path) if path is not None else None, entity_type, entity_id, art_type, position))
+        await self.db.write(assets.set_library_path, entity_type, entity_id, art_type, position,
+                            os.fspath(path) if path is not None else None)
 
     async def references(self, entity_type: str, entity_id: int) -> list[AssetReference]:
         """Every reference of one entity, by art type and position."""
         _check_entity(entity_type)
-        rows = await self.db.fetchall(
-            """SELECT r.*, a.ext, a.quarantined FROM asset_references r
-               JOIN cache_assets a ON a.sha256 = r.sha256
-               WHERE r.entity_type = ? AND r.entity_id = ? ORDER BY r.art_type, r.position""",
-            (entity_type, entity_id))
+        rows = await self.db.read(assets.references, entity_type, entity_id)
         return [AssetReference(r["id"], r["sha256"], r["ext"], r["entity_type"], r["entity_id"],
                                r["art_type"], r["position"], r["source"], r["library_path"],
                                r["created_at"], bool(r["quarantined"])) for r in rows]
@@ -380,14 +373,11 @@ class AssetCache:
                     report.bytes_freed += await asyncio.to_thread(
                         _unlink, self.path_for(row["sha256"], row["ext"]))
                 report.assets_deleted += 1
-            rows = await self.db.fetchall("SELECT sha256, ext FROM cache_assets")
+            rows = await self.db.read(assets.asset_files)
             known = {f"{r['sha256']}.{r['ext']}" for r in rows}
             await asyncio.to_thread(self._sweep, known, cutoff, now - TEMP_MAX_AGE, report)
             if self.baselines is not None:
-                from agent.publishing import baseline_name
-
-                paths = await self.db.fetchall("SELECT path FROM published_files")
-                kept = {baseline_name(r["path"]) for r in paths}
+                kept = {baseline_name(path) for path in await self.db.read(assets.published_paths)}
                 await asyncio.to_thread(_sweep_folder, self.baselines, kept, cutoff, "baselines_deleted", report)
         log.info("cache gc: %s", report)
         return report
@@ -401,7 +391,7 @@ class AssetCache:
     async def verify(self) -> VerifyReport:
         """Re-hash every cached asset; quarantine files whose hash does not match and mark missing ones."""
         report = VerifyReport()
-        rows = await self.db.fetchall("SELECT sha256, ext FROM cache_assets WHERE quarantined = 0")
+        rows = await self.db.read(assets.asset_files, False)
         for row in rows:
             sha, path = row["sha256"], self.path_for(row["sha256"], row["ext"])
             report.checked += 1
@@ -409,13 +399,13 @@ class AssetCache:
                 actual = await asyncio.to_thread(sha256_file, path)
             except FileNotFoundError:
                 report.missing.append(VerifyProblem(sha, str(path)))
-                await self.db.execute("UPDATE cache_assets SET quarantined = 1 WHERE sha256 = ?", (sha,))
+                await self.db.write(assets.quarantine, sha)
                 continue
             if actual == sha:
                 continue
             async with self._lock:
                 moved = await asyncio.to_thread(self._quarantine, path)
-                await self.db.execute("UPDATE cache_assets SET quarantined = 1 WHERE sha256 = ?", (sha,))
+                await self.db.write(assets.quarantine, sha)
             report.mismatched.append(VerifyProblem(sha, str(path), actual, str(moved)))
             log.warning("cache asset %s is corrupt (hashes to %s); quarantined at %s", path, actual, moved)
         return report

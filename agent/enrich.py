@@ -1,4 +1,5 @@
-"""Enrichment: fill an item's fields and artwork from providers, webhook hints and local files, never over a lock."""
+"""Enrichment: fill an item's fields and artwork from providers, webhook hints and local files, never over a lock;
+`EnrichRequest` is the enrich job's payload and `enqueue_enrich` its enqueue call."""
 
 from __future__ import annotations
 
@@ -7,31 +8,29 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agent.errors import AgentError, RetryLater
+from agent.cache import AssetCache
+from agent.clock import Clock
+from agent.config import Config
+from agent.errors import AgentError, PermanentFailure, RetryLater, UserError
+from agent.events import Emit
+from agent.hints import Hints
 from agent.nfo import NfoError
 from agent.nfo.parse import parse_nfo_async
 from agent.providers import ArtworkCandidate, ProviderResult, choose_artwork
 from agent.providers.base import rank_candidates
-from agent.providers.configured import Providers, build_providers
-from agent.publishing import KIND, episode_fields, read_existing
-from agent.store import media
+from agent.providers.configured import Providers
+from agent.publish.edits import episode_fields, read_existing
+from agent.publish.names import KIND
+from agent.queue import JobContext, Queue
+from agent.queue.model import Job, Priority
+from agent.store import assets, media
+from agent.store.db import Database
 from agent.store.media import ART_LOCK_PREFIX, Item
-
-if TYPE_CHECKING:
-    from agent.services import Services as Agent
 
 log = logging.getLogger("agent.enrich")
 ID_FIELDS = ("tmdb_id", "imdb_id", "tvdb_id")
-
-
-def providers_of(agent: Agent) -> Providers:
-    """The agent's providers (built by the composition root; built here for an agent that has none)."""
-    found = agent.providers
-    if found is None:
-        found = build_providers(agent.cfg, agent.db, agent.clock, agent.http)
-    return found
 
 
 @dataclass
@@ -50,33 +49,36 @@ class EnrichReport:
                 "skipped_locked": self.skipped_locked, "skipped_held": self.skipped_held}
 
 
-def hint_fields(hints: dict[str, Any]) -> dict[str, Any]:
-    """Field-model values from a webhook payload (title, year, overview, genres, ids)."""
+def hint_fields(hints: Hints) -> dict[str, Any]:
+    """Field-model values from a sender's hints (title, year, overview as plot, genres, ids)."""
     out: dict[str, Any] = {}
-    for key in ("title", "year", "genres"):
-        if hints.get(key):
-            out[key] = hints[key]
-    if hints.get("overview"):
-        out["plot"] = hints["overview"]
-    for key, value in (hints.get("ids") or {}).items():
+    if hints.title:
+        out["title"] = hints.title
+    if hints.year:
+        out["year"] = hints.year
+    if hints.genres:
+        out["genres"] = list(hints.genres)
+    if hints.overview:
+        out["plot"] = hints.overview
+    for key, value in hints.ids.items():
         name = key if key.endswith("_id") else f"{key}_id"
         if name in ID_FIELDS and value:
             out[name] = value
     return out
 
 
-def hint_artwork(hints: dict[str, Any]) -> list[ArtworkCandidate]:
-    """Artwork candidates from a webhook's images[].remoteUrl."""
+def hint_artwork(hints: Hints) -> list[ArtworkCandidate]:
+    """Artwork candidates from the images a sender offered (types the agent does not know are skipped)."""
     out = []
-    for img in hints.get("images") or []:
+    for img in hints.images:
         try:
-            out.append(ArtworkCandidate(type=img["type"], url=img["url"], source="webhook"))
-        except (KeyError, ValueError, TypeError):
+            out.append(ArtworkCandidate(type=img.type, url=img.url, source="webhook"))
+        except (ValueError, TypeError):
             continue
     return out
 
 
-async def _lookup(agent: Agent, providers: Providers, item: Item, series: Item | None
+async def _lookup(providers: Providers, item: Item, series: Item | None
                   ) -> tuple[ProviderResult | None, list[ArtworkCandidate]]:
     """Ask the providers about an item; returns (metadata result, extra artwork)."""
     tmdb, fanart = providers.tmdb, providers.fanart
@@ -110,16 +112,16 @@ async def _lookup(agent: Agent, providers: Providers, item: Item, series: Item |
     return result, extra
 
 
-async def foreign_nfo_fields(agent: Agent, item: Item) -> set[str]:
+async def foreign_nfo_fields(db: Database, cfg: Config, item: Item) -> set[str]:
     """The item's fields present in its NFO when another tool wrote it (the agent never published that file).
 
     A file the agent wrote and someone edited is not foreign: its edits become locks when it is published.
     """
     path = item.row.get("nfo_path")
-    if not path or await agent.db.fetchone("SELECT 1 FROM published_files WHERE path = ?", (path,)):
+    if not path or await db.read(assets.published_hash, path) is not None:
         return set()
     try:
-        data = await asyncio.to_thread(read_existing, Path(path), [lib.path for lib in agent.cfg.libraries])
+        data = await asyncio.to_thread(read_existing, Path(path), [lib.path for lib in cfg.libraries])
     except (NfoError, OSError) as exc:
         log.info("%s %d: cannot read %s to hold its values: %s", item.entity, item.id, path, exc)
         return set()
@@ -133,48 +135,99 @@ async def foreign_nfo_fields(agent: Agent, item: Item) -> set[str]:
             if k in allowed and k in item.fields and v not in (None, "", [], {})}
 
 
-async def held_fields(agent: Agent, item: Item, refresh: bool) -> set[str]:
+async def held_fields(db: Database, cfg: Config, item: Item, refresh: bool) -> set[str]:
     """Fields providers must not change: another tool's NFO values under `nfo.existing: keep`, unless refreshing."""
-    if refresh or agent.cfg.nfo.existing != "keep":
+    if refresh or cfg.nfo.existing != "keep":
         return set()
-    return item.held | await foreign_nfo_fields(agent, item)
+    return item.held | await foreign_nfo_fields(db, cfg, item)
 
 
-async def enrich_item(agent: Agent, entity: str, item_id: int, hints: dict[str, Any] | None = None,
-                      refresh: bool = False) -> EnrichReport:
-    """Enrich one item: fields (locks and held NFO values respected, nothing erased), then artwork into the cache.
+@dataclass(frozen=True, kw_only=True)
+class Enricher:
+    """Enriches items with the parts it needs: the database, config, clock, artwork cache, providers and events."""
 
-    `refresh`: the values held from another tool's NFO are dropped and providers update them.
-    """
-    hints = hints or {}
-    item = await agent.db.read(media.load, entity, item_id)
-    series = None
-    if entity == "episode":
-        series = await agent.db.read(media.load, "series", item.row["series_id"])
-    report = EnrichReport()
-    # 1. webhook hints only fill gaps; 2. provider answers update unlocked fields
-    gaps = {k: v for k, v in hint_fields(hints).items() if not item.fields.get(k)}
-    providers = providers_of(agent)
-    result, extra_art = await _lookup(agent, providers, item, series)
-    incoming = dict(gaps)
-    if result is not None:
-        incoming.update(result.fields)
-        report.source = "tmdb"
-    elif gaps:
-        report.source = "webhook"
-    held = await held_fields(agent, item, refresh)
-    report.skipped_locked = sorted(k for k in incoming if k in item.locked)
-    report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
-    changes = media.merge(item, incoming, held=held)
-    candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
-    report.artwork = await _artwork(agent, item, candidates)
-    merged = {**item.fields, **changes}
-    # enriched means "identified and filled": an item nobody could identify stays unidentified
-    status = "enriched" if any(merged.get(k) for k in ID_FIELDS) else "unidentified"
-    item = await agent.db.write(_save, item, changes, status, agent.clock.now(), held)
-    report.fields = sorted(changes)
-    agent.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
-    return report
+    db: Database
+    cfg: Config
+    clock: Clock
+    cache: AssetCache
+    providers: Providers
+    emit: Emit
+
+    async def enrich_item(self, entity: str, item_id: int, hints: Hints | None = None, refresh: bool = False
+                          ) -> EnrichReport:
+        """Enrich one item: fields (locks and held NFO values respected, nothing erased), then artwork into the cache.
+
+        `refresh`: the values held from another tool's NFO are dropped and providers update them.
+        """
+        hints = hints or Hints()
+        item = await self.db.read(media.load, entity, item_id)
+        series = None
+        if entity == "episode":
+            series = await self.db.read(media.load, "series", item.row["series_id"])
+        report = EnrichReport()
+        # 1. webhook hints only fill gaps; 2. provider answers update unlocked fields
+        gaps = {k: v for k, v in hint_fields(hints).items() if not item.fields.get(k)}
+        result, extra_art = await _lookup(self.providers, item, series)
+        incoming = dict(gaps)
+        if result is not None:
+            incoming.update(result.fields)
+            report.source = "tmdb"
+        elif gaps:
+            report.source = "webhook"
+        held = await held_fields(self.db, self.cfg, item, refresh)
+        report.skipped_locked = sorted(k for k in incoming if k in item.locked)
+        report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
+        changes = media.merge(item, incoming, held=held)
+        candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
+        report.artwork = await self._artwork(item, candidates)
+        merged = {**item.fields, **changes}
+        # enriched means "identified and filled": an item nobody could identify stays unidentified
+        status = "enriched" if any(merged.get(k) for k in ID_FIELDS) else "unidentified"
+        item = await self.db.write(_save, item, changes, status, self.clock.now(), held)
+        report.fields = sorted(changes)
+        self.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
+        return report
+
+    async def _artwork(self, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:
+        """Cache chosen artwork and reference it; locked types and a user's own files are left alone."""
+        cache, cfg = self.cache, self.cfg
+        written = {row["path"] for row in await self.db.read(assets.published_of, item.entity, item.id)}
+        taken: set[str] = set()
+        changed: list[str] = []
+        # the user's own artwork beside the media is the choice for its type: cache it so it is never lost
+        for art_type, path in (item.artwork_found or {}).items():
+            if art_type in ("extrafanart",) or not isinstance(path, str):
+                continue
+            if path in written:  # the agent wrote it: not a user choice
+                continue
+            try:
+                asset = await cache.store_file(Path(path), roots=[lib.path for lib in cfg.libraries])
+            except (AgentError, OSError) as exc:
+                log.warning("cannot cache local artwork %s: %s", path, exc)
+                continue
+            await cache.add_reference(asset.sha256, item.entity, item.id, art_type, 0, source="local")
+            taken.add(art_type)
+        types = list(cfg.artwork.types) + (["thumb"] if item.entity == "episode" else [])
+        chosen = choose_artwork(candidates, language=cfg.providers.tmdb.language, types=types,
+                                extrafanart=cfg.artwork.extrafanart if item.entity == "movie" else 0)
+        for slot, picks in chosen.items():
+            base_type = slot.split("-")[-1]
+            if slot in taken or f"{ART_LOCK_PREFIX}{slot}" in item.locked \
+                    or f"{ART_LOCK_PREFIX}{base_type}" in item.locked:
+                continue
+            position = 0
+            for cand in picks:
+                try:
+                    asset = await cache.fetch(cand.url)
+                except RetryLater:
+                    raise
+                except AgentError as exc:
+                    log.info("skipping %s image %s: %s", slot, cand.url, exc.message)
+                    continue
+                await cache.add_reference(asset.sha256, item.entity, item.id, slot, position, source=cand.source)
+                changed.append(slot if position == 0 else f"{slot}{position}")
+                position += 1
+        return changed
 
 
 def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: float, held: set[str]) -> Item:
@@ -185,51 +238,56 @@ def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: floa
                       extra_columns={"nfo_held_fields": json.dumps(sorted(held))})
 
 
-async def _artwork(agent: Agent, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:
-    """Cache chosen artwork and reference it; locked types and a user's own files are left alone."""
-    cache = agent.cache
-    if cache is None:
-        return []
-    written = await _own_files(agent, item)
-    taken: set[str] = set()
-    changed: list[str] = []
-    # the user's own artwork beside the media is the choice for its type: cache it so it is never lost
-    for art_type, path in (item.artwork_found or {}).items():
-        if art_type in ("extrafanart",) or not isinstance(path, str):
-            continue
-        if path in written:  # the agent wrote it: not a user choice
-            continue
+
+@dataclass(frozen=True)
+class EnrichRequest:
+    """Enrich one item, then publish it; `hints` fill gaps, `refresh` drops values held from another tool's NFO,
+    `update` is the players' update kind its publish sends."""
+
+    entity: str
+    id: int
+    priority: int = Priority.NORMAL
+    hints: Hints = field(default_factory=Hints)
+    update: str | None = None
+    refresh: bool = False
+
+    @property
+    def dedupe_key(self) -> str:
+        """One pending enrich (or refresh) per item."""
+        return f"{'refresh' if self.refresh else 'enrich'}:{self.entity}:{self.id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        """The job payload: {"entity", "id", "priority"[, "hints", "refresh", "update"]}."""
+        payload: dict[str, Any] = {"entity": self.entity, "id": self.id, "priority": self.priority}
+        if self.hints:
+            payload["hints"] = self.hints.to_payload()
+        if self.refresh:
+            payload["refresh"] = True
+        if self.update:
+            payload["update"] = self.update
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> EnrichRequest:
+        """Read a job payload; PermanentFailure naming what is wrong with it."""
+        entity = payload.get("entity")
+        if entity not in media.TABLES:
+            raise PermanentFailure(f"unknown entity {entity!r}")
         try:
-            asset = await cache.store_file(Path(path), roots=[lib.path for lib in agent.cfg.libraries])
-        except (AgentError, OSError) as exc:
-            log.warning("cannot cache local artwork %s: %s", path, exc)
-            continue
-        await cache.add_reference(asset.sha256, item.entity, item.id, art_type, 0, source="local")
-        taken.add(art_type)
-    types = list(agent.cfg.artwork.types) + (["thumb"] if item.entity == "episode" else [])
-    chosen = choose_artwork(candidates, language=agent.cfg.providers.tmdb.language, types=types,
-                            extrafanart=agent.cfg.artwork.extrafanart if item.entity == "movie" else 0)
-    for slot, picks in chosen.items():
-        base_type = slot.split("-")[-1]
-        if slot in taken or f"{ART_LOCK_PREFIX}{slot}" in item.locked or f"{ART_LOCK_PREFIX}{base_type}" in item.locked:
-            continue
-        position = 0
-        for cand in picks:
-            try:
-                asset = await cache.fetch(cand.url)
-            except RetryLater:
-                raise
-            except AgentError as exc:
-                log.info("skipping %s image %s: %s", slot, cand.url, exc.message)
-                continue
-            await cache.add_reference(asset.sha256, item.entity, item.id, slot, position, source=cand.source)
-            changed.append(slot if position == 0 else f"{slot}{position}")
-            position += 1
-    return changed
+            item_id, priority = int(payload["id"]), int(payload.get("priority") or Priority.NORMAL)
+        except (KeyError, TypeError, ValueError):
+            raise PermanentFailure(f"enrich payload needs an integer id and priority, got {payload!r}") from None
+        try:
+            hints = Hints.from_payload(payload.get("hints"))
+        except UserError as exc:
+            raise PermanentFailure(f"enrich payload for {entity} {item_id}: {exc.message}") from None
+        update = payload.get("update")
+        if update is not None and not isinstance(update, str):
+            raise PermanentFailure(f"enrich payload's update must be a string, got {update!r}")
+        return cls(entity, item_id, priority, hints, update or None, bool(payload.get("refresh")))
 
 
-async def _own_files(agent: Agent, item: Item) -> set[str]:
-    """Paths the agent itself wrote for this item (those are not a user's choice)."""
-    rows = await agent.db.fetchall("SELECT path FROM published_files WHERE entity_type = ? AND entity_id = ?",
-                                   (item.entity, item.id))
-    return {r["path"] for r in rows}
+async def enqueue_enrich(queue: Queue | JobContext, request: EnrichRequest) -> Job:
+    """Queue enrichment of one item (deduplicated against a pending one of the same kind)."""
+    return await queue.enqueue("enrich", request.to_payload(), priority=request.priority,
+                               dedupe_key=request.dedupe_key)

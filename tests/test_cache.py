@@ -16,7 +16,7 @@ from agent.cache import AssetCache
 from agent.clock import FakeClock
 from agent.errors import NotFound, RetryLater
 from agent.imageinfo import AssetError, sniff_image
-from agent.publishing import baseline_name
+from agent.nfo.baseline import baseline_name
 from agent.store.db import Database
 
 DAY = 86400.0

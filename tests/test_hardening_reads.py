@@ -277,7 +277,7 @@ def test_publish_read_of_a_link_to_dev_zero_stops(tmp_path: Path) -> None:
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))\n"
         "from pathlib import Path\n"
-        "from agent.publishing import read_existing\n"
+        "from agent.publish.edits import read_existing\n"
         "from agent.errors import AgentError\n"
         "try:\n"
         f"    read_existing(Path({str(library / 'movie.nfo')!r}), [Path({str(library)!r})])\n"

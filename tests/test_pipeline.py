@@ -408,15 +408,13 @@ async def test_tmdb_rate_limit_is_configurable(make_client: Factory, tmp_path: P
                                                fake_url: str) -> None:
     """providers.tmdb.rate_limit sets the token bucket (requests per 10 s, default 40); 0 is refused."""
     from agent.config import ConfigError
-    from agent.enrich import providers_of
 
     extra = provider_extra(fake, fake_url, fanart=False)
     client = await make_client(make_config(tmp_path, extra={"providers": extra}))
-    assert (providers_of(client.agent).tmdb.limiter.capacity, providers_of(client.agent).tmdb.limiter.period) \
-        == (40, 10.0)
+    assert (client.agent.providers.tmdb.limiter.capacity, client.agent.providers.tmdb.limiter.period) == (40, 10.0)
     extra["tmdb"]["rate_limit"] = 500
     fast = await make_client(make_config(tmp_path / "fast", extra={"providers": extra}))
-    assert providers_of(fast.agent).tmdb.limiter.capacity == 500
+    assert fast.agent.providers.tmdb.limiter.capacity == 500
     extra["tmdb"]["rate_limit"] = 0
     with pytest.raises(ConfigError, match=r"providers\.tmdb\.rate_limit: must be between 1 and 100000"):
         make_config(tmp_path / "bad", extra={"providers": extra})

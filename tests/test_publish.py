@@ -16,8 +16,9 @@ from agent.cache import AssetCache, CachedAsset
 from agent.clock import FakeClock
 from agent.errors import AgentError, PathError, UserError
 from agent.fsutil import RecentWrites, is_temp_name
-from agent.publish import PlannedFile, Publisher, art_filename, nfo_filename
+from agent.publish import PlannedFile, Publisher, art_filename, nfo_target
 from agent.store.db import Database
+from agent.store.media import Item
 
 
 def make_png(width: int, height: int) -> bytes:
@@ -28,6 +29,14 @@ def make_png(width: int, height: int) -> bytes:
 def make_jpeg(width: int, height: int) -> bytes:
     """A minimal JPEG whose SOF0 carries the size."""
     return header_jpeg(width, height)
+
+
+def _item(entity: str, stem: str | None) -> Item:
+    """An item whose video (a movie's or an episode's) is `<folder>/<stem>.mkv`; a series has only its folder."""
+    row: dict[str, str] = {"path": "/media/folder"}
+    if stem is not None:
+        row["file"] = f"/media/folder/{stem}.mkv"
+    return Item(entity=entity, id=1, row=row, fields={})
 
 
 @pytest.fixture
@@ -124,10 +133,10 @@ def test_art_filenames_series_season_episode() -> None:
         art_filename("clearlogo", "png", season=1)
     with pytest.raises(UserError, match="thumb"):
         art_filename("thumb", "jpg")
-    assert nfo_filename("movie", "The Matrix (1999)") == "The Matrix (1999).nfo"
-    assert nfo_filename("movie", "The Matrix (1999)", movie_nfo=True) == "movie.nfo"
-    assert nfo_filename("series") == "tvshow.nfo"
-    assert nfo_filename("episode", "Show - S01E02") == "Show - S01E02.nfo"
+    assert nfo_target(_item("movie", "The Matrix (1999)"), False).name == "The Matrix (1999).nfo"
+    assert nfo_target(_item("movie", "The Matrix (1999)"), False, movie_filename="movie").name == "movie.nfo"
+    assert nfo_target(_item("series", None), False).name == "tvshow.nfo"
+    assert nfo_target(_item("episode", "Show - S01E02"), False).name == "Show - S01E02.nfo"
 
 
 async def test_publish_writes_links_and_records(publisher: Publisher, cache: AssetCache, db: Database,
@@ -308,7 +317,7 @@ async def test_series_season_episode_publish(publisher: Publisher, cache: AssetC
                                                       "season01-poster")])
     stem = "Show - S01E01"
     await publisher.publish("episode", 9, season_dir, [
-        PlannedFile.nfo(nfo_filename("episode", stem), b"<episodedetails/>"),
+        PlannedFile.nfo(nfo_target(_item("episode", stem), False).name, b"<episodedetails/>"),
         _plan(thumb, art_filename("thumb", "jpg", stem=stem), "thumb")])
     assert (show / "season01-poster.jpg").exists() and (show / "tvshow.nfo").exists()
     assert (season_dir / "Show - S01E01.nfo").exists() and (season_dir / "Show - S01E01-thumb.jpg").exists()

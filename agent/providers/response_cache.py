@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from agent.clock import Clock
+from agent.store import provider_cache
 from agent.store.db import Database
 
 DEFAULT_TTL: Final = 7 * 24 * 3600.0  # a week: TMDB data changes rarely once a title is out
@@ -32,14 +32,11 @@ class SqliteResponseCache:
 
     async def get(self, provider: str, key: str) -> Any | None:
         """Return the cached answer, or None when absent or expired."""
-        row = await self.db.fetchone(
-            "SELECT body FROM provider_cache WHERE provider = ? AND key = ? AND expires_at > ?",
-            (provider, key, self.clock.now()),
-        )
-        if row is None:
+        body = await self.db.read(provider_cache.fresh_body, provider, key, self.clock.now())
+        if body is None:
             return None
         try:
-            return json.loads(row["body"])
+            return json.loads(body)
         except ValueError:
             return None
 
@@ -47,34 +44,13 @@ class SqliteResponseCache:
         """Store an answer (any JSON-serialisable value) until now + ttl."""
         now = self.clock.now()
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        await self.db.write(_upsert, provider, key, now, now + self.ttl, text)
+        await self.db.write(provider_cache.put, provider, key, now, now + self.ttl, text)
 
     async def purge_expired(self) -> int:
         """Delete expired answers; returns how many rows went."""
-        return await self.db.write(_purge, self.clock.now())
+        return await self.db.write(provider_cache.purge_expired, self.clock.now())
 
     async def clear(self, provider: str | None = None) -> int:
         """Forget every answer (of one provider, or all); returns how many rows went."""
-        return await self.db.write(_clear, provider)
+        return await self.db.write(provider_cache.clear, provider)
 
-
-def _upsert(conn: sqlite3.Connection, provider: str, key: str, now: float, expires: float, body: str) -> None:
-    """Insert or replace one cached answer."""
-    conn.execute(
-        "INSERT INTO provider_cache (provider, key, fetched_at, expires_at, body) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (provider, key) DO UPDATE SET fetched_at = excluded.fetched_at, "
-        "expires_at = excluded.expires_at, body = excluded.body",
-        (provider, key, now, expires, body),
-    )
-
-
-def _purge(conn: sqlite3.Connection, now: float) -> int:
-    """Delete rows past their expiry."""
-    return conn.execute("DELETE FROM provider_cache WHERE expires_at <= ?", (now,)).rowcount
-
-
-def _clear(conn: sqlite3.Connection, provider: str | None) -> int:
-    """Delete all rows, or one provider's rows."""
-    if provider is None:
-        return conn.execute("DELETE FROM provider_cache").rowcount
-    return conn.execute("DELETE FROM provider_cache WHERE provider = ?", (provider,)).rowcount

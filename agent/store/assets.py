@@ -1,4 +1,5 @@
-"""SQL of the artwork cache: assets, references and the unreferenced-since clock (writer thread)."""
+"""SQL of the artwork cache and what is published from it: cache_assets, asset_references (with the
+unreferenced-since clock) and published_files (what the agent wrote beside media)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,28 @@ ON CONFLICT (sha256) DO UPDATE SET
         WHEN EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256) THEN NULL
         ELSE excluded.unreferenced_since END
 RETURNING *"""
+
+
+def asset(conn: sqlite3.Connection, sha256: str) -> sqlite3.Row | None:
+    """The cache_assets row of one hash, or None."""
+    return conn.execute("SELECT * FROM cache_assets WHERE sha256 = ?", (sha256,)).fetchone()
+
+
+def upsert_asset(conn: sqlite3.Connection, sha256: str, ext: str, size: int, mime: str, width: int | None,
+                 height: int | None, source_url: str | None, now: float) -> sqlite3.Row:
+    """Insert or refresh one asset's row (no longer quarantined); returns the stored row."""
+    return conn.execute(UPSERT_SQL, (sha256, ext, size, mime, width, height, source_url, now, now)).fetchone()
+
+
+def asset_files(conn: sqlite3.Connection, include_quarantined: bool = True) -> list[sqlite3.Row]:
+    """(sha256, ext) of every asset, or of every asset not quarantined."""
+    sql = "SELECT sha256, ext FROM cache_assets"
+    return conn.execute(sql if include_quarantined else sql + " WHERE quarantined = 0").fetchall()
+
+
+def quarantine(conn: sqlite3.Connection, sha256: str) -> None:
+    """Mark an asset corrupt or missing: it is neither referenced anew nor published until stored again."""
+    conn.execute("UPDATE cache_assets SET quarantined = 1 WHERE sha256 = ?", (sha256,))
 
 
 def refresh(conn: sqlite3.Connection, shas: set[str], now: float) -> None:
@@ -75,3 +98,79 @@ def delete_expired(conn: sqlite3.Connection, cutoff: float) -> list[sqlite3.Row]
         """DELETE FROM cache_assets WHERE unreferenced_since IS NOT NULL AND unreferenced_since <= ?
            AND NOT EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256)
            RETURNING sha256, ext, quarantined""", (cutoff,)).fetchall()
+
+
+def set_library_path(conn: sqlite3.Connection, entity_type: str, entity_id: int, art_type: str, position: int,
+                     path: str | None) -> None:
+    """Record the file written beside media for one reference."""
+    conn.execute("UPDATE asset_references SET library_path = ? WHERE entity_type = ? AND entity_id = ?"
+                 " AND art_type = ? AND position = ?", (path, entity_type, entity_id, art_type, position))
+
+
+def references(conn: sqlite3.Connection, entity_type: str, entity_id: int) -> list[sqlite3.Row]:
+    """Every reference of one entity with its asset's ext and quarantine flag, by art type and position."""
+    return conn.execute(
+        """SELECT r.*, a.ext, a.quarantined FROM asset_references r
+           JOIN cache_assets a ON a.sha256 = r.sha256
+           WHERE r.entity_type = ? AND r.entity_id = ? ORDER BY r.art_type, r.position""",
+        (entity_type, entity_id)).fetchall()
+
+
+def publishable_art(conn: sqlite3.Connection, entity_type: str, entity_id: int) -> list[sqlite3.Row]:
+    """An entity's references to intact assets: art_type, position, sha256, ext, source_url."""
+    return conn.execute(
+        "SELECT r.art_type, r.position, r.sha256, a.ext, a.source_url FROM asset_references r"
+        " JOIN cache_assets a ON a.sha256 = r.sha256 WHERE r.entity_type = ? AND r.entity_id = ?"
+        " AND a.quarantined = 0 ORDER BY r.art_type, r.position", (entity_type, entity_id)).fetchall()
+
+
+# ------------------------------------------------------------ published_files
+
+
+def published_hash(conn: sqlite3.Connection, path: str) -> str | None:
+    """The sha256 of what the agent last wrote at `path`, or None if it never wrote there."""
+    row = conn.execute("SELECT sha256 FROM published_files WHERE path = ?", (path,)).fetchone()
+    return row["sha256"] if row else None
+
+
+def published_owner(conn: sqlite3.Connection, path: str) -> tuple[str, int] | None:
+    """(entity_type, entity_id) the file at `path` was published for, or None."""
+    row = conn.execute("SELECT entity_type, entity_id FROM published_files WHERE path = ?", (path,)).fetchone()
+    return (row["entity_type"], row["entity_id"]) if row else None
+
+
+def published_of(conn: sqlite3.Connection, entity_type: str, entity_id: int) -> list[sqlite3.Row]:
+    """(path, sha256) of every file published for one entity, by path."""
+    return conn.execute(
+        "SELECT path, sha256 FROM published_files WHERE entity_type = ? AND entity_id = ? ORDER BY path",
+        (entity_type, entity_id)).fetchall()
+
+
+def published_paths(conn: sqlite3.Connection) -> list[str]:
+    """Every path the agent has published."""
+    return [r["path"] for r in conn.execute("SELECT path FROM published_files")]
+
+
+def record_published(conn: sqlite3.Connection, path: str, entity_type: str, entity_id: int, kind: str,
+                     digest: str, now: float, own: bool, art_type: str | None = None, position: int = 0) -> None:
+    """Remember a written file (when `own`) and point its asset reference at it (an asset: `art_type` set)."""
+    if own:
+        conn.execute(
+            """INSERT INTO published_files (path, entity_type, entity_id, kind, sha256, written_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (path) DO UPDATE SET entity_type = excluded.entity_type,
+                   entity_id = excluded.entity_id, kind = excluded.kind, sha256 = excluded.sha256,
+                   written_at = CASE WHEN published_files.sha256 = excluded.sha256
+                                     THEN published_files.written_at ELSE excluded.written_at END""",
+            (path, entity_type, entity_id, kind, digest, now))
+    if art_type is not None:
+        conn.execute(
+            "UPDATE asset_references SET library_path = ? WHERE entity_type = ? AND entity_id = ?"
+            " AND art_type = ? AND position = ? AND sha256 = ?",
+            (path, entity_type, entity_id, art_type, position, digest))
+
+
+def forget_published(conn: sqlite3.Connection, path: str) -> None:
+    """Drop the record of a published file and any reference pointing at it."""
+    conn.execute("DELETE FROM published_files WHERE path = ?", (path,))
+    conn.execute("UPDATE asset_references SET library_path = NULL WHERE library_path = ?", (path,))

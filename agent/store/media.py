@@ -183,3 +183,16 @@ def to_api(item: Item, library: str | None = None) -> dict[str, Any]:
                missing=r.get("missing_since") is not None, missing_since=iso(r.get("missing_since")),
                created_at=iso(r.get("created_at")), updated_at=iso(r.get("updated_at")))
     return out
+
+
+def live_movies_in(conn: sqlite3.Connection, path: str) -> int:
+    """How many movies not missing live in the folder `path`."""
+    row = conn.execute("SELECT COUNT(*) AS n FROM movies WHERE path = ? AND missing_since IS NULL", (path,)).fetchone()
+    return int(row["n"])
+
+
+def episodes_in_file(conn: sqlite3.Connection, file: str) -> list[Item]:
+    """The episodes (not missing) a video file holds, by season and number: several for a multi-episode file."""
+    rows = conn.execute("SELECT * FROM episodes WHERE file = ? AND missing_since IS NULL ORDER BY season, episode",
+                        (file,)).fetchall()
+    return [item_from_row("episode", row) for row in rows]

@@ -10,9 +10,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from agent.clock import iso
+from agent.enrich import EnrichRequest, enqueue_enrich
 from agent.errors import NotFound, UserError
-from agent.jobs.enrich import enqueue_enrich
 from agent.paths import resolve_inside
+from agent.publish.request import PublishRequest, enqueue_publish
 from agent.queue.model import Priority
 from agent.service import Agent
 from agent.store import media
@@ -210,12 +211,7 @@ def item_routes(app: web.Application, agent: Agent, entity: str, with_get: bool 
         changes = {name: media.coerce(entity, name, value) for name, value in body.items()}
         out = await agent.db.write(_patch, entity, item_id, changes, agent.clock.now())
         agent.emit(f"{entity}:updated", {"id": item_id})
-        await agent.queue.enqueue(
-            "publish",
-            {"entity": entity, "id": item_id, "priority": Priority.HIGH},
-            priority=Priority.HIGH,
-            dedupe_key=f"publish:{entity}:{item_id}",
-        )
+        await enqueue_publish(agent.queue, PublishRequest(entity, item_id, Priority.HIGH))
         return web.json_response(out)
 
     async def lock(request: web.Request) -> web.Response:
@@ -233,7 +229,7 @@ def item_routes(app: web.Application, agent: Agent, entity: str, with_get: bool 
     async def enrich(request: web.Request) -> web.Response:
         item_id = path_id(request)
         await agent.db.read(media.load, entity, item_id)
-        job = await enqueue_enrich(agent, entity, item_id, priority=Priority.HIGH)
+        job = await enqueue_enrich(agent.queue, EnrichRequest(entity, item_id, Priority.HIGH))
         return web.json_response({"job_id": job.id}, status=202)
 
     async def refresh(request: web.Request) -> web.Response:
@@ -242,7 +238,7 @@ def item_routes(app: web.Application, agent: Agent, entity: str, with_get: bool 
         item = await agent.db.read(media.load, entity, item_id)
         await agent.db.write(media.set_held, entity, item_id, [], agent.clock.now())
         agent.emit(f"{entity}:updated", {"id": item_id})
-        job = await enqueue_enrich(agent, entity, item_id, priority=Priority.HIGH, refresh=True)
+        job = await enqueue_enrich(agent.queue, EnrichRequest(entity, item_id, Priority.HIGH, refresh=True))
         return web.json_response({"job_id": job.id, "cleared": sorted(item.held)}, status=202)
 
     if with_get:

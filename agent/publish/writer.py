@@ -1,4 +1,5 @@
-"""Put NFOs and cached artwork beside media under Kodi/Jellyfin names, atomically, inside libraries only."""
+"""Write planned files (NFO bytes, cached artwork) into a media folder atomically, inside libraries only, and
+remove the agent's own stale ones; every write is recorded in published_files."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import errno
 import hashlib
 import logging
 import os
-import re
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,86 +21,15 @@ from agent.errors import AgentError, PathError, PermanentFailure, RetryLater, Us
 from agent.fsutil import RecentWrites, is_temp_name
 from agent.imageinfo import AssetError
 from agent.paths import resolve_inside
+from agent.store import assets
 from agent.store.db import Database
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("agent.publish")
 T = TypeVar("T")
 
-# DESIGN section 7: the base name of each artwork type; the extension always follows the real image type
-FOLDER_ART = ("poster", "fanart", "banner", "landscape", "keyart", "clearlogo", "clearart", "discart",
-              "characterart")
-SEASON_ART = ("poster", "fanart", "banner", "landscape")
-IMAGE_EXTS = ("jpg", "png", "webp")
-_SEASON_SLOT = re.compile(r"^season(\d{1,4})-([a-z]+)$")
 # errors a later retry can fix (network shares dropping, a full disk being cleaned)
 _TRANSIENT = {errno.EIO, errno.ENOSPC, errno.EAGAIN, errno.ETIMEDOUT, errno.ESTALE, errno.EBUSY,
               errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNRESET}
-
-
-def _check_stem(stem: str | None, what: str) -> str:
-    """A video file stem usable in a file name, or UserError."""
-    if not stem:
-        raise UserError(f"{what} needs the video file's stem")
-    if "/" in stem or "\\" in stem or "\0" in stem or stem in (".", ".."):
-        raise UserError(f"'{stem}' is not a usable file stem")
-    return stem
-
-
-def _norm_ext(ext: str) -> str:
-    """Lower-case image extension with jpeg spelled jpg; UserError for anything not cached."""
-    value = (ext or "").lower().lstrip(".")
-    value = "jpg" if value == "jpeg" else value
-    if value not in IMAGE_EXTS:
-        raise UserError(f"'{ext}' is not an image extension the agent writes ({', '.join(IMAGE_EXTS)})")
-    return value
-
-
-def art_filename(art_type: str, ext: str, stem: str | None = None, shared_folder: bool = False,
-                 season: int | None = None, position: int = 0) -> str:
-    """The file name (relative to the media folder) for one artwork, per DESIGN section 7.
-
-    `art_type` may also be a season slot such as "season01-poster". Fanart at position N >= 1 is
-    `extrafanart/fanartN` (or `<stem>-fanartN` in a shared folder). The extension is the image's own.
-    """
-    ext = _norm_ext(ext)
-    slot = _SEASON_SLOT.match(art_type or "")
-    if slot:
-        season, art_type = int(slot.group(1)), slot.group(2)
-    if position < 0:
-        raise UserError(f"artwork position {position} is negative")
-    if season is not None:
-        if season < 0 or art_type not in SEASON_ART:
-            raise UserError(f"no season file name for '{art_type}' of season {season}"
-                            f" (season art is {', '.join(SEASON_ART)})")
-        if position:
-            raise UserError("season artwork has only one position")
-        prefix = "season-specials" if season == 0 else f"season{season:02d}"
-        return f"{prefix}-{art_type}.{ext}"
-    if art_type == "thumb":
-        if position:
-            raise UserError("an episode has only one thumb")
-        return f"{_check_stem(stem, 'an episode thumb')}-thumb.{ext}"
-    if art_type not in FOLDER_ART:
-        raise UserError(f"unknown artwork type '{art_type}' (known: {', '.join((*FOLDER_ART, 'thumb'))})")
-    if position and art_type != "fanart":
-        raise UserError(f"only fanart has extra positions, not {art_type}")
-    if shared_folder:
-        name = _check_stem(stem, "artwork in a folder shared by several videos")
-        return f"{name}-fanart{position}.{ext}" if position else f"{name}-{art_type}.{ext}"
-    return f"extrafanart/fanart{position}.{ext}" if position else f"{art_type}.{ext}"
-
-
-def nfo_filename(entity_type: str, stem: str | None = None, movie_nfo: bool = False) -> str:
-    """The NFO name: `<stem>.nfo` or `movie.nfo` for movies, `tvshow.nfo`, `season.nfo`, `<stem>.nfo`."""
-    if entity_type == "movie":
-        return "movie.nfo" if movie_nfo else f"{_check_stem(stem, 'a movie NFO')}.nfo"
-    if entity_type == "series":
-        return "tvshow.nfo"
-    if entity_type == "season":
-        return "season.nfo"
-    if entity_type == "episode":
-        return f"{_check_stem(stem, 'an episode NFO')}.nfo"
-    raise UserError(f"entity type '{entity_type}' is not one of {', '.join(ENTITY_TYPES)}")
 
 
 @dataclass(frozen=True)
@@ -186,31 +114,6 @@ def _io_error(exc: OSError, action: str, path: Path | str) -> AgentError:
     return PermanentFailure(message)
 
 
-def _record(conn: sqlite3.Connection, args: tuple) -> None:
-    """Remember a written file and point its asset reference at it (one transaction)."""
-    path, entity_type, entity_id, plan, digest, now, own = args
-    if own:
-        conn.execute(
-            """INSERT INTO published_files (path, entity_type, entity_id, kind, sha256, written_at)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (path) DO UPDATE SET entity_type = excluded.entity_type,
-                   entity_id = excluded.entity_id, kind = excluded.kind, sha256 = excluded.sha256,
-                   written_at = CASE WHEN published_files.sha256 = excluded.sha256
-                                     THEN published_files.written_at ELSE excluded.written_at END""",
-            (path, entity_type, entity_id, plan.kind, digest, now))
-    if plan.kind == "asset":
-        conn.execute(
-            "UPDATE asset_references SET library_path = ? WHERE entity_type = ? AND entity_id = ?"
-            " AND art_type = ? AND position = ? AND sha256 = ?",
-            (path, entity_type, entity_id, plan.art_type, plan.position, digest))
-
-
-def _forget(conn: sqlite3.Connection, path: str) -> None:
-    """Drop the record of a published file and any reference pointing at it."""
-    conn.execute("DELETE FROM published_files WHERE path = ?", (path,))
-    conn.execute("UPDATE asset_references SET library_path = NULL WHERE library_path = ?", (path,))
-
-
 class Publisher:
     """Writes an entity's planned files beside its media and removes the agent's own stale ones.
 
@@ -230,8 +133,7 @@ class Publisher:
 
     async def written_hash(self, path: str | os.PathLike[str]) -> str | None:
         """The sha256 of what the agent last wrote at `path`, or None if it never wrote there."""
-        row = await self.db.fetchone("SELECT sha256 FROM published_files WHERE path = ?", (_key(path),))
-        return row["sha256"] if row else None
+        return await self.db.read(assets.published_hash, _key(path))
 
     def _open_folder(self, folder: Path) -> tuple[Path, Path, int]:
         """Check the folder lies inside a library root and open it; (stored form, real path, handle)."""
@@ -288,8 +190,7 @@ class Publisher:
                 raise AssetError(f"asset {digest} for '{target.name}' is missing from the cache;"
                                  " fetch it again")
             write = partial(copy_at, src=source, umask=self.umask)
-        owner = await self.db.fetchone("SELECT entity_type, entity_id FROM published_files WHERE path = ?",
-                                       (str(target),))
+        owner = await self.db.read(assets.published_owner, str(target))
         self.recent_writes.add(target)
         done = await _in_thread(self._write, target, rel, folder, write)
         if done.kept:
@@ -297,9 +198,9 @@ class Publisher:
             self.recent_writes.add(kept)
             log.info("kept the previous %s as %s before writing the agent's own", target, kept)
             report.kept_original.append(kept)
-        own = done.wrote or (owner is not None and tuple(owner) == (entity_type, entity_id))
-        now = self.clock.now()
-        await self.db.write(_record, (str(target), entity_type, entity_id, plan, digest, now, own))
+        own = done.wrote or owner == (entity_type, entity_id)
+        await self.db.write(assets.record_published, str(target), entity_type, entity_id, plan.kind, digest,
+                            self.clock.now(), own, plan.art_type if plan.kind == "asset" else None, plan.position)
         (report.written if done.wrote else report.skipped).append(str(target))
 
     def _write(self, target: Path, rel: Path, folder: tuple[Path, int],
@@ -339,9 +240,7 @@ class Publisher:
     async def _remove_stale(self, entity_type: str, entity_id: int, planned: set[str],
                             report: PublishReport) -> None:
         """Delete files the agent wrote for this entity that are no longer planned, if still untouched."""
-        rows = await self.db.fetchall(
-            "SELECT path, sha256 FROM published_files WHERE entity_type = ? AND entity_id = ? ORDER BY path",
-            (entity_type, entity_id))
+        rows = await self.db.read(assets.published_of, entity_type, entity_id)
         for row in rows:
             path = row["path"]
             if path in planned:
@@ -359,7 +258,7 @@ class Publisher:
             elif status == "outside":
                 report.kept_foreign.append(path)
                 continue
-            await self.db.write(_forget, path)
+            await self.db.write(assets.forget_published, path)
 
     def _remove_if_ours(self, path: str, sha: str) -> str:
         """Remove a stale file still holding the bytes the agent wrote, through its folder's handle.
