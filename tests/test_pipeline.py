@@ -377,7 +377,7 @@ async def test_cache_cli_verify_and_gc(app: Any, tmp_path: Path, capsys: pytest.
     assert not cached.exists() and list((tmp_path / "data" / "cache" / "quarantine").iterdir())
     assert (tmp_path / "media" / "movies" / MATRIX / "poster.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
 
-    cache = app.agent.services["cache"]
+    cache = app.agent.cache
     loose = await cache.store_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     await app.agent.db.execute("UPDATE cache_assets SET unreferenced_since = 1000 WHERE sha256 = ?",
                                (loose.sha256,))
