@@ -328,3 +328,8 @@ def next_run_after(conn: sqlite3.Connection, now: float) -> float | None:
     row = conn.execute("SELECT MIN(run_after) FROM job_queue WHERE status = 'pending' AND run_after > ?",
                        (now,)).fetchone()
     return row[0] if row else None
+
+
+def set_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
+    """Replace a job's payload (a handler remembering its progress, so a retry skips what is done)."""
+    conn.execute("UPDATE job_queue SET payload = ? WHERE id = ?", (json.dumps(payload), job_id))

@@ -196,3 +196,62 @@ def episodes_in_file(conn: sqlite3.Connection, file: str) -> list[Item]:
     rows = conn.execute("SELECT * FROM episodes WHERE file = ? AND missing_since IS NULL ORDER BY season, episode",
                         (file,)).fetchall()
     return [item_from_row("episode", row) for row in rows]
+
+
+def item_paths(conn: sqlite3.Connection, entity: str, item_id: int) -> dict[str, Any] | None:
+    """A movie's file and folder, a series' folder, an episode's file and show folder; None when the row is gone."""
+    if entity == "movie":
+        row = conn.execute("SELECT file, path FROM movies WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else {"file": row["file"], "folder": row["path"]}
+    if entity == "series":
+        row = conn.execute("SELECT path FROM series WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else {"file": None, "folder": row["path"]}
+    row = conn.execute(
+        "SELECT e.file, s.path AS show FROM episodes e JOIN series s ON s.id = e.series_id WHERE e.id = ?",
+        (item_id,),
+    ).fetchone()
+    return None if row is None else {"file": row["file"], "show": row["show"]}
+
+
+def current_file(conn: sqlite3.Connection, entity: str, item_id: int) -> str | None:
+    """A movie's or episode's video file now, or None when the row is gone."""
+    row = conn.execute(f"SELECT file FROM {table_of(entity)} WHERE id = ?", (item_id,)).fetchone()
+    return None if row is None else row["file"]
+
+
+def rows_by_id_or_files(conn: sqlite3.Connection, entity: str, item_id: int | None, files: list[str]
+                        ) -> list[sqlite3.Row]:
+    """The one item with this id, else the movies or episodes whose file is in `files` (a series has none)."""
+    table = table_of(entity)
+    if item_id is not None:
+        return conn.execute(f"SELECT * FROM {table} WHERE id = ?", (item_id,)).fetchall()
+    if not files or entity == "series":
+        return []
+    marks = ",".join("?" * len(files))
+    return conn.execute(f"SELECT * FROM {table} WHERE file IN ({marks}) ORDER BY id", files).fetchall()
+
+
+def mark_missing(conn: sqlite3.Connection, entity: str, item_id: int, now: float) -> None:
+    """Set missing_since (keeping an earlier one); a series takes its episodes with it."""
+    conn.execute(
+        f"UPDATE {table_of(entity)} SET missing_since = COALESCE(missing_since, ?), updated_at = ? WHERE id = ?",
+        (now, now, item_id),
+    )
+    if entity == "series":
+        conn.execute(
+            "UPDATE episodes SET missing_since = COALESCE(missing_since, ?), updated_at = ? WHERE series_id = ?",
+            (now, now, item_id),
+        )
+
+
+def merge_fields(conn: sqlite3.Connection, entity: str, item_id: int, incoming: dict[str, Any], now: float) -> bool:
+    """Merge field values into an item (locks respected, gaps filled); True when something changed,
+    False also when the item is gone."""
+    try:
+        item = load(conn, entity, item_id)
+    except NotFound:
+        return False
+    changes = merge(item, incoming)
+    if changes:
+        save(conn, item, changes, now)
+    return bool(changes)
