@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import hashlib
 import io
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakes.tmdb import FakeTmdb, sample_movie  # noqa: E402
 
 from agent.config import load_config  # noqa: E402
-from agent.service import Agent  # noqa: E402
+from agent.enrich import Enricher  # noqa: E402
+from agent.root import open_agent  # noqa: E402
+from agent.services import Services  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BASE_ID = 200000
@@ -98,7 +102,9 @@ class FakeServer:
         await self.runner.cleanup()
 
 
-async def make_agent(tmp: Path, server: FakeServer, n: int, workers: int, rate_limit: int) -> Agent:
+@contextlib.asynccontextmanager
+async def make_agent(tmp: Path, server: FakeServer, n: int, workers: int, rate_limit: int
+                     ) -> AsyncIterator[Services]:
     """A real agent over a fresh library of n movie folders, TMDB at the fake."""
     library = tmp / "movies"
     for i in range(n):
@@ -115,34 +121,23 @@ async def make_agent(tmp: Path, server: FakeServer, n: int, workers: int, rate_l
     }
     path = tmp / "agent.yaml"
     path.write_text(yaml.safe_dump(cfg_data, sort_keys=False), encoding="utf-8")
-    agent = Agent(load_config(path))
-    await agent.open_store()
-    await agent.open_http()
-    agent.register_jobs()
-    return agent
+    async with open_agent(load_config(path), start_workers=False, background=False) as agent:
+        yield agent
 
 
-async def close_agent(agent: Agent) -> None:
-    """Stop the agent's parts."""
-    await agent.queue.stop()
-    await agent.close_http()
-    await agent.db.close()
-
-
-async def scan(agent: Agent) -> None:
+async def scan(agent: Services) -> None:
     """Scan the library (queues one enrich per movie)."""
-    from agent.jobs.scan import build_request
+    from agent.jobs.scan import build_request, scan_parts
     from agent.library.scan import run_scan
 
-    await run_scan(agent, build_request(agent, {"library": "Movies"}))
+    await run_scan(scan_parts(agent), build_request(agent.cfg, {"library": "Movies"}))
 
 
 async def pipeline(server: FakeServer, n: int, workers: int, rate_limit: int) -> dict[str, Any]:
     """Scan n movies, drain enrich + publish, and measure from the jobs' own timestamps."""
     with tempfile.TemporaryDirectory(prefix="metarr-publish-bench-") as name:
         tmp = Path(name)
-        agent = await make_agent(tmp, server, n, workers, rate_limit)
-        try:
+        async with make_agent(tmp, server, n, workers, rate_limit) as agent:
             await scan(agent)
             start_hits = server.fake.hits_under("/3/")
             t0 = time.time()
@@ -153,8 +148,6 @@ async def pipeline(server: FakeServer, n: int, workers: int, rate_limit: int) ->
                 " WHERE type IN ('enrich', 'publish')")
             nfos = sum(1 for i in range(n) if (tmp / "movies" / folder_name(i) / f"{folder_name(i)}.nfo").is_file())
             posters = sum(1 for i in range(n) if (tmp / "movies" / folder_name(i) / "poster.jpg").is_file())
-        finally:
-            await close_agent(agent)
     import json
 
     enrich: dict[int, Any] = {}
@@ -256,36 +249,34 @@ class Timers:
 
 async def profile_enrich(server: FakeServer) -> str:
     """Time the parts of single enrich jobs (full and emptied 40/10 s bucket), then cProfile one."""
-    from agent.enrich import enrich_item, providers_of
-
     out = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="metarr-profile-bench-") as name:
-        agent = await make_agent(Path(name), server, 4, 1, 40)
-        try:
+        async with make_agent(Path(name), server, 4, 1, 40) as agent:
             await scan(agent)
             ids = [r["id"] for r in await agent.db.fetchall("SELECT id FROM movies ORDER BY id")]
-            await enrich_item(agent, "movie", ids[0])  # warm-up: first connection, first cache folders
-            tmdb = providers_of(agent).tmdb
+            enrich_item = Enricher(db=agent.db, cfg=agent.cfg, clock=agent.clock, cache=agent.cache,
+                                   providers=agent.providers, emit=agent.emit).enrich_item
+            await enrich_item("movie", ids[0])  # warm-up: first connection, first cache folders
+            tmdb = agent.providers.tmdb
+            assert tmdb is not None
             timers = Timers()
             timers.wrap(tmdb.limiter, "acquire", "token bucket wait")
             timers.wrap(tmdb, "_fetch", "TMDB HTTP (incl. bucket)")
-            timers.wrap(agent.services["cache"], "fetch", "cache.fetch")
+            timers.wrap(agent.cache, "fetch", "cache.fetch")
             timers.wrap(agent.db, "write", "db.write")
             for label, drain in (("full bucket", False), ("bucket emptied (as after a burst)", True)):
                 while drain and tmdb.limiter.available() >= 1:
                     await tmdb.limiter.acquire()
                 timers.line()
                 t0 = time.perf_counter()
-                await enrich_item(agent, "movie", ids[1 if not drain else 2])
+                await enrich_item("movie", ids[1 if not drain else 2])
                 out.write(f"one enrich, {label}: {(time.perf_counter() - t0) * 1000:.1f} ms: {timers.line()}\n")
             tmdb.limiter._tokens = float(tmdb.limiter.capacity)
             prof = cProfile.Profile()
             prof.enable()
-            await enrich_item(agent, "movie", ids[3])
+            await enrich_item("movie", ids[3])
             prof.disable()
             pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
-        finally:
-            await close_agent(agent)
     return out.getvalue()
 
 

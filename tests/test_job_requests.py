@@ -15,8 +15,8 @@ from agent.store import Database
 
 def test_publish_request_round_trip_and_payload_shape() -> None:
     """to_payload keeps the {"entity","id","priority"[,"update"]} shape scans and webhooks send."""
-    req = PublishRequest("movie", 7, Priority.HIGH, "Added")
-    assert req.to_payload() == {"entity": "movie", "id": 7, "priority": Priority.HIGH, "update": "Added"}
+    req = PublishRequest("movie", 7, Priority.HIGH, "Created")
+    assert req.to_payload() == {"entity": "movie", "id": 7, "priority": Priority.HIGH, "update": "Created"}
     assert PublishRequest.from_payload(req.to_payload()) == req
     assert PublishRequest.from_payload({"entity": "series", "id": "3"}) == PublishRequest("series", 3)
     assert PublishRequest("episode", 2).to_payload() == {"entity": "episode", "id": 2, "priority": Priority.NORMAL}
@@ -36,10 +36,10 @@ def test_enrich_request_carries_hints_as_the_typed_payload() -> None:
     """Hints travel as Hints.to_payload() under "hints" and come back equal; refresh and update are kept."""
     hints = Hints(title="The Matrix", year=1999, ids={"tmdb_id": 603},
                   images=(HintImage("poster", "http://127.0.0.1/p.jpg"),))
-    req = EnrichRequest("movie", 1, Priority.HIGH, hints, update="Added", refresh=True)
+    req = EnrichRequest("movie", 1, Priority.HIGH, hints, update="Created", refresh=True)
     payload = req.to_payload()
     assert payload == {"entity": "movie", "id": 1, "priority": Priority.HIGH, "hints": hints.to_payload(),
-                       "refresh": True, "update": "Added"}
+                       "refresh": True, "update": "Created"}
     assert EnrichRequest.from_payload(payload) == req
     assert EnrichRequest("movie", 1).to_payload() == {"entity": "movie", "id": 1, "priority": Priority.NORMAL}
     assert (req.dedupe_key, EnrichRequest("movie", 1).dedupe_key) == ("refresh:movie:1", "enrich:movie:1")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.players.jobs import NotifyPayload, RestorePayload, enqueue_notify, enqueue_restore
 from agent.publish import publish_item
 from agent.publish.request import PublishRequest
 from agent.queue import JobContext
-from agent.queue.model import Priority
 from agent.services import Services
 from agent.store import players
 
@@ -23,14 +23,12 @@ def register(services: Services) -> None:
             return result
         update = req.update or ("Modified" if result["written"] or result["removed"] else None)
         if update and services.cfg.players:
-            job = await ctx.enqueue("notify_players", {"entity": req.entity, "id": req.id, "update": update},
-                                    priority=req.priority, depends_on=[ctx.job.id],
-                                    dedupe_key=f"notify:{req.entity}:{req.id}")
+            job = await enqueue_notify(ctx, NotifyPayload(entity=req.entity, id=req.id, update=update),
+                                       priority=req.priority, depends_on=[ctx.job.id])
             result["notify_job"] = job.id
             if await services.db.read(players.has_open_capture, req.entity, req.id, services.clock.now()):
-                restore = await ctx.enqueue("playback_restore", {"entity": req.entity, "id": req.id},
-                                            priority=Priority.CRITICAL, depends_on=[job.id],
-                                            dedupe_key=f"restore:{req.entity}:{req.id}")
+                restore = await enqueue_restore(ctx, RestorePayload(entity=req.entity, id=req.id),
+                                                depends_on=[job.id])
                 result["restore_job"] = restore.id
         return result
 
