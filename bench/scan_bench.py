@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import parse_config
-from agent.jobs.scan import build_request
+from agent.jobs.scan import build_request, scan_parts
 from agent.library import naming
 from agent.library.scan import run_scan
 from agent.service import Agent
@@ -113,7 +113,7 @@ async def timed_scans(root: Path, data: str = "data") -> dict[str, Any]:
             started = time.perf_counter()
             totals = {"added": 0, "unchanged": 0, "updated": 0}
             for name in ("Movies", "TV"):
-                report = await run_scan(agent, build_request(agent, {"library": name, "source": "cli"}))
+                report = await run_scan(scan_parts(agent), build_request(agent.cfg, {"library": name, "source": "cli"}))
                 for key in totals:
                     totals[key] += getattr(report, key)
             out[label] = (time.perf_counter() - started, totals)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from conftest import API_KEY, HEADERS, make_config
 
-from agent.jobs.scan import build_request
+from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import run_scan
 
 JSON_HEADERS = {**HEADERS, "Content-Type": "application/json"}
@@ -35,7 +35,7 @@ async def api(make_client: Any, config: Any) -> Any:
         path.write_bytes(b"x")
     client = await make_client(config)
     for name in ("Movies", "TV"):
-        await run_scan(client.agent, build_request(client.agent, {"library": name}))
+        await run_scan(scan_parts(client.agent), build_request(client.agent.cfg, {"library": name}))
     return client
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import HEADERS
 
-from agent.jobs.scan import build_request
+from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import run_scan
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -33,7 +33,7 @@ async def api(make_client: Any, config: Any) -> Any:
     touch(tv / "Show (2010)" / "Season 01" / "Show - S01E02 - Two.mkv")
     client = await make_client(config)
     for name in ("Movies", "TV"):
-        await run_scan(client.agent, build_request(client.agent, {"library": name}))
+        await run_scan(scan_parts(client.agent), build_request(client.agent.cfg, {"library": name}))
     return client
 
 

@@ -416,7 +416,7 @@ def test_bracketed_numbers_reach_guessit(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_scanned_shows_read_like_guessit(tmp_path: Path) -> None:
     """The TV scan passes show folders and episode folders to the parser: `(US)` kept, `Friends S03` a season."""
-    from agent.library.series import SeriesCandidate, discover_series
+    from agent.library.walk_series import SeriesCandidate, discover_series
 
     for relative in (
         "The Office (US)/Season 4/The Office [401] Fun Run.avi",

@@ -15,16 +15,14 @@ from typing import Any
 import pytest
 from conftest import make_config
 
-import agent.library.discover as discover_module
-import agent.library.scan_items as scan_module
-import agent.library.series as series_module
+import agent.library.scanner as scan_module
+import agent.library.walk_movies as discover_module
+import agent.library.walk_series as series_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
-from agent.jobs.scan import build_request
+from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import ScanReport, _walk_reader, heap_frozen, run_scan
-from agent.library.scan_items import NewRows, insert_jobs, payload_json
 from agent.service import Agent
-from agent.store import jobs as jobs_sql
 from agent.store import media
 
 SAMPLES = Path(__file__).parent / "nfo_samples"
@@ -64,7 +62,7 @@ def tv_root(agent: Agent) -> Path:
 
 async def scan(agent: Agent, library: str = "Movies", **payload: Any) -> ScanReport:
     """Run one scan the way the job handler does."""
-    return await run_scan(agent, build_request(agent, {"library": library, **payload}))
+    return await run_scan(scan_parts(agent), build_request(agent.cfg, {"library": library, **payload}))
 
 
 async def rows(agent: Agent, table: str) -> list[dict[str, Any]]:
@@ -432,11 +430,11 @@ async def test_webhook_folder_scan_applies_hints(agent: Agent) -> None:
 async def test_payload_errors_are_permanent(agent: Agent, tmp_path: Path) -> None:
     """An unknown library or a folder outside the library fails for good, naming the problem."""
     with pytest.raises(PermanentFailure, match=r"Nope.*Movies, TV"):
-        build_request(agent, {"library": "Nope"})
+        build_request(agent.cfg, {"library": "Nope"})
     with pytest.raises(PermanentFailure, match="not inside library"):
-        build_request(agent, {"library": "Movies", "folder": str(tmp_path)})
+        build_request(agent.cfg, {"library": "Movies", "folder": str(tmp_path)})
     with pytest.raises(PermanentFailure, match="source"):
-        build_request(agent, {"library": "Movies", "source": "carrier pigeon"})
+        build_request(agent.cfg, {"library": "Movies", "source": "carrier pigeon"})
 
 
 async def test_file_not_recognised_is_reported(agent: Agent) -> None:
@@ -494,59 +492,6 @@ async def test_rescan_hashes_known_movie_folders_without_listing_entries(
     assert "Bee" in {r["title"] for r in await rows(agent, "movies")}
 
 
-async def test_batched_job_inserts_match_the_queue(agent: Agent) -> None:
-    """insert_jobs places jobs exactly as agent.store.jobs.insert would, one by one, in a few statements."""
-    now = 1000.0
-
-    def spec(key: str, priority: int, after: int | None = None) -> dict[str, Any]:
-        """An enrich-like spec."""
-        out: dict[str, Any] = {"type": "enrich", "payload": {"k": key}, "priority": priority, "max_retries": 3,
-                               "dedupe_key": key, "lock_key": None, "depends_on": [], "delay": 0.0, "chain": 7}
-        if after is not None:
-            out["after"] = after
-        return out
-
-    def run(conn: Any) -> tuple[list[tuple[int, bool]], list[tuple[int, int]], list[tuple[Any, ...]]]:
-        """Insert a batch over one already pending job; return placements, dependencies and rows."""
-        old, _ = jobs_sql.insert(conn, spec("pending", 50), now)
-        placed = insert_jobs(
-            conn,
-            [spec("show", 50), spec("ep1", 50, after=0), spec("pending", 10, after=0), spec("show", 40),
-             spec("ep2", 50, after=3)],
-            now,
-        )
-        deps = [tuple(r) for r in conn.execute("SELECT job_id, depends_on FROM job_dependencies ORDER BY job_id")]
-        found = [
-            tuple(r)
-            for r in conn.execute("SELECT id, dedupe_key, priority, status, chain FROM job_queue ORDER BY id")
-        ]
-        assert placed[2] == (old.id, False)
-        return placed, deps, found
-
-    placed, deps, found = await agent.db.write(run)
-    show, ep1, ep2 = placed[0][0], placed[1][0], placed[4][0]
-    assert placed == [(show, True), (ep1, True), (placed[2][0], False), (show, False), (ep2, True)]
-    assert deps == [(ep1, show), (ep2, show)]
-    assert [(key, priority, status, chain) for _, key, priority, status, chain in found] == [
-        ("pending", 10, "pending", 7),  # a more urgent ask raises the pending job's priority
-        ("show", 40, "pending", 7),  # the same key twice in a batch: one job, the more urgent priority
-        ("ep1", 50, "pending", 7),
-        ("ep2", 50, "pending", 7),
-    ]
-    with pytest.raises(ValueError, match="`after`"):
-        await agent.db.write(lambda conn: insert_jobs(conn, [{**spec("x", 5), "depends_on": [1]}], now))
-
-
-def test_payload_text_is_json_dumps() -> None:
-    """The enrich payload formatted directly is byte-for-byte json.dumps; anything else goes to json.dumps."""
-    plain = {"entity": "episode", "id": 42, "priority": 1, "update": "Modified"}
-    hinted = {**plain, "hints": {"title": 'Say "hi"', "ids": {"tmdb_id": 603}}}
-    odd = {**plain, "entity": 'x"y', "update": "Created"}
-    for payload in (plain, hinted, odd, {"entity": "movie", "id": True, "priority": 5, "update": "Created"}):
-        assert payload_json(payload) == json.dumps(payload)
-        assert json.loads(payload_json(payload)) == payload
-
-
 async def test_new_rows_continue_ids_and_write_each_column_set(agent: Agent) -> None:
     """NewRows hands out ids at once after the largest existing one and writes rows of different shapes."""
     touch(movies_root(agent), "Heat (1995)/Heat (1995).mkv")
@@ -556,7 +501,7 @@ async def test_new_rows_continue_ids_and_write_each_column_set(agent: Agent) -> 
 
     def run(conn: Any) -> list[int]:
         """Add two rows of different column sets and flush them."""
-        batch = NewRows("movies")
+        batch = media.NewRows("movie")
         base = {"library_id": lib, "path": "/m", "status": "unidentified", "created_at": 1.0, "updated_at": 1.0}
         ids = [
             batch.add(conn, {**base, "file": "/m/a.mkv", "title": "A"}),
@@ -587,14 +532,14 @@ async def test_scans_freeze_the_heap_only_while_they_run(agent: Agent) -> None:
 
 async def test_walk_reader_reads_through_the_loop_and_gives_up_when_it_stops(agent: Agent) -> None:
     """The walk thread's reader returns the read's result; with the loop stopped it raises instead of hanging."""
-    fetch = _walk_reader(agent, asyncio.get_running_loop())
+    fetch = _walk_reader(scan_parts(agent), asyncio.get_running_loop())
     count = await asyncio.to_thread(fetch, lambda conn: conn.execute("SELECT COUNT(*) FROM movies").fetchone()[0])
     assert count == 0
     stopped = asyncio.new_event_loop()  # never runs: as if the agent had stopped
     try:
         reads: list[int] = []
         with pytest.raises(RuntimeError, match="stopped"):
-            await asyncio.to_thread(_walk_reader(agent, stopped), lambda conn: reads.append(1))
+            await asyncio.to_thread(_walk_reader(scan_parts(agent), stopped), lambda conn: reads.append(1))
         assert reads == []
     finally:
         stopped.close()

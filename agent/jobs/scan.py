@@ -7,17 +7,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from agent.errors import PathError, PermanentFailure
-from agent.library.scan import enqueue_scan, run_scan, scan_keys
-from agent.library.scanner import ScanRequest
+from agent.config import Config
+from agent.errors import PathError, PermanentFailure, UserError
+from agent.hints import Hints
+from agent.library.scan import ScanParts, ScanRequest, enqueue_scan, run_scan, scan_keys
 from agent.paths import resolve_inside
 from agent.queue import JobContext
 from agent.queue.model import Priority
 
-__all__ = ["SOURCES", "build_request", "enqueue_scan", "register", "scan_keys"]
+__all__ = ["SOURCES", "build_request", "enqueue_scan", "register", "scan_keys", "scan_parts"]
 
 if TYPE_CHECKING:
-    from agent.services import Services as Agent
+    from agent.services import Services
 
 SOURCES: Final = ("user", "watcher", "webhook", "cli", "schedule")
 SCAN_TIMEOUT: Final = 6 * 3600.0  # a first scan of a large NAS library can take a while
@@ -37,14 +38,14 @@ def _local_path(value: Any, name: str, root: Path, library: str) -> Path:
     return Path(os.path.abspath(value))
 
 
-def build_request(agent: Agent, payload: dict[str, Any]) -> ScanRequest:
+def build_request(cfg: Config, payload: dict[str, Any]) -> ScanRequest:
     """Check a scan payload against the config; any problem is a PermanentFailure naming it."""
     if not isinstance(payload, dict):
         raise PermanentFailure("scan payload must be an object")
     name = payload.get("library")
-    lib = agent.cfg.library(name) if isinstance(name, str) else None
+    lib = cfg.library(name) if isinstance(name, str) else None
     if lib is None:
-        known = ", ".join(lb.name for lb in agent.cfg.libraries) or "none configured"
+        known = ", ".join(lb.name for lb in cfg.libraries) or "none configured"
         raise PermanentFailure(f"scan payload: no library named {name!r} (libraries: {known})")
     root = Path(os.path.abspath(lib.path))
     folder = _local_path(payload["folder"], "folder", root, lib.name) if payload.get("folder") else None
@@ -54,9 +55,10 @@ def build_request(agent: Agent, payload: dict[str, Any]) -> ScanRequest:
     source = payload.get("source") or "user"
     if source not in SOURCES:
         raise PermanentFailure(f"scan payload: source must be one of {', '.join(SOURCES)}, got {source!r}")
-    hints = payload.get("hints")
-    if hints is not None and not isinstance(hints, dict):
-        raise PermanentFailure("scan payload: hints must be an object")
+    try:
+        hints = Hints.from_payload(payload.get("hints")) if payload.get("hints") is not None else None
+    except UserError as exc:
+        raise PermanentFailure(f"scan payload: {exc.message}") from None
     priority = payload.get("priority", Priority.NORMAL)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
         raise PermanentFailure(f"scan payload: priority must be an integer 1..100, got {priority!r}")
@@ -73,11 +75,24 @@ def build_request(agent: Agent, payload: dict[str, Any]) -> ScanRequest:
     )
 
 
-def register(agent: Agent) -> None:
+def scan_parts(services: Services) -> ScanParts:
+    """The parts of the agent a scan works with."""
+    return ScanParts(
+        db=services.db,
+        queue=services.queue,
+        clock=services.clock,
+        warnings=services.warnings,
+        emit=services.emit,
+        missing_grace_days=services.cfg.watcher.missing_grace_days,
+    )
+
+
+def register(services: Services) -> None:
     """Register the scan handler."""
+    parts = scan_parts(services)
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
-        req = build_request(agent, ctx.payload)
+        req = build_request(services.cfg, ctx.payload)
         req.chain = ctx.job.chain or ctx.job.id  # its enrich jobs are follow-ups, like ctx.enqueue's
         last = 0.0
 
@@ -92,9 +107,9 @@ def register(agent: Agent) -> None:
 
         await ctx.progress(0.0, f"scanning {req.library}" + (f" ({req.folder})" if req.folder else ""))
         try:
-            report = await run_scan(agent, req, job_id=ctx.job.id, progress=progress)
+            report = await run_scan(parts, req, job_id=ctx.job.id, progress=progress)
         except PathError as exc:
             raise PermanentFailure(exc.message, detail=exc.detail) from None
         return report.to_dict()
 
-    agent.queue.register("scan", handle, timeout=SCAN_TIMEOUT)
+    services.queue.register("scan", handle, timeout=SCAN_TIMEOUT)

@@ -1,7 +1,7 @@
 """The library scan: a worker thread walks a batch, the writer thread stores it, in turn.
 
-Movies live in scan_movies, series in scan_series, what they share in scanner and scan_items; this
-module runs one scan end to end and re-exports the request and report types.
+Movies live in movies.py, series in series.py, what they share in scanner.py; this module queues
+scans and runs one end to end, and re-exports the request and report types.
 """
 
 from __future__ import annotations
@@ -15,25 +15,27 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from agent.clock import Clock
 from agent.errors import PathError
-from agent.health import LIBRARY_ROOT_MISSING
-from agent.library.discover import discover_movies
+from agent.events import Emit
+from agent.health import LIBRARY_ROOT_MISSING, HealthWarnings
+from agent.library.movies import MovieScanner
 from agent.library.naming import is_junk
-from agent.library.scan_movies import MovieScanner
-from agent.library.scan_series import SeriesScanner
 from agent.library.scanner import Scanner, ScanReport, ScanRequest
-from agent.library.series import discover_series
+from agent.library.series import SeriesScanner
+from agent.library.walk_movies import discover_movies
+from agent.library.walk_series import discover_series
 from agent.queue import Queue
 from agent.queue.model import Job, Priority
-
-if TYPE_CHECKING:
-    from agent.services import Services as Agent
+from agent.store import Database, libraries
 
 __all__ = [
     "BATCH",
+    "ScanParts",
     "ScanReport",
     "ScanRequest",
     "check_root",
@@ -50,6 +52,18 @@ BATCH: Final = 2000  # items per database write: fewer commits and thread hops (
 PROGRESS_EVERY: Final = 0.1  # seconds between scan:progress events
 
 Progress = Callable[[int, int | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanParts:
+    """What a scan works with: the store, the queue its enrich jobs join, clock, health warnings, events."""
+
+    db: Database
+    queue: Queue
+    clock: Clock
+    warnings: HealthWarnings
+    emit: Emit
+    missing_grace_days: float
 
 
 def scan_keys(library: str, folder: str | None) -> dict[str, str]:
@@ -116,33 +130,33 @@ def heap_frozen() -> Iterator[None]:
 
 
 async def run_scan(
-    agent: Agent, req: ScanRequest, job_id: int | None = None, progress: Progress | None = None
+    parts: ScanParts, req: ScanRequest, job_id: int | None = None, progress: Progress | None = None
 ) -> ScanReport:
     """Scan one library (or one folder of it): walk in a thread, write rows and enrich jobs in batches."""
     with heap_frozen():
-        return await _run_scan(agent, req, job_id, progress)
+        return await _run_scan(parts, req, job_id, progress)
 
 
-async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress: Progress | None) -> ScanReport:
+async def _run_scan(parts: ScanParts, req: ScanRequest, job_id: int | None, progress: Progress | None) -> ScanReport:
     """run_scan's body."""
-    now = agent.clock.now()
-    grace = agent.cfg.watcher.missing_grace_days * 86400
-    req.library_id = await agent.db.write(_library_id, req)
-    await check_root(agent, req)
+    now = parts.clock.now()
+    grace = parts.missing_grace_days * 86400
+    req.library_id = await parts.db.write(libraries.library_id, req.library, req.kind, str(req.root), now)
+    await check_root(parts, req)
     scanner: Scanner
     if req.kind == "movies":
-        movies = MovieScanner(req, now, grace, agent.queue.max_retries)
+        movies = MovieScanner(req, now, grace, parts.queue.max_retries)
         scanner = movies
         ordinary = req.file is None and not movies.forced  # a webhook or upgrade scan looks at every movie
         candidates: Iterator[Any] = discover_movies(
             req.root, req.folder, movies.known if req.file is None else None, movies.stored if ordinary else None
         )
     else:
-        shows = SeriesScanner(req, now, grace, agent.queue.max_retries)
+        shows = SeriesScanner(req, now, grace, parts.queue.max_retries)
         scanner = shows
         candidates = discover_series(req.root, req.folder, shows.known if req.file is None else None)
-    scanner.fetch = _walk_reader(agent, asyncio.get_running_loop())
-    total = await agent.db.read(scanner.load)
+    scanner.fetch = _walk_reader(parts, asyncio.get_running_loop())
+    total = await parts.db.read(scanner.load)
     gc.freeze()  # the library's rows stay for the whole scan: no collection needs to walk them
     last = 0.0
     done = False
@@ -153,18 +167,18 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
             walk_batches, candidates, scanner.prepare, BATCH, scanner.weight
         )
         if batch:
-            created = await agent.db.write(scanner.apply, batch)
-            _announce(agent, created)
+            created = await parts.db.write(scanner.apply, batch)
+            _announce(parts, created)
         scanner.report.seen += walked
         if time.monotonic() - last >= PROGRESS_EVERY:
             last = time.monotonic()
-            await _progress(agent, req, scanner.report.seen, total, progress)
-    await check_root(agent, req)  # unmounted during the walk: what it did not see is not gone
-    created = await agent.db.write(scanner.finish, job_id)
-    _announce(agent, created)
+            await _progress(parts, req, scanner.report.seen, total, progress)
+    await check_root(parts, req)  # unmounted during the walk: what it did not see is not gone
+    created = await parts.db.write(scanner.finish, job_id)
+    _announce(parts, created)
     report = scanner.report
     report.errors.extend(scanner.check_file())
-    await _progress(agent, req, report.seen, max(total or 0, report.seen), progress)
+    await _progress(parts, req, report.seen, max(total or 0, report.seen), progress)
     if req.folder is not None or report.added + report.updated < 50:
         for entity, ids in (
             ("movie", report.movies),
@@ -172,7 +186,7 @@ async def _run_scan(agent: Agent, req: ScanRequest, job_id: int | None, progress
             ("episode", report.episodes),
         ):
             for item_id in ids:
-                agent.emit(f"{entity}:updated", {"id": item_id})
+                parts.emit(f"{entity}:updated", {"id": item_id})
     return report
 
 
@@ -189,17 +203,7 @@ def root_state(root: Path) -> str | None:
         return "missing"
 
 
-def _holds_items(conn: sqlite3.Connection, library_id: int) -> int:
-    """How many movies and shows (present or already missing) the store holds for a library."""
-    row = conn.execute(
-        "SELECT (SELECT COUNT(*) FROM movies WHERE library_id = ?)"
-        " + (SELECT COUNT(*) FROM series WHERE library_id = ?)",
-        (library_id, library_id),
-    ).fetchone()
-    return int(row[0])
-
-
-async def check_root(agent: Agent, req: ScanRequest) -> None:
+async def check_root(parts: ScanParts, req: ScanRequest) -> None:
     """Refuse to scan a library whose root is gone, or empty while the store holds its items.
 
     A missing folder and a folder that lost its mount both look like a library whose every item
@@ -208,7 +212,7 @@ async def check_root(agent: Agent, req: ScanRequest) -> None:
     cleared by the next scan that finds the root in place.
     """
     state = await asyncio.to_thread(root_state, req.root)
-    held = await agent.db.read(_holds_items, req.library_id) if state == "empty" else 0
+    held = await parts.db.read(libraries.items_held, req.library_id) if state == "empty" else 0
     if state == "missing" or held:
         reason = (
             "there is no readable folder at that path: mount it, or correct the library's path in the config"
@@ -217,12 +221,14 @@ async def check_root(agent: Agent, req: ScanRequest) -> None:
             " drive? If the library really is empty now, remove it from the config"
         )
         message = f"library root {req.root} is missing or empty; nothing was marked missing ({reason})"
-        agent.warnings.raise_warning(LIBRARY_ROOT_MISSING, message, subject=req.library)
+        parts.warnings.raise_warning(LIBRARY_ROOT_MISSING, message, subject=req.library)
         raise PathError(message, detail={"library": req.library, "root": str(req.root), "state": state})
-    agent.warnings.clear(LIBRARY_ROOT_MISSING, subject=req.library)
+    parts.warnings.clear(LIBRARY_ROOT_MISSING, subject=req.library)
 
 
-def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[sqlite3.Connection], Any]], Any]:
+def _walk_reader(
+    parts: ScanParts, loop: asyncio.AbstractEventLoop
+) -> Callable[[Callable[[sqlite3.Connection], Any]], Any]:
     """A blocking read for the walk thread, run by the event loop's reader (never beside the scan's writes).
 
     If the agent stops while the walk thread waits, the wait ends with an error instead of holding
@@ -231,7 +237,7 @@ def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Cal
 
     def fetch(read: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `read` on the database's reader and wait for its result."""
-        coro = agent.db.read(read)
+        coro = parts.db.read(read)
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         while True:
             try:
@@ -246,30 +252,19 @@ def _walk_reader(agent: Agent, loop: asyncio.AbstractEventLoop) -> Callable[[Cal
 
 
 async def _progress(
-    agent: Agent, req: ScanRequest, seen: int, total: int | None, progress: Progress | None
+    parts: ScanParts, req: ScanRequest, seen: int, total: int | None, progress: Progress | None
 ) -> None:
     """Emit scan:progress and pass the figures to the job's progress reporter."""
     data: dict[str, Any] = {"library": req.library, "seen": seen}
     if total and total >= seen:
         data["total"] = total
-    agent.emit("scan:progress", data)
+    parts.emit("scan:progress", data)
     if progress is not None:
         await progress(seen, data.get("total"))
 
 
-def _announce(agent: Agent, job_ids: list[int]) -> None:
+def _announce(parts: ScanParts, job_ids: list[int]) -> None:
     """Tell /ws about enrich jobs a batch queued."""
     for job_id in job_ids:
-        agent.queue.emit("job:queued", {"job_id": job_id, "type": "enrich"})
+        parts.queue.emit("job:queued", {"job_id": job_id, "type": "enrich"})
 
-
-def _library_id(conn: sqlite3.Connection, req: ScanRequest) -> int:
-    """The library's row id (created when the config sync has not run, e.g. a fresh CLI database)."""
-    row = conn.execute("SELECT id FROM libraries WHERE name = ?", (req.library,)).fetchone()
-    if row is not None:
-        return int(row[0])
-    cur = conn.execute(
-        "INSERT INTO libraries (name, kind, path, created_at) VALUES (?, ?, ?, ?)",
-        (req.library, req.kind, str(req.root), time.time()),
-    )
-    return int(cur.lastrowid or 0)

@@ -1,17 +1,154 @@
-"""What a scan is asked and what it did, and the state and row writes its movie and series scans share."""
+"""What a scan is asked and what it did, and what its movie and series scans share: state, NFO reads, row writes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from agent.library.scan_items import NfoRead, enrich_spec, in_scope, insert_jobs, read_nfo
+from agent.errors import UnsafeUserFile
+from agent.hints import Hints
+from agent.nfo import NfoResult, parse_nfo
+from agent.nfo.ids import scalar_ids
+from agent.nfo.model import MAX_NFO_BYTES
 from agent.queue.model import Priority
-from agent.store import media
+from agent.store import jobs as job_rows
+from agent.store import libraries, media
+from agent.userfiles import open_user_file, read_user_file
+
+PARTIAL_BYTES: Final = 64 * 1024  # a movie's partial hash covers its first and last 64 KiB
+
+
+@dataclass
+class NfoRead:
+    """One NFO file as the scan saw it: its hash and, when it had to be read, the parse result."""
+
+    path: str
+    sha256: str | None
+    result: NfoResult | None = None
+    skipped: str | None = None  # "own" (the agent wrote it) or "same" (already imported)
+    error: str | None = None
+
+    @property
+    def imported(self) -> dict[str, Any]:
+        """Fields to import: empty when skipped or broken."""
+        if self.result is None or self.error:
+            return {}
+        return self.result.fields
+
+
+def read_nfo(
+    path: str | Path | None, kind: str, own: dict[str, str], known: str | None, roots: Sequence[Path] | None = None
+) -> NfoRead | None:
+    """Read and parse an NFO unless it is the agent's own or the one already imported; never writes it.
+
+    Only a regular file of at most MAX_NFO_BYTES is read, never through a link leaving `roots`.
+    """
+    if path is None:
+        return None
+    text = str(path)
+    name = os.path.basename(text)
+    try:
+        data = read_user_file(text, roots, MAX_NFO_BYTES)
+    except UnsafeUserFile as exc:
+        return NfoRead(text, None, error=f"{name} {exc.detail['reason']}; not read")
+    except OSError as exc:
+        return NfoRead(text, None, error=f"cannot read {name}: {exc.strerror or exc}")
+    sha = hashlib.sha256(data).hexdigest()
+    if own.get(text) == sha:
+        return NfoRead(text, sha, skipped="own")
+    if known == sha:
+        return NfoRead(text, sha, skipped="same")
+    result = parse_nfo(data, kind)
+    return NfoRead(text, sha, result, error=result.error)
+
+
+def partial_hash(path: str | Path) -> str | None:
+    """sha256 of a file's first and last 64 KiB: recognises a moved file without reading all of it."""
+    try:
+        fd = open_user_file(path)  # a FIFO or device named like a video is never opened to wait on
+    except (OSError, UnsafeUserFile):
+        return None
+    try:
+        digest = hashlib.sha256(_read(fd, PARTIAL_BYTES))
+        size = os.fstat(fd).st_size
+        if size > PARTIAL_BYTES:
+            os.lseek(fd, max(PARTIAL_BYTES, size - PARTIAL_BYTES), os.SEEK_SET)
+            digest.update(_read(fd, PARTIAL_BYTES))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def _read(fd: int, count: int) -> bytes:
+    """Up to `count` bytes from a descriptor (fewer only at the end of the file)."""
+    chunks: list[bytes] = []
+    while count > 0:
+        chunk = os.read(fd, count)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def user_art(art: dict[str, Any], own: dict[str, str]) -> dict[str, Any]:
+    """Artwork found beside media that the agent did not write itself."""
+    out: dict[str, Any] = {}
+    for kind, value in art.items():
+        if isinstance(value, list):
+            value = [v for v in value if v not in own]
+        elif value in own:
+            continue
+        if value:
+            out[kind] = value
+    return out
+
+
+def inside(path: str, scope: str) -> bool:
+    """True when `path` is `scope` or lies under it."""
+    return path == scope or path.startswith(scope.rstrip(os.sep) + os.sep)
+
+
+def in_scope(path: str, scope: str | None) -> bool:
+    """A row is in a scan's scope when its folder is inside the scanned folder (or the scan is whole).
+
+    A folder that holds the scanned one (the library root of a loose movie file, a movie folder
+    above its `Subs`) was not walked, so a folder scan never judges what it holds.
+    """
+    return scope is None or inside(path, scope)
+
+
+def enrich_spec(
+    entity: str,
+    item_id: int,
+    priority: int,
+    hints: Hints | None,
+    update: str,
+    max_retries: int,
+    chain: int | None = None,
+) -> dict[str, Any]:
+    """A queue spec for an `enrich` job, the same payload and dedupe key as enqueue_enrich builds."""
+    payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority, "update": update}
+    if hints:
+        payload["hints"] = hints.to_payload()
+    return {
+        "type": "enrich",
+        "payload": payload,
+        "priority": priority,
+        "max_retries": max_retries,
+        "dedupe_key": f"enrich:{entity}:{item_id}",
+        "lock_key": None,
+        "depends_on": [],
+        "delay": 0.0,
+        "chain": chain,
+    }
 
 
 @dataclass
@@ -23,7 +160,7 @@ class ScanRequest:
     root: Path
     folder: Path | None = None
     file: Path | None = None
-    hints: dict[str, Any] | None = None
+    hints: Hints | None = None
     source: str = "user"
     priority: int = Priority.NORMAL
     upgrade: bool = False
@@ -141,21 +278,13 @@ class Scanner:
 
     def load_common(self, conn: sqlite3.Connection) -> None:
         """Signatures of the library and the files the agent wrote under its root."""
-        lib = self.req.library_id
-        self.signatures = {
-            r[0]: r[1]
-            for r in conn.execute(
-                "SELECT path, signature FROM folder_signatures WHERE library_id = ?", (lib,)
-            )
-        }
-        root = str(self.req.root).rstrip(os.sep) + os.sep
-        self.own = {
-            r[0]: r[1]
-            for r in conn.execute(
-                "SELECT path, sha256 FROM published_files WHERE path >= ? AND path < ?",
-                (root, root[:-1] + chr(ord(os.sep) + 1)),
-            )
-        }
+        self.signatures = libraries.signatures(conn, self.req.library_id)
+        self.own = libraries.published_under(conn, str(self.req.root))
+
+    def hint_ids(self) -> dict[str, Any]:
+        """tmdb_id / imdb_id / tvdb_id from the webhook's hints, normalised like NFO ids."""
+        ids = self.req.hints.ids if self.req.hints else {}
+        return scalar_ids({k.removesuffix("_id"): str(v) for k, v in ids.items() if v not in ("", 0)})
 
     @property
     def forced(self) -> bool:
@@ -204,21 +333,16 @@ class Scanner:
         """Mark a row missing (first time) and say whether it stayed missing past the grace period."""
         if row["missing_since"] is None:
             row["missing_since"] = self.now
-            conn.execute(f"UPDATE {table} SET missing_since = ? WHERE id = ?", (self.now, row["id"]))
+            libraries.set_missing_since(conn, table, row["id"], self.now)
             return False
         return row["missing_since"] <= self.now - self.grace
 
     def flush_jobs(self, conn: sqlite3.Connection) -> list[int]:
         """Write this batch's signatures and enrich jobs in the same transaction as its rows; new job ids."""
         rows, self.signature_rows = self.signature_rows, []
-        conn.executemany(
-            "INSERT INTO folder_signatures (path, library_id, signature, scanned_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(path) DO UPDATE SET library_id = excluded.library_id,"
-            " signature = excluded.signature, scanned_at = excluded.scanned_at",
-            rows,
-        )
+        libraries.save_signatures(conn, rows)
         specs, self.specs = self.specs, []
-        created = [job_id for job_id, new in insert_jobs(conn, specs, self.now) if new]
+        created = [job_id for job_id, new in job_rows.insert_batch(conn, specs, self.now) if new]
         self.report.jobs.extend(created)
         return created
 
@@ -232,8 +356,9 @@ class Scanner:
 
     def forget_signatures(self, conn: sqlite3.Connection) -> None:
         """Drop signatures of folders in scope that the walk did not find."""
-        stale = [k for k in self.signatures if k not in self.seen_keys and in_scope(k, self.scope)]
-        conn.executemany("DELETE FROM folder_signatures WHERE path = ?", [(k,) for k in stale])
+        libraries.forget_signatures(
+            conn, [k for k in self.signatures if k not in self.seen_keys and in_scope(k, self.scope)]
+        )
 
     def update_row(
         self,
@@ -257,26 +382,7 @@ class Scanner:
     def expire(self, conn: sqlite3.Connection, table: str, entity: str, ids: list[int]) -> None:
         """Delete rows missing past the grace period, with their artwork references and published files."""
         for item_id in ids:
-            shas = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT sha256 FROM asset_references WHERE entity_type = ? AND entity_id = ?",
-                    (entity, item_id),
-                )
-            ]
-            conn.execute(
-                "DELETE FROM asset_references WHERE entity_type = ? AND entity_id = ?", (entity, item_id)
-            )
-            conn.execute(
-                "DELETE FROM published_files WHERE entity_type = ? AND entity_id = ?", (entity, item_id)
-            )
-            conn.executemany(
-                "UPDATE cache_assets SET unreferenced_since = ? WHERE sha256 = ?"
-                " AND unreferenced_since IS NULL"
-                " AND NOT EXISTS (SELECT 1 FROM asset_references r WHERE r.sha256 = cache_assets.sha256)",
-                [(self.now, sha) for sha in shas],
-            )
-            conn.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
+            libraries.expire(conn, table, entity, item_id, self.now)
             self.report.deleted += 1
 
     def note(self, entity: str, item_id: int, counted: str) -> None:
@@ -288,21 +394,3 @@ class Scanner:
                 item_id
             )
 
-
-def dict_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
-    """Rows of a query as plain dicts (cheaper than dict(sqlite3.Row) when loading a whole library)."""
-    cur = conn.cursor()
-    cur.row_factory = None
-    cur.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    for row in cur:
-        yield dict(zip(names, row, strict=True))
-
-
-def finish_library(conn: sqlite3.Connection, library_id: int, now: float, job_id: int | None) -> None:
-    """Record when the library was last scanned and by which job."""
-    conn.execute(
-        "UPDATE libraries SET last_scan_at = ?, last_scan_job_id = COALESCE(?, last_scan_job_id)"
-        " WHERE id = ?",
-        (now, job_id, library_id),
-    )

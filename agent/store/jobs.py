@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from agent.queue.model import Job, Outcome, Status
 
@@ -31,46 +31,161 @@ COMPLETE_SQL = ("UPDATE job_queue SET status = 'completed', result = NULL, error
 Cascade = tuple[int, str, str, str]  # (job id, type, new status, message): jobs changed as a side effect
 
 
+_KEYS_PER_QUERY: Final = 500  # values per `IN (...)` lookup (SQLite allows 32,766 variables)
+_INSERT_JOB: Final = (
+    "INSERT INTO job_queue (id, type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def insert(conn: sqlite3.Connection, spec: dict[str, Any], now: float) -> tuple[Job, bool]:
     """Insert a job, or return the pending one with the same dedupe_key; (job, created)."""
-    if spec.get("dedupe_key"):
-        row = conn.execute(
-            "SELECT * FROM job_queue WHERE dedupe_key = ? AND status = 'pending'", (spec["dedupe_key"],)
-        ).fetchone()
-        if row is not None:
-            if spec["priority"] < row["priority"]:  # a user asking again makes it more urgent
-                conn.execute("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?",
-                             (spec["priority"], now, row["id"]))
-                row = conn.execute("SELECT * FROM job_queue WHERE id = ?", (row["id"],)).fetchone()
-            return Job.from_row(row, _deps(conn, row["id"])), False
-    deps = list(dict.fromkeys(spec.get("depends_on") or ()))
-    if deps:
-        found = conn.execute(
-            f"SELECT id FROM job_queue WHERE id IN ({','.join('?' * len(deps))})", deps
-        ).fetchall()
-        missing = set(deps) - {r["id"] for r in found}
-        if missing:
-            raise ValueError(f"depends_on names jobs that do not exist: {sorted(missing)}")
-    cur = conn.execute(
-        "INSERT INTO job_queue (type, priority, payload, max_retries, run_after, dedupe_key, lock_key,"
-        " chain, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (spec["type"], spec["priority"], json.dumps(spec.get("payload") or {}), spec["max_retries"],
-         now + float(spec.get("delay") or 0.0), spec.get("dedupe_key"), spec.get("lock_key"), spec.get("chain"),
-         now, now),
-    )
-    row = cur.fetchone()
-    if deps:
-        conn.executemany("INSERT INTO job_dependencies (job_id, depends_on) VALUES (?, ?)",
-                         [(row["id"], d) for d in deps])
-        _fail_if_dependency_dead(conn, row["id"], now)
-        row = conn.execute("SELECT * FROM job_queue WHERE id = ?", (row["id"],)).fetchone()
-    return Job.from_row(row, deps), True
+    return insert_many(conn, [spec], now)[0]
 
 
 def insert_many(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float
                 ) -> list[tuple[Job, bool]]:
     """Insert several jobs in one transaction (all or none); [(job, created)] in the order given."""
-    return [insert(conn, spec, now) for spec in specs]
+    placed = insert_batch(conn, specs, now)
+    jobs = _jobs_by_id(conn, list(dict.fromkeys(job_id for job_id, _ in placed)))
+    return [(jobs[job_id], created) for job_id, created in placed]
+
+
+def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float
+                 ) -> list[tuple[int, bool]]:
+    """Insert a batch of job specs in a few statements; (job id, created) per spec, in order.
+
+    A spec is JobSpec.row()'s dict, optionally with `after`: the index of an earlier spec in the
+    batch whose job this one depends on (the scan's episode jobs wait for their show's). The outcome
+    is that of inserting the specs one by one: a spec whose dedupe_key has a pending job joins it
+    (making it more urgent when its priority is, and adding no dependencies), the same key twice in
+    a batch is one job at the more urgent priority, `depends_on` must name jobs that exist (else
+    ValueError, and the caller's transaction rolls back), and a job depending on a failed or
+    cancelled one fails at once. Ids continue from the largest, as SQLite would give them.
+    """
+    keys = list(dict.fromkeys(s["dedupe_key"] for s in specs if s.get("dedupe_key")))
+    pending = _pending_by_key(conn, keys)
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
+    new_rows: list[list[Any]] = []  # [id, type, priority, ...]: ids continue from the largest
+    plan: list[tuple[list[int] | None, int]] = []  # (pending [id, priority], or None and new row index)
+    fresh: dict[str, int] = {}
+    bumps: list[tuple[int, float, int]] = []
+    for spec in specs:
+        key = spec.get("dedupe_key")
+        hit = pending.get(key) if key else None
+        if hit is not None:
+            if spec["priority"] < hit[1]:  # a user asking again makes it more urgent
+                hit[1] = spec["priority"]
+                bumps.append((spec["priority"], now, hit[0]))
+            plan.append((hit, 0))
+            continue
+        if key and key in fresh:
+            row = new_rows[fresh[key]]
+            row[2] = min(row[2], spec["priority"])
+            plan.append((None, fresh[key]))
+            continue
+        if key:
+            fresh[key] = len(new_rows)
+        plan.append((None, len(new_rows)))
+        new_rows.append(
+            [top + 1 + len(new_rows), spec["type"], spec["priority"], payload_json(spec.get("payload") or {}),
+             spec["max_retries"], now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"),
+             spec.get("chain"), now, now]
+        )
+    placed: list[tuple[int, bool]] = []
+    deps: list[tuple[int, int]] = []
+    named: list[int] = []  # new jobs with depends_on: checked against the table, in order
+    seen_new: set[int] = set()
+    for spec, (hit, index) in zip(specs, plan, strict=True):
+        if hit is not None:
+            placed.append((hit[0], False))
+            continue
+        job_id = top + 1 + index
+        placed.append((job_id, index not in seen_new))
+        if index in seen_new:  # the same key again in this batch: it joined that job
+            continue
+        seen_new.add(index)
+        own = list(dict.fromkeys(spec.get("depends_on") or ()))
+        if own:
+            missing = sorted(d for d in own if d >= job_id)  # a job can only wait on one placed before it
+            named.append(job_id)
+            deps += [(job_id, d) for d in own if d < job_id]
+            if missing:
+                raise ValueError(f"depends_on names jobs that do not exist: {missing}")
+        after = spec.get("after")
+        if after is not None:
+            deps.append((job_id, placed[after][0]))
+    conn.executemany(_INSERT_JOB, new_rows)
+    conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)
+    if named:
+        waiting = set(named)
+        _check_named(conn, [d for j, d in deps if j in waiting])
+    conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
+    for job_id in named:
+        _fail_if_dependency_dead(conn, job_id, now)
+    return placed
+
+
+def _check_named(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Raise ValueError naming the ids of `depends_on` that are no job."""
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        chunk = wanted[start : start + _KEYS_PER_QUERY]
+        found.update(r[0] for r in conn.execute(
+            f"SELECT id FROM job_queue WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValueError(f"depends_on names jobs that do not exist: {missing}")
+
+
+def _pending_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, list[int]]:
+    """Pending jobs holding any of these dedupe keys: {key: [id, priority]}."""
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for job_id, key, priority in conn.execute(
+            "SELECT id, dedupe_key, priority FROM job_queue INDEXED BY ux_job_dedupe"  # else it scans ix_job_status
+            f" WHERE status = 'pending' AND dedupe_key IS NOT NULL AND dedupe_key IN ({marks})",
+            chunk,
+        ):
+            found[key] = [job_id, priority]
+    return found
+
+
+def _jobs_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Job]:
+    """Jobs (with their dependencies) by id."""
+    rows: dict[int, sqlite3.Row] = {}
+    deps: dict[int, list[int]] = {}
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        chunk = ids[start : start + _KEYS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        rows.update((r["id"], r) for r in conn.execute(f"SELECT * FROM job_queue WHERE id IN ({marks})", chunk))
+        for job_id, dep in conn.execute(
+                f"SELECT job_id, depends_on FROM job_dependencies WHERE job_id IN ({marks})", chunk):
+            deps.setdefault(job_id, []).append(dep)
+    return {job_id: Job.from_row(row, deps.get(job_id, [])) for job_id, row in rows.items()}
+
+
+_PLAIN_PAYLOAD: Final = frozenset({"entity", "id", "priority", "update"})
+_PLAIN_WORDS: Final = frozenset({"movie", "series", "episode", "Created", "Modified"})
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    """json.dumps(payload); the enrich payload every scanned item gets is formatted directly (same text)."""
+    if (
+        payload.keys() == _PLAIN_PAYLOAD
+        and payload["entity"] in _PLAIN_WORDS
+        and payload["update"] in _PLAIN_WORDS
+        and type(payload["id"]) is int
+        and type(payload["priority"]) is int
+    ):
+        return (
+            f'{{"entity": "{payload["entity"]}", "id": {payload["id"]}, "priority": {payload["priority"]},'
+            f' "update": "{payload["update"]}"}}'
+        )
+    return json.dumps(payload)
 
 
 def insert_each(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: float

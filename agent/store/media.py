@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from agent.clock import iso
 from agent.errors import NotFound, UserError
@@ -255,3 +255,138 @@ def merge_fields(conn: sqlite3.Connection, entity: str, item_id: int, incoming: 
     if changes:
         save(conn, item, changes, now)
     return bool(changes)
+
+
+# ----------------------------------------------------------------- new rows written by a scan
+
+_SORTED_JSON: Final = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
+_FIELD_SETS: Final = {
+    entity: (
+        frozenset(COLUMNS) | (frozenset(EPISODE_COLUMNS) if entity == "episode" else frozenset()),
+        frozenset(editable_fields(entity)),
+    )
+    for entity in ("movie", "series", "episode")
+}
+_COLUMN_DEFAULTS: Final = {"details": "{}", "artwork_found": "{}", "status": "unidentified"}
+
+
+def sorted_json(value: Any) -> str:
+    """The same text as json.dumps(value, sort_keys=True)."""
+    if value == {}:
+        return "{}"
+    return _SORTED_JSON.encode(value)
+
+
+def split_fields(entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Editable fields split into table columns and the `details` JSON."""
+    columns, allowed = _FIELD_SETS[entity]
+    cols: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in allowed or value is None or value == "" or value == [] or value == {}:
+            continue
+        (cols if name in columns else details)[name] = value
+    return cols, details
+
+
+def item_row(entity: str, fields: dict[str, Any], extra: dict[str, Any], now: float) -> dict[str, Any]:
+    """The column values of a new movie, series or episode row from field-model values.
+
+    NULLs and values equal to the column's default are left out (the row is the same; SQLite binds
+    and stores a quarter less: measured on 20,000 episode rows, 0.31 s -> 0.24 s).
+    """
+    cols, details = split_fields(entity, fields)
+    row = {**cols, "created_at": now, "updated_at": now}
+    for name, value in extra.items():
+        if value is not None and _COLUMN_DEFAULTS.get(name) != value:
+            row[name] = value
+    if details:
+        row["details"] = sorted_json(details)
+    if (status := identification(fields)) != "unidentified":
+        row["status"] = status
+    return row
+
+
+def insert_row(conn: sqlite3.Connection, entity: str, row: dict[str, Any]) -> int:
+    """Insert a row built by item_row; returns its id."""
+    names = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    cur = conn.execute(f"INSERT INTO {table_of(entity)} ({names}) VALUES ({marks})", list(row.values()))
+    return int(cur.lastrowid or 0)
+
+
+class NewRows:
+    """New rows of one table in a write transaction: ids handed out at once, rows written by executemany.
+
+    A scan adds thousands of rows a batch; one INSERT per row cost more in Python than in SQLite.
+    Ids continue from the table's largest (what SQLite itself would give an INTEGER PRIMARY KEY),
+    so the caller can use them at once; `flush` writes the rows, one executemany per column set, and
+    must run before anything reads the table again in the same transaction.
+    """
+
+    def __init__(self, entity: str) -> None:
+        self.table = table_of(entity)
+        self.next_id = 0
+        self.groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+
+    def add(self, conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+        """Reserve the next id for a row (written at the next flush); returns the id."""
+        if not self.next_id:
+            self.next_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {self.table}").fetchone()[0]
+        item_id = self.next_id
+        self.next_id += 1
+        key = tuple(row)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = []
+        group.append((item_id, *row.values()))
+        return item_id
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write the rows added since the last flush."""
+        for names, rows in self.groups.items():
+            marks = ", ".join("?" * (len(names) + 1))
+            conn.executemany(f"INSERT INTO {self.table} (id, {', '.join(names)}) VALUES ({marks})", rows)
+        self.groups.clear()
+        self.next_id = 0
+
+
+# -- items a sender's webhook names (by file, by the sender's ids, by folder) ----------------------------
+
+def items_by_files(conn: sqlite3.Connection, entity: str, files: list[str]) -> list[int]:
+    """Ids of movies or episodes whose main file is one of `files`."""
+    if not files:
+        return []
+    table = "movies" if entity == "movie" else "episodes"
+    marks = ",".join("?" * len(files))
+    rows = conn.execute(f"SELECT id FROM {table} WHERE file IN ({marks}) ORDER BY id", files)
+    return [r["id"] for r in rows]
+
+
+def items_by_ids(
+    conn: sqlite3.Connection, entity: str, ids: dict[str, Any], library: str | None = None
+) -> list[int]:
+    """Ids of movies, series or episodes matching any of the sender's ids (optionally in one library)."""
+    table = {"movie": "movies", "series": "series", "episode": "episodes"}[entity]
+    columns = {"tmdb": "tmdb_id", "imdb": "imdb_id", "tvdb": "tvdb_id"}
+    if entity == "episode":
+        columns = {"tvdb": "tvdb_id"}
+    terms = [(f"t.{col} = ?", ids[key]) for key, col in columns.items() if ids.get(key) is not None]
+    if not terms:
+        return []
+    where = " OR ".join(t for t, _ in terms)
+    params: list[Any] = [v for _, v in terms]
+    sql = f"SELECT t.id FROM {table} t"
+    if library is not None and entity != "episode":
+        sql += " JOIN libraries l ON l.id = t.library_id WHERE l.name = ? AND"
+        params.insert(0, library)
+    else:
+        sql += " WHERE"
+    rows = conn.execute(f"{sql} ({where}) ORDER BY t.missing_since IS NOT NULL, t.id", params)
+    return [r["id"] for r in rows]
+
+
+def items_by_folder(conn: sqlite3.Connection, entity: str, folder: str) -> list[int]:
+    """Ids of movies or series whose folder is `folder`."""
+    table = "movies" if entity == "movie" else "series"
+    return [r["id"] for r in conn.execute(f"SELECT id FROM {table} WHERE path = ? ORDER BY id", (folder,))]

@@ -8,20 +8,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from agent.library.discover import FolderStub, MovieCandidate, MovieStub, movie_at, movie_key
-from agent.library.scan_items import (
-    NewRows,
-    NfoRead,
-    hint_ids,
-    in_scope,
-    item_row,
-    partial_hash,
-    sorted_json,
-    user_art,
-)
-from agent.library.scanner import Scanner, dict_rows, finish_library
+from agent.library.scanner import NfoRead, Scanner, in_scope, partial_hash, user_art
+from agent.library.walk_movies import FolderStub, MovieCandidate, MovieStub, movie_at, movie_key
 from agent.nfo.ids import scalar_ids
-from agent.store import media
+from agent.store import libraries, media
 
 
 @dataclass
@@ -35,11 +25,7 @@ class MoviePrep:
     file_hash: str | None = None
 
 
-_MOVIE_STATE = (
-    "id, path, file, tmdb_id, imdb_id, file_size, file_hash, nfo_hash, nfo_error, missing_since,"
-    " artwork_found"
-)
-_STATE_KEYS = tuple(_MOVIE_STATE.split(", "))
+_STATE_KEYS = libraries.MOVIE_STATE
 
 
 class MovieScanner(Scanner):
@@ -57,14 +43,12 @@ class MovieScanner(Scanner):
         self.rows: dict[int, dict[str, Any]] | None = None  # full state, see state()
         self.slim: dict[int, list[Any]] = {}  # id -> [folder, missing_since]
         self.by_file: dict[str, int] = {}
-        self.new_rows = NewRows("movies")
+        self.new_rows = media.NewRows("movie")
         self.indexed = False
         self.by_folder: dict[str, int] = {}  # folder -> its only present movie (see stored)
         slim, by_file, by_folder = self.slim, self.by_file, self.by_folder
         shared: set[str] = set()
-        for item_id, path, file, missing_since in conn.execute(
-            "SELECT id, path, file, missing_since FROM movies WHERE library_id = ?", (self.req.library_id,)
-        ):
+        for item_id, path, file, missing_since in libraries.movie_places(conn, self.req.library_id):
             slim[item_id] = [path, missing_since]
             by_file[file] = item_id
             if missing_since is None:
@@ -85,14 +69,12 @@ class MovieScanner(Scanner):
         Earlier batches are committed before the walk goes on, so the rows read are the scan's own.
         """
         if self.rows is None:
-            sql = f"SELECT {_MOVIE_STATE} FROM movies WHERE library_id = ?"
-            params = (self.req.library_id,)
-
-            def read(c: sqlite3.Connection) -> list[dict[str, Any]]:
-                """The rows, as dicts."""
-                return list(dict_rows(c, sql, params))
-
-            found = read(conn) if conn is not None else self.fetch(read)
+            lib = self.req.library_id
+            found = (
+                libraries.movie_states(conn, lib)
+                if conn is not None
+                else self.fetch(lambda c: libraries.movie_states(c, lib))
+            )
             self.rows = {row["id"]: row for row in found}
         return self.rows
 
@@ -242,7 +224,7 @@ class MovieScanner(Scanner):
             return
         ids = scalar_ids(cand.ids)
         if hinted:
-            ids.update(hint_ids(self.req.hints))
+            ids.update(self.hint_ids())
         nfo_fields = dict(prep.nfo.imported) if prep.nfo else {}
         if item_id is None:
             item_id = self._reuse(conn, cand, prep, {**ids, **scalar_ids(nfo_fields.get("uniqueids") or {})})
@@ -255,13 +237,13 @@ class MovieScanner(Scanner):
             "file": file,
             "file_size": cand.size,
             "file_hash": prep.file_hash,
-            "artwork_found": sorted_json(art),
+            "artwork_found": media.sorted_json(art),
             "missing_since": None,
             **self.nfo_columns(prep.nfo, row),
         }
         if row is None:
             fields = {"title": cand.title, "year": cand.year, **ids, **nfo_fields}
-            values = item_row("movie", fields, {"library_id": self.req.library_id, **extra}, self.now)
+            values = media.item_row("movie", fields, {"library_id": self.req.library_id, **extra}, self.now)
             item_id = self.new_rows.add(conn, values)
             self.seen.add(item_id)  # seen rows are never matched again, so a new one needs no lookup keys
             self.note("movie", item_id, "added")
@@ -298,5 +280,5 @@ class MovieScanner(Scanner):
                 self.report.missing += 1
         self.expire(conn, "movies", "movie", expired)
         self.forget_signatures(conn)
-        finish_library(conn, self.req.library_id, self.now, job_id)
+        libraries.finish_scan(conn, self.req.library_id, self.now, job_id)
         return self.flush_jobs(conn)

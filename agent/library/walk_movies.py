@@ -12,7 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.library.folders import (
+from agent.library.naming import (
+    VIDEO_EXTENSIONS,
+    ids_from_name,
+    is_extra_file,
+    is_extras_folder,
+    is_video,
+    parse_movie_name,
+    split_ext,
+    stack_key,
+)
+from agent.library.walk import (
     STACK_FOLDER,
     Entry,
     by_name,
@@ -27,16 +37,6 @@ from agent.library.folders import (
     resolve_scope,
     scan_folder,
     single_nfo,
-)
-from agent.library.naming import (
-    VIDEO_EXTENSIONS,
-    ids_from_name,
-    is_extra_file,
-    is_extras_folder,
-    is_video,
-    parse_movie_name,
-    split_ext,
-    stack_key,
 )
 
 Known = Callable[[str, str, str], bool]  # (signature key, main file, signature) -> unchanged in the store
