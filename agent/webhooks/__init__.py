@@ -1,10 +1,12 @@
-"""Turn Radarr, Sonarr, Jellyfin and Plex webhook bodies into one normalised WebhookEvent."""
+"""Turn Radarr, Sonarr, Jellyfin and Plex webhook bodies into one normalised WebhookEvent.
+
+The package re-exports the parsers and the event types; its own modules import each other by
+module (agent.webhooks.arr, .model, .values, .parse), never through this package, so no cycle
+runs through here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from agent.errors import NotFound
 from agent.webhooks.jellyfin import parse_jellyfin
 from agent.webhooks.model import (
     NO_WORK_ACTIONS,
@@ -14,28 +16,10 @@ from agent.webhooks.model import (
     PlaybackInfo,
     WebhookEvent,
 )
+from agent.webhooks.parse import PARSERS, Parser, parse_webhook
 from agent.webhooks.plex import parse_plex
 from agent.webhooks.radarr import parse_radarr
 from agent.webhooks.sonarr import parse_sonarr
-from agent.webhooks.values import fit_event
-
-Parser = Callable[[bytes, str], WebhookEvent]
-
-PARSERS: dict[str, Parser] = {
-    "radarr": parse_radarr,
-    "sonarr": parse_sonarr,
-    "jellyfin": parse_jellyfin,
-    "plex": parse_plex,
-}
-
-
-def parse_webhook(source: str, body: bytes, content_type: str) -> WebhookEvent:
-    """Parse a body posted to /api/webhooks/{source}; NotFound for an unknown source."""
-    parser = PARSERS.get(source)
-    if parser is None:
-        raise NotFound(f"unknown webhook source '{source}' (known: {', '.join(PARSERS)})")
-    return fit_event(parser(body, content_type))
-
 
 __all__ = [
     "NO_WORK_ACTIONS",
@@ -43,6 +27,7 @@ __all__ = [
     "Action",
     "EpisodeInfo",
     "ImageRef",
+    "Parser",
     "PlaybackInfo",
     "WebhookEvent",
     "parse_jellyfin",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.webhooks import arr
+from agent.webhooks.arr import SONARR, apply_deleted_files, decode, file_path, new_event, renamed_files
 from agent.webhooks.model import Action, EpisodeInfo, WebhookEvent
 from agent.webhooks.values import as_date, as_int, as_str, make_ids, opt_list, opt_obj, positive_id
 
@@ -16,9 +16,9 @@ _SERIES_LEVEL = {"SeriesAdd", "SeriesDelete", "Rename"}
 
 def parse_sonarr(body: bytes, content_type: str) -> WebhookEvent:
     """Decode and classify one Sonarr webhook; UserError for a body that is not Sonarr's format."""
-    names = arr.SONARR
-    data, event_type, series = arr.decode(body, content_type, names)
-    event = arr.new_event(data, event_type, series, names)
+    names = SONARR
+    data, event_type, series = decode(body, content_type, names)
+    event = new_event(data, event_type, series, names)
     series = series or {}
     event.series_title = event.title
     event.ids = make_ids(series.get("tmdbId"), series.get("imdbId"), series.get("tvdbId"))
@@ -36,11 +36,11 @@ def parse_sonarr(body: bytes, content_type: str) -> WebhookEvent:
         event.deleted_files = files
         event.files_deleted = bool(files) or None
     elif event.action is Action.RENAME:
-        event.renamed = arr.renamed_files(data, "renamedEpisodeFiles", folder, names.source)
+        event.renamed = renamed_files(data, "renamedEpisodeFiles", folder, names.source)
         event.remote_files = [new for _, new in event.renamed]
     else:
         event.remote_files = files
-        arr.apply_deleted_files(event, data, folder)
+        apply_deleted_files(event, data, folder)
 
     event.episodes = [_episode(ep, _file_for(ep, files)) for ep in episodes]
     if len(event.episodes) == 1:
@@ -52,11 +52,11 @@ def _episode_files(data: dict[str, Any], folder: str | None) -> list[str]:
     """Sender paths from episodeFile, or from each of episodeFiles[] ("On Import Complete")."""
     single = opt_obj(data, "episodeFile", "sonarr")
     if single is not None:
-        path = arr.file_path(single, folder, "sonarr", "episodeFile")
+        path = file_path(single, folder, "sonarr", "episodeFile")
         return [path] if path else []
     paths: list[str] = []
     for i, file in enumerate(opt_list(data, "episodeFiles")):
-        path = arr.file_path(file, folder, "sonarr", f"episodeFiles[{i}]")
+        path = file_path(file, folder, "sonarr", f"episodeFiles[{i}]")
         if path and path not in paths:
             paths.append(path)
     return paths

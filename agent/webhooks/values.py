@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from agent import safejson
 from agent.errors import UserError
 from agent.safejson import MAX_INT
+from agent.store.fields import fit
 
 if TYPE_CHECKING:
     from agent.webhooks.model import WebhookEvent
@@ -244,8 +245,6 @@ def fit_event(event: WebhookEvent) -> WebhookEvent:
     A sender's value that cannot fit (year 99999, a 5,000-character title, an id past 2^63) is dropped, and
     text is cleaned of control characters, so a webhook hint can never fail an enrich or a publish later.
     """
-    from agent.store.fields import fit
-
     event.title, event.series_title = fit("title", event.title), fit("title", event.series_title)
     event.overview, event.year = fit("plot", event.overview), fit("year", event.year)
     event.genres = fit("genres", event.genres) or []
