@@ -184,7 +184,7 @@ async def test_out_of_range_webhook_values_never_reach_the_fields(make_client: A
                          tmdbId="9" * 30, images=[])  # no artwork URLs: nothing may be fetched from outside
     body.get("remoteMovie", {}).pop("images", None)
     event = parse_webhook("radarr", json.dumps(body).encode(), "application/json")
-    hints = hints_of(event)
+    hints = hints_of(event).to_payload()
     assert "year" not in hints and hints["title"] == "x" * 1000 and hints["overview"] == "Fine.[31m"
     assert hints["genres"] == ["Drama", "7"] and hints["ids"]["tmdb_id"] == 603  # remoteMovie's: movie's was junk
     jellyfin = {"NotificationType": "ItemAdded", "ItemType": "Episode", "Name": "Pilot", "SeasonNumber": 1,
@@ -297,7 +297,7 @@ def test_every_value_of_every_sample_in_a_wrong_shape(sample: str) -> None:
                 event = parse_webhook(source, json.dumps(body).encode(), "application/json")
             except UserError:
                 continue
-            hints = hints_of(event)
+            hints = hints_of(event).to_payload()
             fields = {"title": hints.get("title"), "year": hints.get("year"), "plot": hints.get("overview"),
                       "genres": hints.get("genres"), **hints.get("ids", {})}
             for name, value in fields.items():

@@ -14,6 +14,8 @@ from conftest import HEADERS, make_config
 
 from agent.clock import FakeClock
 from agent.jobs import maintenance
+from agent.store import migrate_file
+from agent.webhooks import parse
 
 PAYLOADS = Path(__file__).parent / "payloads"
 MATRIX = "The Matrix (1999)"
@@ -129,6 +131,112 @@ async def test_download_enqueues_scan_of_mapped_folder_with_hints(setup: Any, tm
     assert job.result["enqueued"] == [
         {"type": "scan", "job_id": scan_job.id, "library": "Movies", "folder": str(folder)}
     ]
+
+
+def counting_parsers(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[str]:
+    """Wrap every sender parser to note each call (or to fail the test's job if called at all)."""
+    calls: list[str] = []
+    for source, parser in list(parse.PARSERS.items()):
+
+        def wrapped(body: bytes, content_type: str, source: str = source, parser: Any = parser) -> Any:
+            """Note the call, then parse (or refuse)."""
+            calls.append(source)
+            if fail:
+                raise AssertionError(f"the {source} parser ran again")
+            return parser(body, content_type)
+
+        monkeypatch.setitem(parse.PARSERS, source, wrapped)
+    return calls
+
+
+async def test_job_uses_the_recorded_event_never_the_senders_body(
+    setup: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route stores the parsed event beside the body; the job reads it back and no parser runs again."""
+    client, agent, rec = setup
+    data = payload("radarr", "download")
+    resp = await client.post("/api/webhooks/radarr", json=data, headers=HEADERS)
+    body = await resp.json()
+    assert resp.status == 202, body
+    row = await agent.db.fetchone("SELECT payload, event FROM webhook_events WHERE id = ?", (body["event_id"],))
+    assert json.loads(row["payload"]) == data
+    expected = parse.parse_webhook("radarr", json.dumps(data).encode(), "application/json").to_dict()
+    assert json.loads(row["event"]) == expected and "raw" not in expected
+    calls = counting_parsers(monkeypatch, fail=True)
+    await agent.db.execute("UPDATE webhook_events SET payload = 'not json' WHERE id = ?", (body["event_id"],))
+    await agent.queue.run_until_idle()
+    job = await webhook_job(agent, body)
+    assert job.status.value == "completed", job.error
+    assert calls == []
+    [scan] = rec.of("scan")
+    assert scan["folder"] == str(movies_dir(tmp_path) / MATRIX)
+    assert scan["hints"]["ids"] == {"tmdb_id": 603, "imdb_id": "tt0133093"}
+
+
+async def record_old_style(agent: Any, raw: str) -> int:
+    """A webhook_events row as written before migration 0004 (no event) with its webhook job queued."""
+    event_id = await agent.db.execute(
+        "INSERT INTO webhook_events (source, event_type, payload, received_at) VALUES ('radarr', 'Download', ?, 0)",
+        (raw,),
+    )
+    await agent.queue.enqueue("webhook", {"event_id": event_id}, priority=1)
+    return event_id
+
+
+async def test_event_recorded_before_0004_has_its_payload_parsed_once(
+    setup: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row without an event (recorded by an older agent) is parsed from its payload, once, then planned."""
+    _, agent, rec = setup
+    calls = counting_parsers(monkeypatch)
+    await record_old_style(agent, json.dumps(payload("radarr", "download")))
+    await agent.queue.run_until_idle()
+    assert calls == ["radarr"]
+    [scan] = rec.of("scan")
+    assert scan["folder"] == str(movies_dir(tmp_path) / MATRIX)
+    assert (scan["hints"]["title"], scan["hints"]["ids"]) == ("The Matrix", {"tmdb_id": 603, "imdb_id": "tt0133093"})
+
+
+async def test_unreadable_recorded_events_fail_naming_the_event(setup: Any) -> None:
+    """An old row whose body no longer parses, a damaged stored event, a gone row: each a permanent failure."""
+    _, agent, _ = setup
+    old = await record_old_style(agent, '{"eventType": 5}')
+    damaged = await agent.db.execute(
+        "INSERT INTO webhook_events (source, event_type, payload, event, received_at)"
+        " VALUES ('radarr', 'Download', '{}', '{\"action\": \"explode\"}', 0)"
+    )
+    jobs = [
+        await agent.queue.enqueue("webhook", {"event_id": damaged}),
+        await agent.queue.enqueue("webhook", {"event_id": 9999}),
+        await agent.queue.enqueue("webhook", {"event_id": "7"}),
+    ]
+    await agent.queue.run_until_idle()
+    [old_job] = [j for j in (await agent.queue.list(type_="webhook"))[0] if j.payload == {"event_id": old}]
+    errors = [old_job.error] + [(await agent.queue.get(j.id)).error for j in jobs]
+    assert f"webhook event {old} cannot be parsed again" in errors[0] and "eventType" in errors[0]
+    assert f"webhook event {damaged}: its stored event cannot be read" in errors[1]
+    assert "webhook event 9999 does not exist" in errors[2]
+    assert "integer event_id, got '7'" in errors[3]
+    for job in [old_job, *jobs]:
+        done = await agent.queue.get(job.id)
+        assert (done.status.value, done.attempts) == ("failed", 1), done
+
+
+def test_migration_0004_leaves_earlier_events_without_an_event(tmp_path: Path) -> None:
+    """A database at schema 3 keeps its webhook rows; they get a NULL event, which the job parses from payload."""
+    path = tmp_path / "metarr.sqlite"
+    migrate_file(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE webhook_events DROP COLUMN event")
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute(
+            "INSERT INTO webhook_events (source, event_type, payload, received_at)"
+            " VALUES ('radarr', 'Download', '{}', 0)"
+        )
+    assert migrate_file(path)[0] == 3
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT payload, event FROM webhook_events").fetchall() == [("{}", None)]
+    conn.close()
 
 
 async def test_unmapped_path_fails_permanently_naming_path_and_mappings(

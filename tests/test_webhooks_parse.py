@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from agent.webhooks import (
     parse_sonarr,
     parse_webhook,
 )
+from agent.webhooks.model import WebhookEvent
 
 PAYLOADS = Path(__file__).parent / "payloads"
 JSON = "application/json"
@@ -595,3 +597,49 @@ def test_summary_of_episode_and_ignored() -> None:
     assert event.summary() == "jellyfin PlaybackProgress -> playback: Breaking Bad - Pilot (2008) S01E01"
     grab = parse_radarr(raw("radarr/grab.json"), JSON)
     assert grab.summary().endswith("[Grab: nothing to do until the file is imported]")
+
+
+SAMPLES = sorted(str(p.relative_to(PAYLOADS)) for p in PAYLOADS.glob("*/*.json"))
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_from_dict_round_trips_every_sample(sample: str) -> None:
+    """Every stored sample of all four senders: to_dict -> JSON text -> from_dict is the same event."""
+    event = parse_webhook(sample.split("/")[0], raw(sample), JSON)
+    stored = json.loads(json.dumps(event.to_dict()))
+    back = WebhookEvent.from_dict(stored)
+    assert back == dataclasses.replace(event, raw={})
+    assert back.to_dict() == event.to_dict()
+    assert WebhookEvent.from_dict(json.loads(json.dumps(event.to_dict(include_raw=True)))) == event
+
+
+def test_samples_cover_every_nested_part_of_the_event() -> None:
+    """The round trip above sees images, episodes, renames, playback, ids and deleted files."""
+    events = [parse_webhook(s.split("/")[0], raw(s), JSON) for s in SAMPLES]
+    assert {s.split("/")[0] for s in SAMPLES} == {"radarr", "sonarr", "jellyfin", "plex"}
+    assert any(e.images for e in events) and any(e.episodes for e in events) and any(e.renamed for e in events)
+    assert any(e.playback for e in events) and any(e.ids for e in events) and any(e.deleted_files for e in events)
+    assert {e.action for e in events} == set(Action)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"action": "explode"}, "does not fit"),
+        ({"surprise": 1}, "unknown fields: surprise"),
+        ({"images": [{"kind": "poster"}]}, "does not fit"),
+        ({"renamed": [["only-one"]]}, "does not fit"),
+        ({"playback": {"state": "playing", "volume": 3}}, "does not fit"),
+    ],
+)
+def test_from_dict_names_what_does_not_fit(change: dict[str, Any], message: str) -> None:
+    """A stored event of the wrong shape is a UserError, never a crash."""
+    data = {**parse_webhook("radarr", raw("radarr/rename.json"), JSON).to_dict(), **change}
+    with pytest.raises(UserError, match=message):
+        WebhookEvent.from_dict(data)
+    missing = parse_webhook("radarr", raw("radarr/rename.json"), JSON).to_dict()
+    del missing["source"]
+    with pytest.raises(UserError, match="does not fit"):
+        WebhookEvent.from_dict(missing)
+    with pytest.raises(UserError, match="not an object"):
+        WebhookEvent.from_dict([1])

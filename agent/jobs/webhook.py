@@ -10,19 +10,22 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import AgentError, PathError, PermanentFailure, UnsafeUserFile
+from agent.clock import Clock
+from agent.config import Config
+from agent.errors import PathError, PermanentFailure, UnsafeUserFile
+from agent.events import Emit
 from agent.paths import resolve_inside
 from agent.queue import JobContext
-from agent.queue.model import Priority
-from agent.store import lookups
+from agent.store import Database, assets, media, players
 from agent.userfiles import open_user_file
-from agent.webhooks import Action, WebhookEvent, parse_webhook
+from agent.webhooks.jobs import PRIORITY, event_id_of
 from agent.webhooks.locate import Locator, Place, hints_of
+from agent.webhooks.model import Action, WebhookEvent
+from agent.webhooks.record import load_event
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.services import Services
 
-PRIORITY = Priority.CRITICAL
 _STATES = {"playing": "playing", "paused": "paused", "stopped": "idle"}
 
 
@@ -64,9 +67,20 @@ def remove_own_files(rows: list[sqlite3.Row], roots: list[Path]) -> dict[str, li
 class WebhookWork:
     """Plans and enqueues the work for one event; `result` says what was done or why nothing."""
 
-    def __init__(self, agent: Agent, ctx: JobContext, event: WebhookEvent, event_id: int) -> None:
-        self.agent, self.ctx, self.event, self.event_id = agent, ctx, event, event_id
-        self.locator = Locator(agent.cfg, event.source)
+    def __init__(
+        self,
+        ctx: JobContext,
+        event: WebhookEvent,
+        event_id: int,
+        *,
+        cfg: Config,
+        db: Database,
+        clock: Clock,
+        emit: Emit,
+    ) -> None:
+        self.ctx, self.event, self.event_id = ctx, event, event_id
+        self.cfg, self.db, self.clock, self.emit = cfg, db, clock, emit
+        self.locator = Locator(cfg, event.source)
         self.result: dict[str, Any] = {
             "event_id": event_id,
             "source": event.source,
@@ -134,7 +148,7 @@ class WebhookWork:
         payload: dict[str, Any] = {
             "library": place.library.name,
             "folder": place.path,
-            "hints": hints_of(self.event, self.locator),
+            "hints": hints_of(self.event, self.locator).to_payload(),
             "source": "webhook",
         }
         if file:
@@ -164,20 +178,20 @@ class WebhookWork:
         """Enqueue playback_capture for the items whose file is being replaced; returns job ids to wait on."""
         local = [self.locator.locate(f).path for f in remote_files]
         entity = "movie" if self.event.source == "radarr" else "episode"
-        ids = await self.agent.db.read(lookups.items_by_files, entity, local)
+        ids = await self.db.read(media.items_by_files, entity, local)
         if not ids and entity == "movie" and self.event.ids:
-            ids = (await self.agent.db.read(lookups.items_by_ids, "movie", self.event.ids))[:1]
+            ids = (await self.db.read(media.items_by_ids, "movie", self.event.ids))[:1]
         if not ids:
             self.result.setdefault("notes", []).append(
                 f"no known {entity} has {', '.join(local)}; nothing to capture"
             )
             return []
-        now = self.agent.clock.now()
-        since = now - self.agent.cfg.playback.expire_hours * 3600
+        now = self.clock.now()
+        since = now - self.cfg.playback.expire_hours * 3600
         wait: list[int] = []
         for item_id in ids:
             if only_if_missing:
-                done, pending = await self.agent.db.read(lookups.capture_state, entity, item_id, since, now)
+                done, pending = await self.db.read(players.capture_state, entity, item_id, since, now)
                 if pending is not None:
                     wait.append(pending)
                 if done:
@@ -197,13 +211,13 @@ class WebhookWork:
         rows: list[sqlite3.Row] = []
         for old, new in pairs:
             if old.path != new.path:
-                rows += await self.agent.db.read(lookups.stale_rows, old.path, new.path)
+                rows += await self.db.read(assets.stale_published, old.path, new.path)
         report = await asyncio.to_thread(
-            remove_own_files, rows, [lib.path for lib in self.agent.cfg.libraries]
+            remove_own_files, rows, [lib.path for lib in self.cfg.libraries]
         )
         forget = report["deleted"] + report["gone"]
         if forget:
-            await self.agent.db.write(lookups.forget_published, forget)
+            await self.db.write(assets.forget_published_files, forget)
         self.result["removed"] = report["deleted"]
         self.result["kept"] = report["kept_changed"] + report["kept_outside"]
         if self.event.remote_folder or self.event.remote_files:
@@ -230,10 +244,10 @@ class WebhookWork:
         place = self.folder() if self.event.remote_folder or self.event.remote_files else None
         ids: list[int] = []
         if place is not None:
-            ids = await self.agent.db.read(lookups.item_by_folder, self.entity, place.path)
+            ids = await self.db.read(media.items_by_folder, self.entity, place.path)
         if not ids and self.event.ids:
             lib = place.library.name if place else None
-            ids = await self.agent.db.read(lookups.items_by_ids, self.entity, self.event.ids, lib)
+            ids = await self.db.read(media.items_by_ids, self.entity, self.event.ids, lib)
         if not ids:
             where = f"folder '{place.path}'" if place else "its ids"
             self.result["nothing"] = f"no known {self.entity} matches {where} {json.dumps(self.event.ids)}"
@@ -257,7 +271,7 @@ class WebhookWork:
             return
         local = [self.locator.locate(f).path for f in ev.deleted_files]
         entity = "movie" if ev.source == "radarr" else "episode"
-        ids = await self.agent.db.read(lookups.items_by_files, entity, local)
+        ids = await self.db.read(media.items_by_files, entity, local)
         if not ids:
             self.result["nothing"] = f"no known {entity} has {', '.join(local) or 'the deleted file'}"
             return
@@ -280,7 +294,7 @@ class WebhookWork:
         kind = self.event.media_kind
         if kind is None or not self.event.ids:
             return None
-        ids = await self.agent.db.read(lookups.items_by_ids, kind, self.event.ids)
+        ids = await self.db.read(media.items_by_ids, kind, self.event.ids)
         return (kind, ids[0]) if ids else None
 
     async def player_added(self) -> None:
@@ -298,7 +312,7 @@ class WebhookWork:
             return
         await self.enqueue(
             "enrich",
-            {"entity": entity, "id": item_id, "hints": hints_of(self.event)},
+            {"entity": entity, "id": item_id, "hints": hints_of(self.event).to_payload()},
             dedupe_key=f"enrich:{entity}:{item_id}",
         )
 
@@ -318,30 +332,22 @@ class WebhookWork:
         }
         found = await self.known()
         if found is not None and found[0] in ("movie", "episode"):
-            table = "movies" if found[0] == "movie" else "episodes"
-            row = await self.agent.db.fetchone(f"SELECT file FROM {table} WHERE id = ?", (found[1],))
-            if row is not None:
-                data["file"] = row["file"]
-        self.agent.emit("player:activity", data)
+            file = await self.db.read(media.current_file, found[0], found[1])
+            if file is not None:
+                data["file"] = file
+        self.emit("player:activity", data)
         self.result["activity"] = data
 
 
-def register(agent: Agent) -> None:
-    """Register the `webhook` job handler."""
+def register(services: Services) -> None:
+    """Register the `webhook` job handler: load the recorded event typed, then plan its work."""
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
-        event_id = ctx.payload.get("event_id")
-        if not isinstance(event_id, int):
-            raise PermanentFailure(f"webhook job payload needs an integer event_id, got {event_id!r}")
-        row = await agent.db.fetchone("SELECT source, payload FROM webhook_events WHERE id = ?", (event_id,))
-        if row is None:
-            raise PermanentFailure(f"webhook event {event_id} does not exist")
-        try:
-            event = parse_webhook(row["source"], row["payload"].encode("utf-8"), "application/json")
-        except AgentError as exc:
-            raise PermanentFailure(
-                f"webhook event {event_id} cannot be parsed again: {exc.message}"
-            ) from None
-        return await WebhookWork(agent, ctx, event, event_id).run()
+        event_id = event_id_of(ctx.payload)
+        event = await load_event(services.db, event_id)
+        work = WebhookWork(
+            ctx, event, event_id, cfg=services.cfg, db=services.db, clock=services.clock, emit=services.emit
+        )
+        return await work.run()
 
-    agent.queue.register("webhook", handle)
+    services.queue.register("webhook", handle)

@@ -3,7 +3,9 @@ unreferenced-since clock) and published_files (what the agent wrote beside media
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 
 from agent.errors import NotFound
 from agent.imageinfo import AssetError
@@ -174,3 +176,30 @@ def forget_published(conn: sqlite3.Connection, path: str) -> None:
     """Drop the record of a published file and any reference pointing at it."""
     conn.execute("DELETE FROM published_files WHERE path = ?", (path,))
     conn.execute("UPDATE asset_references SET library_path = NULL WHERE library_path = ?", (path,))
+
+
+def stale_published(conn: sqlite3.Connection, old: str, new: str) -> list[sqlite3.Row]:
+    """published_files rows beside `old` named `<old stem>.x` or `<old stem>-x`, not `<new stem>...`."""
+    folder, old_stem = os.path.dirname(old), Path(old).stem
+    new_stem = Path(new).stem if os.path.dirname(new) == folder else None
+    out = []
+    for row in conn.execute(
+        "SELECT path, sha256, entity_type, entity_id, kind FROM published_files WHERE path >= ? AND path < ?",
+        (os.path.join(folder, old_stem), os.path.join(folder, old_stem) + "\uffff"),
+    ):
+        path = row["path"]
+        name = os.path.basename(path)
+        if os.path.dirname(path) != folder or not name.startswith(old_stem):
+            continue
+        if name[len(old_stem) : len(old_stem) + 1] not in (".", "-"):
+            continue
+        if new_stem and name.startswith(new_stem) and name[len(new_stem) : len(new_stem) + 1] in (".", "-"):
+            continue
+        out.append(row)
+    return out
+
+
+def forget_published_files(conn: sqlite3.Connection, paths: list[str]) -> None:
+    """forget_published for each of `paths` (files that no longer exist), in one transaction."""
+    for path in paths:
+        forget_published(conn, path)

@@ -104,3 +104,19 @@ def finish_capture(
             "UPDATE playback_state SET restore_error = ?, new_file = ? WHERE id = ?",
             (error[:1000], new_file, row_id),
         )
+
+
+def capture_state(
+    conn: sqlite3.Connection, entity: str, item_id: int, since: float, now: float
+) -> tuple[bool, int | None]:
+    """(already captured, id of a playback_capture job still to run) for one item within the capture window."""
+    job = conn.execute(
+        "SELECT id, status FROM job_queue WHERE type = 'playback_capture'"
+        " AND status IN ('pending', 'running', 'completed')"
+        " AND json_extract(payload, '$.entity') = ? AND json_extract(payload, '$.id') = ?"
+        " AND created_at >= ? ORDER BY id DESC LIMIT 1",
+        (entity, item_id, since),
+    ).fetchone()
+    if job is not None and job["status"] != "completed":
+        return True, job["id"]
+    return has_open_capture(conn, entity, item_id, now) or job is not None, None

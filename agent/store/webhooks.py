@@ -6,12 +6,13 @@ import json
 import sqlite3
 
 
-def insert_event(conn: sqlite3.Connection, source: str, event_type: str, payload: str, now: float,
+def insert_event(conn: sqlite3.Connection, source: str, event_type: str, payload: str, event: str, now: float,
                  ignored: str | None) -> int:
-    """Record one accepted webhook (its JSON payload as text); returns the event id."""
+    """Record one accepted webhook: the decoded body and the parsed event, each as JSON text; returns its id."""
     cur = conn.execute(
-        "INSERT INTO webhook_events (source, event_type, payload, received_at, ignored) VALUES (?, ?, ?, ?, ?)",
-        (source, event_type, payload, now, ignored),
+        "INSERT INTO webhook_events (source, event_type, payload, event, received_at, ignored)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (source, event_type, payload, event, now, ignored),
     )
     return int(cur.lastrowid or 0)
 
@@ -33,5 +34,5 @@ def orphan_events(conn: sqlite3.Connection) -> list[int]:
 
 
 def event(conn: sqlite3.Connection, event_id: int) -> sqlite3.Row | None:
-    """One recorded event's source and payload, or None."""
-    return conn.execute("SELECT source, payload FROM webhook_events WHERE id = ?", (event_id,)).fetchone()
+    """One recorded event's source, decoded body (`payload`) and parsed event (`event`, NULL before 0004), or None."""
+    return conn.execute("SELECT source, payload, event FROM webhook_events WHERE id = ?", (event_id,)).fetchone()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.config import Config, LibraryConfig
 from agent.errors import PathError, PermanentFailure
+from agent.hints import HintEpisode, HintImage, Hints
 from agent.paths import PathMapper, resolve_inside
 from agent.webhooks.model import WebhookEvent
 
@@ -65,33 +65,31 @@ class Locator:
         return Place(best[1], local)
 
 
-def hints_of(event: WebhookEvent, locator: Locator | None = None) -> dict[str, Any]:
-    """The Hints a scan or enrich gets from the sender: title, year, overview, genres, ids, images."""
-    ids = {f"{k}_id": v for k, v in event.ids.items()}
-    hints: dict[str, Any] = {
-        "title": event.series_title or event.title,
-        "year": event.year,
-        "overview": event.overview if event.media_kind != "episode" else None,
-        "genres": list(event.genres),
-        "ids": ids,
-        "images": [{"type": i.type, "url": i.url} for i in event.images],
-    }
-    if event.source == "sonarr" and event.episodes:
-        episodes = []
-        for ep in event.episodes:
-            file = None
-            if ep.file and locator is not None:
-                file = locator.locate(ep.file).path
-            episodes.append(
-                {
-                    "season": ep.season,
-                    "episode": ep.episode,
-                    "title": ep.title,
-                    "aired": ep.aired,
-                    "overview": ep.overview,
-                    "tvdb_id": ep.tvdb_id,
-                    "file": file,
-                }
+def hints_of(event: WebhookEvent, locator: Locator | None = None) -> Hints:
+    """What a scan or enrich gets from the sender: title, year, overview, genres, ids, images, episodes.
+
+    Episode files are mapped to our paths through `locator`; without one they are left unknown.
+    """
+    episodes: tuple[HintEpisode, ...] = ()
+    if event.source == "sonarr":
+        episodes = tuple(
+            HintEpisode(
+                season=ep.season,
+                episode=ep.episode,
+                title=ep.title,
+                aired=ep.aired,
+                overview=ep.overview,
+                tvdb_id=ep.tvdb_id,
+                file=locator.locate(ep.file).path if ep.file and locator is not None else None,
             )
-        hints["episodes"] = episodes
-    return {k: v for k, v in hints.items() if v not in (None, [], {})}
+            for ep in event.episodes
+        )
+    return Hints(
+        title=event.series_title or event.title,
+        year=event.year,
+        overview=event.overview if event.media_kind != "episode" else None,
+        genres=tuple(event.genres),
+        ids={f"{k}_id": v for k, v in event.ids.items()},
+        images=tuple(HintImage(i.type, i.url) for i in event.images),
+        episodes=episodes,
+    )

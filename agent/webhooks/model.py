@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from agent.errors import UserError
+
 Source = Literal["radarr", "sonarr", "jellyfin", "plex"]
 MediaKind = Literal["movie", "episode", "series"]
 PlaybackState = Literal["playing", "paused", "stopped"]
@@ -128,3 +130,35 @@ class WebhookEvent:
         if not include_raw:
             data.pop("raw")
         return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> WebhookEvent:
+        """The event `to_dict` gave (with or without `raw`); UserError naming what does not fit."""
+        if not isinstance(data, dict):
+            raise UserError(f"stored webhook event is not an object: {type(data).__name__}")
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise UserError(f"stored webhook event has unknown fields: {', '.join(sorted(unknown))}")
+        try:
+            values = dict(data)
+            values["action"] = Action(data["action"])
+            values["images"] = [ImageRef(**i) for i in data.get("images", [])]
+            values["episodes"] = [EpisodeInfo(**e) for e in data.get("episodes", [])]
+            values["renamed"] = [_pair(p) for p in data.get("renamed", [])]
+            if data.get("playback") is not None:
+                values["playback"] = PlaybackInfo(**data["playback"])
+            return cls(**values)
+        except KeyError as exc:
+            raise UserError(f"stored webhook event does not fit: it lacks {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"stored webhook event does not fit: {exc}") from None
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(WebhookEvent))
+
+
+def _pair(value: object) -> tuple[str, str]:
+    """One (old, new) rename pair read back from its JSON list."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"a renamed entry must be an [old, new] pair, got {value!r}")
+    return (value[0], value[1])
