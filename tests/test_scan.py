@@ -20,6 +20,7 @@ import agent.library.walk_movies as discover_module
 import agent.library.walk_series as series_module
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure
+from agent.hints import Hints
 from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import ScanReport, _walk_reader, heap_frozen, run_scan
 from agent.service import Agent
@@ -435,6 +436,12 @@ async def test_payload_errors_are_permanent(agent: Agent, tmp_path: Path) -> Non
         build_request(agent.cfg, {"library": "Movies", "folder": str(tmp_path)})
     with pytest.raises(PermanentFailure, match="source"):
         build_request(agent.cfg, {"library": "Movies", "source": "carrier pigeon"})
+    with pytest.raises(PermanentFailure, match="scan payload: hints must be an object"):
+        build_request(agent.cfg, {"library": "Movies", "hints": ["Arrival"]})
+    with pytest.raises(PermanentFailure, match=r"scan payload: hints.year must be a int, got '2016'"):
+        build_request(agent.cfg, {"library": "Movies", "hints": {"title": "Arrival", "year": "2016"}})
+    hinted = build_request(agent.cfg, {"library": "Movies", "hints": {"title": "Arrival", "ids": {"tmdb_id": 1}}})
+    assert hinted.hints == Hints(title="Arrival", ids={"tmdb_id": 1})
 
 
 async def test_file_not_recognised_is_reported(agent: Agent) -> None:
