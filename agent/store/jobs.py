@@ -47,7 +47,13 @@ def insert_many(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now: 
                 ) -> list[tuple[Job, bool]]:
     """Insert several jobs in one transaction (all or none); [(job, created)] in the order given."""
     placed = insert_batch(conn, specs, now)
-    jobs = _jobs_by_id(conn, list(dict.fromkeys(job_id for job_id, _ in placed)))
+    known: dict[int, list[int]] = {}  # a new job's dependencies are the ones it asked for
+    for spec, (job_id, created) in zip(specs, placed, strict=True):
+        if created:
+            after = spec.get("after")
+            known[job_id] = list(dict.fromkeys([*(spec.get("depends_on") or ()),
+                                                *(() if after is None else (placed[after][0],))]))
+    jobs = _jobs_by_id(conn, list(dict.fromkeys(job_id for job_id, _ in placed)), known)
     return [(jobs[job_id], created) for job_id, created in placed]
 
 
@@ -115,12 +121,15 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
         after = spec.get("after")
         if after is not None:
             deps.append((job_id, placed[after][0]))
-    conn.executemany(_INSERT_JOB, new_rows)
-    conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)
+    if new_rows:
+        conn.executemany(_INSERT_JOB, new_rows)
+    if bumps:
+        conn.executemany("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?", bumps)
     if named:
         waiting = set(named)
         _check_named(conn, [d for j, d in deps if j in waiting])
-    conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
+    if deps:
+        conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
     for job_id in named:
         _fail_if_dependency_dead(conn, job_id, now)
     return placed
@@ -154,17 +163,20 @@ def _pending_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, list
     return found
 
 
-def _jobs_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Job]:
-    """Jobs (with their dependencies) by id."""
+def _jobs_by_id(conn: sqlite3.Connection, ids: list[int], known: dict[int, list[int]]) -> dict[int, Job]:
+    """Jobs by id, with their dependencies: `known` ones as given, the others read."""
     rows: dict[int, sqlite3.Row] = {}
-    deps: dict[int, list[int]] = {}
+    deps: dict[int, list[int]] = {job_id: list(d) for job_id, d in known.items()}
     for start in range(0, len(ids), _KEYS_PER_QUERY):
         chunk = ids[start : start + _KEYS_PER_QUERY]
         marks = ",".join("?" * len(chunk))
         rows.update((r["id"], r) for r in conn.execute(f"SELECT * FROM job_queue WHERE id IN ({marks})", chunk))
-        for job_id, dep in conn.execute(
-                f"SELECT job_id, depends_on FROM job_dependencies WHERE job_id IN ({marks})", chunk):
-            deps.setdefault(job_id, []).append(dep)
+        unknown = [job_id for job_id in chunk if job_id not in known]
+        if unknown:
+            for job_id, dep in conn.execute(
+                    "SELECT job_id, depends_on FROM job_dependencies"
+                    f" WHERE job_id IN ({','.join('?' * len(unknown))})", unknown):
+                deps.setdefault(job_id, []).append(dep)
     return {job_id: Job.from_row(row, deps.get(job_id, [])) for job_id, row in rows.items()}
 
 
