@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -16,6 +14,7 @@ from agent.players import PlayerError, PlayerUnreachable
 from agent.players.group import PlayerGroup, build_groups
 from agent.players.jellyfin import JellyfinClient
 from agent.players.kodi import KodiClient
+from agent.store import players as players_store
 
 if TYPE_CHECKING:
     from agent.players.kodi_events import KodiEventListener
@@ -94,12 +93,12 @@ class PlayerRegistry:
         """Record a call's outcome: connected on success, unreachable on a connection failure."""
         now = self.agent.clock.now()
         if error is None:
-            await self.agent.db.write(_mark_connected, player.name, now)
+            await self.agent.db.write(players_store.mark_connected, player.name, now)
         elif isinstance(error, PlayerUnreachable):
-            await self.agent.db.write(_mark_state, player.name, "unreachable", _message(error))
+            await self.agent.db.write(players_store.mark_state, player.name, "unreachable", _message(error))
         elif isinstance(error, PlayerError):
             # It answered, but refused the request or our credentials: reachable, with an error to show.
-            await self.agent.db.write(_mark_connected, player.name, now, _message(error))
+            await self.agent.db.write(players_store.mark_connected, player.name, now, _message(error))
 
     async def set_activity(self, player: Player, activity: dict[str, Any], force: bool = False) -> None:
         """Store what a player is doing and emit `player:activity` when it changed (or when forced)."""
@@ -109,7 +108,7 @@ class PlayerRegistry:
         changed = _key(activity) != _key(player.activity)
         player.activity = activity
         now_playing = None if state == "idle" else {**activity, "updated_at": self.agent.clock.now()}
-        await self.agent.db.write(_store_activity, player.name, now_playing, self.agent.clock.now())
+        await self.agent.db.write(players_store.store_now_playing, player.name, now_playing)
         if changed or force:
             event = {"player": player.name, "state": state}
             for key in ("file", "position", "total", "title"):
@@ -175,29 +174,6 @@ def _key(activity: dict[str, Any]) -> tuple[Any, ...]:
 def _message(error: BaseException) -> str:
     """An error's message for the last_error column."""
     return (getattr(error, "message", None) or str(error) or type(error).__name__)[:1000]
-
-
-def _mark_connected(conn: sqlite3.Connection, name: str, now: float, error: str | None = None) -> None:
-    """state=connected, last_seen_at=now, last_error=error."""
-    conn.execute(
-        "UPDATE media_players SET state = 'connected', last_seen_at = ?, last_error = ? WHERE name = ?",
-        (now, error, name),
-    )
-
-
-def _mark_state(conn: sqlite3.Connection, name: str, state: str, error: str | None) -> None:
-    """Set state and last_error, keeping last_seen_at."""
-    conn.execute("UPDATE media_players SET state = ?, last_error = ? WHERE name = ?", (state, error, name))
-
-
-def _store_activity(
-    conn: sqlite3.Connection, name: str, now_playing: dict[str, Any] | None, now: float
-) -> None:
-    """Save now_playing JSON (NULL when idle)."""
-    conn.execute(
-        "UPDATE media_players SET now_playing = ? WHERE name = ?",
-        (json.dumps(now_playing) if now_playing is not None else None, name),
-    )
 
 
 def build_player(agent: Agent, cfg: PlayerConfig) -> Player:
