@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from agent.errors import AgentError, PermanentFailure, RetryLater, UserError
 from agent.players import PlayerError
+from agent.players.jobs import NOTIFY, NotifyPayload
 from agent.players.kodi import folder_of
-from agent.players.registry import Player, PlayerRegistry, players_of
+from agent.players.registry import Player, PlayerRegistry
 from agent.queue import JobContext
-
-if TYPE_CHECKING:
-    from agent.service import Agent
+from agent.services import Services
+from agent.store import Database, media
+from agent.store import jobs as jobs_store
 
 log = logging.getLogger(__name__)
 
-UPDATES: Final = ("Created", "Modified", "Deleted")
-ENTITIES: Final = ("movie", "series", "episode")
 DEFER_DELAY: Final = 60.0  # seconds a `defer_while_playing` Kodi is left alone while it plays
 
 
@@ -37,50 +34,20 @@ class Target:
     show_folder: str | None = None  # episodes: the series folder
 
 
-def _item_paths(conn: sqlite3.Connection, entity: str, item_id: int) -> dict[str, Any] | None:
-    """file / folder / show folder of an item from its row, or None when the row is gone."""
-    if entity == "movie":
-        row = conn.execute("SELECT file, path FROM movies WHERE id = ?", (item_id,)).fetchone()
-        return None if row is None else {"file": row["file"], "folder": row["path"]}
-    if entity == "series":
-        row = conn.execute("SELECT path FROM series WHERE id = ?", (item_id,)).fetchone()
-        return None if row is None else {"file": None, "folder": row["path"]}
-    row = conn.execute(
-        "SELECT e.file, s.path AS show FROM episodes e JOIN series s ON s.id = e.series_id WHERE e.id = ?",
-        (item_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    return {"file": row["file"], "folder": os.path.dirname(row["file"]), "show": row["show"]}
-
-
-async def resolve_target(agent: Agent, payload: dict[str, Any]) -> Target:
-    """Validate the payload and find the item's local paths (payload paths win for Deleted)."""
-    entity, update = payload.get("entity"), payload.get("update") or "Modified"
-    if entity not in ENTITIES:
-        raise PermanentFailure(f"notify_players: unknown entity {entity!r} (use movie, series or episode)")
-    if update not in UPDATES:
-        raise PermanentFailure(
-            f"notify_players: unknown update {update!r} (use Created, Modified or Deleted)"
-        )
-    try:
-        item_id = int(payload.get("id") or 0)
-    except (TypeError, ValueError):
-        raise PermanentFailure(f"notify_players: id must be an integer, got {payload.get('id')!r}") from None
-    row = await agent.db.read(_item_paths, entity, item_id) if item_id else None
-    file, folder = payload.get("file"), payload.get("folder")
+async def resolve_target(db: Database, p: NotifyPayload) -> Target:
+    """The item's local paths from its row (payload paths win, and stand in for a Deleted item's gone row)."""
+    row = await db.read(media.item_paths, p.entity, p.id) if p.id else None
+    file, folder = p.file, p.folder
     if row is not None:
         file = file or row["file"]
-        folder = folder or row["folder"]
-    elif update != "Deleted":
-        raise PermanentFailure(f"{entity} {item_id} not found; nothing to tell the players")
+        folder = folder or row.get("folder") or os.path.dirname(row["file"])
+    elif p.update != "Deleted":
+        raise PermanentFailure(f"{p.entity} {p.id} not found; nothing to tell the players")
     if not folder and file:
         folder = os.path.dirname(file)
     if not folder:
-        raise PermanentFailure(
-            f"notify_players for {entity} {item_id}: no file or folder to tell the players"
-        )
-    return Target(entity, item_id, update, file, folder, (row or {}).get("show"))
+        raise PermanentFailure(f"notify_players for {p.entity} {p.id}: no file or folder to tell the players")
+    return Target(p.entity, p.id, p.update, file, folder, (row or {}).get("show"))
 
 
 async def notify_kodi(player: Player, t: Target) -> str:
@@ -135,16 +102,10 @@ async def notify_player(registry: PlayerRegistry, player: Player, t: Target) -> 
     return action
 
 
-def _save_done(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
-    """Remember in the job's payload which groups were told, so a retry skips them."""
-    conn.execute("UPDATE job_queue SET payload = ? WHERE id = ?", (json.dumps(payload), job_id))
-
-
-async def run_notify(agent: Agent, ctx: JobContext) -> dict[str, Any]:
+async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p: NotifyPayload) -> dict[str, Any]:
     """Tell every group once; RetryLater for the groups that were down or deferred."""
-    target = await resolve_target(agent, ctx.payload)
-    registry = await players_of(agent)
-    done: list[str] = list(ctx.payload.get("done_groups") or [])
+    target = await resolve_target(db, p)
+    done: list[str] = list(p.done_groups)
     told: dict[str, Any] = {}
     failed: dict[str, str] = {}
     retry: dict[str, RetryLater] = {}
@@ -164,9 +125,10 @@ async def run_notify(agent: Agent, ctx: JobContext) -> dict[str, Any]:
         else:
             told[group.name] = {"player": member, "action": action}
             done.append(group.name)
-    if done != list(ctx.payload.get("done_groups") or []):
+    if done != list(p.done_groups):
+        # Remember which groups were told, so a retry skips them.
         ctx.payload["done_groups"] = done
-        await agent.db.write(_save_done, ctx.job.id, ctx.payload)
+        await db.write(jobs_store.set_payload, ctx.job.id, ctx.payload)
     result = {
         "entity": target.entity,
         "id": target.id,
@@ -185,40 +147,13 @@ async def run_notify(agent: Agent, ctx: JobContext) -> dict[str, Any]:
     return result
 
 
-async def enqueue_notify(
-    agent: Agent,
-    entity: str,
-    item_id: int,
-    update: str,
-    *,
-    priority: int = 5,
-    file: str | None = None,
-    folder: str | None = None,
-    depends_on: list[int] | None = None,
-) -> Any:
-    """Queue one notify_players job (deduplicated per item and update)."""
-    payload: dict[str, Any] = {"entity": entity, "id": item_id, "update": update, "priority": priority}
-    if file:
-        payload["file"] = file
-    if folder:
-        payload["folder"] = folder
-    return await agent.queue.enqueue(
-        "notify_players",
-        payload,
-        priority=priority,
-        depends_on=depends_on or [],
-        dedupe_key=f"notify:{entity}:{item_id}:{update}",
-    )
-
-
-def register(agent: Agent) -> None:
+def register(services: Services) -> None:
     """Register the notify_players handler."""
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
         """Run one notify_players job."""
-        await ctx.progress(
-            0.1, f"notifying players about {ctx.payload.get('entity')} {ctx.payload.get('id')}"
-        )
-        return await run_notify(agent, ctx)
+        p = NotifyPayload.from_payload(ctx.payload)
+        await ctx.progress(0.1, f"notifying players about {p.entity} {p.id}")
+        return await run_notify(services.db, services.players, ctx, p)
 
-    agent.queue.register("notify_players", handle)
+    services.queue.register(NOTIFY, handle)

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from agent.errors import AgentError, NotFound, PermanentFailure, RetryLater
+from agent.clock import Clock
+from agent.errors import AgentError, PermanentFailure, RetryLater
+from agent.events import Emit
 from agent.players import PlayerError
-from agent.players.registry import Player, PlayerRegistry, players_of
+from agent.players.jobs import CAPTURE, RESTORE, CapturePayload, RestorePayload
+from agent.players.registry import Player, PlayerRegistry
 from agent.queue import JobContext
-from agent.store import media
-
-if TYPE_CHECKING:
-    from agent.service import Agent
+from agent.services import Services
+from agent.store import Database, media
+from agent.store import jobs as jobs_store
+from agent.store import players as store
 
 log = logging.getLogger(__name__)
 
-ENTITIES: Final = ("movie", "episode")
 SCAN_WAIT: Final = 60.0  # seconds a restore waits for Kodi's running scan to finish
 NOT_SCANNED_DELAY: Final = 5.0  # seconds before looking again for a new file Kodi has not scanned yet
-
-
-def media_key(entity: str, item_id: int) -> str:
-    """The key playback_state rows of one item share."""
-    return f"{entity}:{item_id}"
-
-
-def _item_ref(payload: dict[str, Any], job: str) -> tuple[str, int]:
-    """(entity, id) from a payload, or a PermanentFailure naming the problem."""
-    entity = payload.get("entity")
-    if entity not in ENTITIES:
-        raise PermanentFailure(f"{job}: entity must be movie or episode, got {entity!r}")
-    try:
-        return entity, int(payload["id"])
-    except (KeyError, TypeError, ValueError):
-        raise PermanentFailure(f"{job}: id must be an integer, got {payload.get('id')!r}") from None
 
 
 async def _find(player: Player, entity: str, file: str) -> dict[str, Any] | None:
@@ -96,45 +80,6 @@ async def capture_jellyfin(player: Player, files: list[str]) -> list[dict[str, A
     return rows
 
 
-def _store_capture(
-    conn: sqlite3.Connection,
-    player: str,
-    entity: str,
-    item_id: int,
-    rows: list[dict[str, Any]],
-    now: float,
-    expires: float,
-) -> None:
-    """Replace this player's open captures of the same old files with the new ones."""
-    key = media_key(entity, item_id)
-    for row in rows:
-        conn.execute(
-            "DELETE FROM playback_state WHERE player = ? AND media_key = ? AND old_file = ?"
-            " AND restored_at IS NULL",
-            (player, key, row["old_file"]),
-        )
-        conn.execute(
-            "INSERT INTO playback_state (player, entity_type, entity_id, media_key, old_file, player_item_id,"
-            " position, total, playcount, lastplayed, was_playing, captured_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                player,
-                entity,
-                item_id,
-                key,
-                row["old_file"],
-                row["player_item_id"],
-                row["position"],
-                row["total"],
-                row["playcount"],
-                row["lastplayed"],
-                row["was_playing"],
-                now,
-                expires,
-            ),
-        )
-
-
 def watched_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The NFO's playcount / lastplayed / resume from captured rows (most watched, latest, furthest)."""
     out: dict[str, Any] = {}
@@ -155,35 +100,13 @@ def watched_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _save_watched(
-    conn: sqlite3.Connection, entity: str, item_id: int, fields: dict[str, Any], now: float
-) -> bool:
-    """Merge watched state into the item's details (locks respected); True when something changed."""
-    try:
-        item = media.load(conn, entity, item_id)
-    except NotFound:
-        return False
-    changes = media.merge(item, fields)
-    if changes:
-        media.save(conn, item, changes, now)
-    return bool(changes)
-
-
-def _save_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
-    """Remember progress in the job's payload so a retry skips finished players."""
-    conn.execute("UPDATE job_queue SET payload = ? WHERE id = ?", (json.dumps(payload), job_id))
-
-
-async def run_capture(agent: Agent, ctx: JobContext) -> dict[str, Any]:
+async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit: Emit, expire_hours: float,
+                      ctx: JobContext, p: CapturePayload) -> dict[str, Any]:
     """Capture every player's view of the old files; RetryLater only for players that were down."""
-    entity, item_id = _item_ref(ctx.payload, "playback_capture")
-    files = ctx.payload.get("files") or []
-    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
-        raise PermanentFailure(f"playback_capture: files must be a list of paths, got {files!r}")
-    registry = await players_of(agent)
-    done: list[str] = list(ctx.payload.get("done_players") or [])
-    now = agent.clock.now()
-    expires = now + agent.cfg.playback.expire_hours * 3600
+    entity, item_id, files = p.entity, p.id, list(p.files)
+    done: list[str] = list(p.done_players)
+    now = clock.now()
+    expires = now + expire_hours * 3600
     captured: dict[str, int] = {}
     failed: dict[str, str] = {}
     retry: dict[str, RetryLater] = {}
@@ -205,15 +128,16 @@ async def run_capture(agent: Agent, ctx: JobContext) -> dict[str, Any]:
             failed[player.name] = exc.message
             continue
         await registry.mark(player)
-        await agent.db.write(_store_capture, player.name, entity, item_id, rows, now, expires)
+        await db.write(store.replace_captures, player.name, entity, item_id, rows, now, expires)
         captured[player.name] = len(rows)
         all_rows += rows
         done.append(player.name)
+    # Remember the players asked, so a retry skips them.
     ctx.payload["done_players"] = done
-    await agent.db.write(_save_payload, ctx.job.id, ctx.payload)
+    await db.write(jobs_store.set_payload, ctx.job.id, ctx.payload)
     fields = watched_fields(all_rows)
-    if fields and await agent.db.write(_save_watched, entity, item_id, fields, now):
-        agent.emit(f"{entity}:updated", {"id": item_id})
+    if fields and await db.write(media.merge_fields, entity, item_id, fields, now):
+        emit(f"{entity}:updated", {"id": item_id})
     result = {"entity": entity, "id": item_id, "captured": captured, "failed": failed, "watched": fields}
     if not any(captured.values()):
         result["note"] = "no player had seen or was playing these files; nothing to restore"
@@ -228,39 +152,6 @@ async def run_capture(agent: Agent, ctx: JobContext) -> dict[str, Any]:
 
 
 # -- restore ----------------------------------------------------------------------------------------------
-
-
-def _open_rows(conn: sqlite3.Connection, key: str, now: float) -> list[dict[str, Any]]:
-    """Unrestored, unexpired, not-failed captures of one item, oldest first."""
-    return [
-        dict(r)
-        for r in conn.execute(
-            "SELECT * FROM playback_state WHERE media_key = ? AND restored_at IS NULL"
-            " AND restore_error IS NULL AND expires_at > ? ORDER BY id",
-            (key, now),
-        )
-    ]
-
-
-def _new_file(conn: sqlite3.Connection, entity: str, item_id: int) -> str | None:
-    """The item's current file (after the upgrade), or None when the row is gone."""
-    row = conn.execute(f"SELECT file FROM {media.table_of(entity)} WHERE id = ?", (item_id,)).fetchone()
-    return None if row is None else row["file"]
-
-
-def _finish(
-    conn: sqlite3.Connection, row_id: int, now: float, new_file: str | None, error: str | None
-) -> None:
-    """Mark one capture restored (restored_at) or failed (restore_error)."""
-    if error is None:
-        conn.execute(
-            "UPDATE playback_state SET restored_at = ?, new_file = ? WHERE id = ?", (now, new_file, row_id)
-        )
-    else:
-        conn.execute(
-            "UPDATE playback_state SET restore_error = ?, new_file = ? WHERE id = ?",
-            (error[:1000], new_file, row_id),
-        )
 
 
 async def find_new_item(player: Player, entity: str, file: str) -> dict[str, Any] | None:
@@ -302,17 +193,16 @@ async def restore_kodi(player: Player, entity: str, row: dict[str, Any], new_fil
     return f"resumed {remote} at {position:.0f} s"
 
 
-async def run_restore(agent: Agent, ctx: JobContext) -> dict[str, Any]:
+async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx: JobContext,
+                      p: RestorePayload) -> dict[str, Any]:
     """Restore every open capture of an item on the player it came from."""
-    entity, item_id = _item_ref(ctx.payload, "playback_restore")
-    now = agent.clock.now()
-    rows = await agent.db.read(_open_rows, media_key(entity, item_id), now)
+    entity, item_id = p.entity, p.id
+    rows = await db.read(store.open_captures, entity, item_id, clock.now())
     if not rows:
         return {"entity": entity, "id": item_id, "restored": {}, "note": "nothing captured (or expired)"}
-    new_file = await agent.db.read(_new_file, entity, item_id)
+    new_file = await db.read(media.current_file, entity, item_id)
     if new_file is None:
         raise PermanentFailure(f"{entity} {item_id} not found; cannot restore its playback state")
-    registry: PlayerRegistry = await players_of(agent)
     final = ctx.job.attempts > ctx.job.max_retries
     restored: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -329,7 +219,7 @@ async def run_restore(agent: Agent, ctx: JobContext) -> dict[str, Any]:
                 f"Jellyfin keeps its own resume points; the agent restores only on Kodi "
                 f"(captured position {float(row['position'] or 0):.0f} s)"
             )
-            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, skipped[row["player"]])
+            await db.write(store.finish_capture, row["id"], clock.now(), new_file, skipped[row["player"]])
             continue
         else:
             try:
@@ -351,10 +241,10 @@ async def run_restore(agent: Agent, ctx: JobContext) -> dict[str, Any]:
                         error = f"the new file {new_file} never appeared in {player.name}'s library"
         if done is not None:
             restored[row["player"]] = done
-            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, None)
+            await db.write(store.finish_capture, row["id"], clock.now(), new_file, None)
         elif error is not None:
             errors[row["player"]] = error
-            await agent.db.write(_finish, row["id"], agent.clock.now(), new_file, error)
+            await db.write(store.finish_capture, row["id"], clock.now(), new_file, error)
     result = {
         "entity": entity,
         "id": item_id,
@@ -374,18 +264,21 @@ async def run_restore(agent: Agent, ctx: JobContext) -> dict[str, Any]:
     return result
 
 
-def register(agent: Agent) -> None:
+def register(services: Services) -> None:
     """Register the playback_capture and playback_restore handlers."""
 
     async def capture(ctx: JobContext) -> dict[str, Any]:
         """Run one playback_capture job."""
-        await ctx.progress(0.1, f"capturing playback of {ctx.payload.get('entity')} {ctx.payload.get('id')}")
-        return await run_capture(agent, ctx)
+        p = CapturePayload.from_payload(ctx.payload)
+        await ctx.progress(0.1, f"capturing playback of {p.entity} {p.id}")
+        return await run_capture(services.db, services.players, services.clock, services.emit,
+                                 services.cfg.playback.expire_hours, ctx, p)
 
     async def restore(ctx: JobContext) -> dict[str, Any]:
         """Run one playback_restore job."""
-        await ctx.progress(0.1, f"restoring playback of {ctx.payload.get('entity')} {ctx.payload.get('id')}")
-        return await run_restore(agent, ctx)
+        p = RestorePayload.from_payload(ctx.payload)
+        await ctx.progress(0.1, f"restoring playback of {p.entity} {p.id}")
+        return await run_restore(services.db, services.players, services.clock, ctx, p)
 
-    agent.queue.register("playback_capture", capture)
-    agent.queue.register("playback_restore", restore, timeout=SCAN_WAIT + 60)
+    services.queue.register(CAPTURE, capture)
+    services.queue.register(RESTORE, restore, timeout=SCAN_WAIT + 60)
