@@ -351,13 +351,11 @@ async def test_agent_publishes_to_real_kodi_and_keeps_watched_state(
     from conftest import make_config, wait_for
     from fakes.images import jpeg_bytes
 
-    from agent.players.registry import registry_of
-
     libraries = [{"name": "Movies", "kind": "movies", "path": str(real_kodi.media), "watch": "off"}]
     players = [{"name": "kodi", "type": "kodi", "url": real_kodi.url, "ws_port": real_kodi.ws_port}]
     client = await make_client(make_config(tmp_path, {"players": players}, libraries=libraries))
     agent = client.agent
-    registry = registry_of(agent)
+    registry = agent.players
     assert registry is not None
     player = registry.get("kodi")
     assert player is not None and player.listener is not None

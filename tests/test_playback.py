@@ -14,7 +14,6 @@ from fakes.player_setup import NAS_MOVIES, add_movie, jellyfin_player, kodi_play
 
 from agent.clock import FakeClock
 from agent.players.kodi import seconds_from_time
-from agent.players.registry import registry_of
 
 OLD = f"{NAS_MOVIES}Heat (1995)/Heat (1995) 720p.mkv"
 NEW = f"{NAS_MOVIES}Heat (1995)/Heat (1995) 2160p.mkv"
@@ -31,7 +30,7 @@ async def start(
 ) -> Any:
     """The real app with these players, its Kodi listeners connected."""
     client = await make_client(make_config(tmp_path, {"players": players}), clock=clock)
-    registry = registry_of(client.agent)
+    registry = client.agent.players
     assert registry is not None
     for player in registry.kodis():
         if player.cfg.url.startswith("http://127.0.0.1") and player.listener is not None:
