@@ -26,6 +26,7 @@ from typing import Final
 from agent.config import Config
 from agent.errors import UserError
 from agent.fsutil import atomic_write
+from agent.store import config as store
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,14 @@ def record_owner(cfg: Config) -> None:
 
 def rename_libraries(conn: sqlite3.Connection, cfg: Config) -> None:
     """A configured library new by name but with a stored library's kind and path is that one, renamed."""
-    stored = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, kind, path FROM libraries ORDER BY id")}
+    stored = {name: (kind, path) for name, kind, path in store.libraries(conn)}
     names = {lib.name for lib in cfg.libraries}
     for lib in cfg.libraries:
         if lib.name in stored:
             continue
         for old, (kind, path) in stored.items():
             if old not in names and kind == lib.kind and path == str(lib.path):
-                conn.execute("UPDATE libraries SET name = ? WHERE name = ?", (lib.name, old))
+                store.rename_library(conn, old, lib.name)
                 del stored[old]
                 break
 
@@ -95,10 +96,7 @@ def _dropped_with_items(conn: sqlite3.Connection, cfg: Config) -> list[str]:
     renamed = {(lib.kind, str(lib.path)) for lib in cfg.libraries}
     names = {lib.name for lib in cfg.libraries}
     lost = []
-    for name, kind, path, items in conn.execute(
-        "SELECT l.name, l.kind, l.path, (SELECT COUNT(*) FROM movies m WHERE m.library_id = l.id)"
-        " + (SELECT COUNT(*) FROM series s WHERE s.library_id = l.id) FROM libraries l ORDER BY l.name"
-    ):
+    for name, kind, path, items in store.libraries_with_items(conn):
         kept = (name, kind, path) in wanted or (name not in names and (kind, path) in renamed)
         if items and not kept:
             lost.append(f"{name} at {path} ({items} item{'s' if items != 1 else ''})")
@@ -118,3 +116,29 @@ def check_owner(conn: sqlite3.Connection, cfg: Config) -> None:
             f" opening it would drop {'; '.join(lost)}. Give {me} a data_dir of its own, or the same"
             f" libraries; to hand the data to it on purpose, delete {owner_file(cfg)} and start again"
         )
+
+
+def mirror_config(conn: sqlite3.Connection, cfg: Config, now: float) -> None:
+    """Make the store's libraries, players, groups and mappings the config's (one transaction).
+
+    The config is the source of truth; another config's libraries are refused before anything changes.
+    """
+    check_owner(conn, cfg)
+    rename_libraries(conn, cfg)
+    for lib in cfg.libraries:
+        store.put_library(conn, lib.name, lib.kind, str(lib.path), now)
+    store.keep_only_libraries(conn, [lib.name for lib in cfg.libraries])
+    store.clear_mappings(conn)
+    for source, scfg in cfg.sources.items():
+        for i, m in enumerate(scfg.path_mappings):
+            store.add_mapping(conn, "source", source, i, m.remote, m.local)
+    groups = store.player_groups(conn)
+    for pos, p in enumerate(cfg.players):
+        group = p.group or p.name
+        if group not in groups:
+            groups[group] = store.add_player_group(conn, group)
+        store.put_player(conn, p.name, p.type, groups[group], pos, p.url)
+        for i, m in enumerate(p.path_mappings):
+            store.add_mapping(conn, "player", p.name, i, m.remote, m.local)
+    store.keep_only_players(conn, [p.name for p in cfg.players])
+    record_owner(cfg)

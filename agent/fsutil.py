@@ -148,5 +148,3 @@ class RecentWrites:
         for key in stale:
             del self._entries[key]
 
-
-recent_writes = RecentWrites()

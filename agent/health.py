@@ -8,12 +8,7 @@ these (the database writer thread notices a full disk, the event loop a vanished
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Final
-
-if TYPE_CHECKING:
-    from agent.service import Agent
-
-SERVICE: Final = "health_warnings"  # the registry's key in Agent.services
+from typing import Any, Final
 
 LIBRARY_ROOT_MISSING: Final = "library_root_missing"
 
@@ -39,11 +34,3 @@ class HealthWarnings:
         """Copies of the current warnings, for /api/health."""
         with self._lock:
             return [dict(w) for w in self._items.values()]
-
-
-def warnings_of(agent: Agent) -> HealthWarnings:
-    """The agent's warning registry (made on first use)."""
-    registry = agent.services.get(SERVICE)
-    if registry is None:
-        registry = agent.services.setdefault(SERVICE, HealthWarnings())
-    return registry

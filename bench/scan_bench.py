@@ -29,7 +29,7 @@ from agent.config import parse_config
 from agent.jobs.scan import build_request, scan_parts
 from agent.library import naming
 from agent.library.scan import run_scan
-from agent.service import Agent
+from agent.root import open_agent
 
 WORDS = ("Silent", "Red", "River", "Night", "Empire", "Glass", "Winter", "Storm", "Echo", "Last", "Golden",
          "Shadow", "Iron", "Paper", "Moon", "Hidden", "City", "Ghost", "Wild", "Blue", "Code", "Lost")
@@ -105,10 +105,8 @@ def config_for(root: Path, data: str = "data") -> Any:
 
 async def timed_scans(root: Path, data: str = "data") -> dict[str, Any]:
     """Full scan then unchanged rescan of both libraries into a fresh data dir; seconds and counts."""
-    agent = Agent(config_for(root, data))
-    await agent.open_store()
     out: dict[str, Any] = {}
-    try:
+    async with open_agent(config_for(root, data), start_workers=False, background=False) as agent:
         for label in ("full", "rescan"):
             started = time.perf_counter()
             totals = {"added": 0, "unchanged": 0, "updated": 0}
@@ -119,8 +117,6 @@ async def timed_scans(root: Path, data: str = "data") -> dict[str, Any]:
             out[label] = (time.perf_counter() - started, totals)
         jobs = await agent.db.fetchone("SELECT COUNT(*) AS n FROM job_queue")
         out["jobs"] = jobs["n"]
-    finally:
-        await agent.db.close()
     return out
 
 

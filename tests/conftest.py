@@ -16,8 +16,10 @@ import yaml
 
 from agent.clock import FakeClock
 from agent.config import Config, parse_config
-from agent.service import Agent
+from agent.root import open_agent
+from agent.services import Services
 from agent.store import Database
+from agent.web.keys import SERVICES
 
 API_KEY = "test-key-0123456789"
 
@@ -107,23 +109,27 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-def new_agent(cfg: Config, clock: FakeClock | None = None) -> Agent:
-    """An Agent with the test key."""
-    agent = Agent(cfg, clock=clock)
-    agent.api_key = API_KEY
-    return agent
+def open_test_agent(cfg: Config, clock: FakeClock | None = None, **kw: Any) -> Any:
+    """open_agent with the test key, workers not started (drain with run_until_idle), nothing in the background."""
+    kw.setdefault("start_workers", False)
+    kw.setdefault("background", False)
+    return open_agent(cfg, clock, api_key=API_KEY, **kw)
+
+
+def only_scan(services: Services) -> None:
+    """Unregister every job handler but `scan` (tests that look at what a scan queues, not at its follow-ups)."""
+    services.queue.handlers = {k: v for k, v in services.queue.handlers.items() if k == "scan"}
 
 
 @pytest.fixture
 async def make_client(aiohttp_client: Any) -> Callable[..., Awaitable[Any]]:
-    """Start the real app for a config on 127.0.0.1; returns (client, agent)."""
+    """Start the real app for a config on 127.0.0.1; `client.agent` is its running Services."""
 
     async def factory(cfg: Config, clock: FakeClock | None = None, start_workers: bool = False) -> Any:
         from agent.web.app import create_app
 
-        agent = new_agent(cfg, clock)
-        client = await aiohttp_client(create_app(agent, start_workers=start_workers))
-        client.agent = agent
+        client = await aiohttp_client(create_app(cfg, clock, api_key=API_KEY, start_workers=start_workers))
+        client.agent = client.app[SERVICES]
         return client
 
     return factory

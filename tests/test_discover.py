@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.errors import PathError
-from agent.library.walk_movies import MovieCandidate, MovieStub, discover_movies, movie_at, movie_key
 from agent.library.walk import Entry, folder_signature, scan_folder
+from agent.library.walk_movies import MovieCandidate, MovieStub, discover_movies, movie_at, movie_key
 from agent.library.walk_series import SeriesCandidate, SeriesStub, discover_series, series_at
 
 

@@ -12,6 +12,7 @@ from conftest import API_KEY, HEADERS, make_config
 
 from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import run_scan
+from agent.web.keys import HUB
 
 JSON_HEADERS = {**HEADERS, "Content-Type": "application/json"}
 DEEP = b"[" * 2000 + b"]" * 2000
@@ -230,7 +231,7 @@ async def test_ws_handler_failure_closes_with_a_code_not_http_text(client: Any) 
     def broken(*args: Any) -> None:
         raise RuntimeError("bug in a frame handler")
 
-    client.agent.hub._on_text = broken
+    client.app[HUB]._on_text = broken
     ws = await client.ws_connect("/ws", params={"apikey": API_KEY})
     assert (await ws.receive_json(timeout=5))["type"] == "connection:established"
     await ws.send_str('{"type": "ping"}')

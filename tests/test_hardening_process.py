@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import API_KEY, HEADERS, free_port, make_config, new_agent, subprocess_env, wait_for, write_config
+from conftest import API_KEY, HEADERS, free_port, make_config, subprocess_env, wait_for, write_config
 from test_serve import REPO, Served, get, wait_ready
 
 from agent.clock import FakeClock
@@ -447,16 +447,16 @@ def closed_within(port: int, data: bytes, limit: float) -> float:
 
 async def test_half_a_request_line_is_closed_within_the_header_timeout(aiohttp_server: Any, tmp_path: Path) -> None:
     """A client that sends half a request line and stops is disconnected after the header timeout."""
-    agent = new_agent(make_config(tmp_path))
-    server = await aiohttp_server(create_app(agent, start_workers=False), **server_options(header_timeout=0.3))
+    server = await aiohttp_server(create_app(make_config(tmp_path), api_key=API_KEY, start_workers=False),
+                                  **server_options(header_timeout=0.3))
     took = await asyncio.to_thread(closed_within, server.port, b"GET /api/hea", 3.0)
     assert 0.25 <= took < 2.0
 
 
 async def test_a_stalled_body_is_closed_within_the_body_timeout(aiohttp_server: Any, tmp_path: Path) -> None:
     """Headers promising 100 bytes, 10 sent, then silence: the connection is closed after the body timeout."""
-    agent = new_agent(make_config(tmp_path))
-    server = await aiohttp_server(create_app(agent, start_workers=False, body_timeout=0.3),
+    server = await aiohttp_server(create_app(make_config(tmp_path), api_key=API_KEY, start_workers=False,
+                                             body_timeout=0.3),
                                   **server_options(header_timeout=5.0))
     head = (f"POST /api/webhooks/radarr HTTP/1.1\r\nHost: x\r\nX-Api-Key: {API_KEY}\r\n"
             "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"eventType")
@@ -466,8 +466,8 @@ async def test_a_stalled_body_is_closed_within_the_body_timeout(aiohttp_server: 
 
 async def test_ordinary_clients_are_unaffected(aiohttp_server: Any, tmp_path: Path) -> None:
     """Requests that arrive whole, two on one kept-alive connection, are answered as before."""
-    agent = new_agent(make_config(tmp_path))
-    server = await aiohttp_server(create_app(agent, start_workers=False, body_timeout=0.5),
+    server = await aiohttp_server(create_app(make_config(tmp_path), api_key=API_KEY, start_workers=False,
+                                             body_timeout=0.5),
                                   **server_options(header_timeout=0.5))
     async with aiohttp.ClientSession() as session:
         for _ in range(2):

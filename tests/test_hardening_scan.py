@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import make_config, write_config
+from conftest import make_config, only_scan, open_test_agent, write_config
 
 from agent.cli import main
 from agent.clock import FakeClock
-from agent.config import Config, load_config
+from agent.config import load_config
 from agent.errors import UserError
 from agent.jobs import scan as scan_job
-from agent.library.service import _on_change
 from agent.queue.model import Status
-from agent.service import Agent
+from agent.services import Services as Agent
 from agent.store import media
 
 GONE = "is missing or empty; nothing was marked missing"
@@ -34,11 +33,9 @@ def touch(path: Path, data: bytes = b"x") -> None:
     path.write_bytes(data)
 
 
-async def open_agent(cfg: Config, clock: FakeClock | None = None) -> Agent:
-    """An agent with an open store and the scan handler registered."""
-    a = Agent(cfg, clock=clock)
-    await a.open_store()
-    scan_job.register(a)
+def scans_only(a: Agent) -> Agent:
+    """Leave the agent's queue with the scan handler and a no-op enrich (the scans' follow-ups)."""
+    only_scan(a)
 
     async def enrich(ctx: Any) -> dict[str, Any]:
         """The scans' follow-ups are not what these tests look at."""
@@ -51,9 +48,8 @@ async def open_agent(cfg: Config, clock: FakeClock | None = None) -> Agent:
 @pytest.fixture
 async def agent(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Agent]:
     """An agent over empty Movies and TV libraries."""
-    a = await open_agent(make_config(tmp_path), clock)
-    yield a
-    await a.db.close()
+    async with open_test_agent(make_config(tmp_path), clock) as a:
+        yield scans_only(a)
 
 
 async def run_scan_job(agent: Agent, library: str = "Movies", folder: str | None = None) -> Any:
@@ -67,7 +63,7 @@ async def watcher_scan(agent: Agent, library: str, folder: Path) -> Any:
     """A settled folder change the way the watcher hands it over; drain the queue, return the scan job."""
     lib = agent.cfg.library(library)
     assert lib is not None
-    await _on_change(agent, lib.path)(library, folder)
+    await agent.watchers._on_change(lib.path)(library, folder)
     await agent.queue.run_until_idle()
     row = await agent.db.fetchone("SELECT id FROM job_queue WHERE type = 'scan' ORDER BY id DESC LIMIT 1")
     return await agent.queue.get(row["id"])
@@ -286,11 +282,8 @@ async def first_config_with_a_movie(tmp_path: Path) -> Path:
     """write_config's config, opened once, with one movie scanned into Movies; returns its path."""
     path = write_config(tmp_path)
     touch(tmp_path / "media" / "movies" / "Heat (1995)" / "Heat (1995).mkv")
-    agent = await open_agent(load_config(path))
-    try:
-        assert (await run_scan_job(agent)).status == Status.COMPLETED
-    finally:
-        await agent.db.close()
+    async with open_test_agent(load_config(path)) as agent:
+        assert (await run_scan_job(scans_only(agent))).status == Status.COMPLETED
     return path
 
 
@@ -309,10 +302,9 @@ async def test_second_config_with_other_libraries_is_refused(
     first = await first_config_with_a_movie(tmp_path)
     before = stored(tmp_path)
     second = other_config(tmp_path, "example", [library("Films", "movies", tmp_path / "elsewhere")])
-    agent = Agent(load_config(second))
     with pytest.raises(UserError) as caught:
-        await agent.open_store()
-    await agent.db.close()
+        async with open_test_agent(load_config(second)):
+            pass
     message = caught.value.message
     assert str(first.resolve()) in message and str(second.resolve()) in message and "Movies" in message
     assert stored(tmp_path) == before and set(before[0]) == {"Movies", "TV"} and len(before[1]) == 1
@@ -320,8 +312,8 @@ async def test_second_config_with_other_libraries_is_refused(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(first.resolve()) in err and str(second.resolve()) in err
     assert stored(tmp_path) == before
-    reopened = await open_agent(load_config(first))  # the owner still opens it
-    await reopened.db.close()
+    async with open_test_agent(load_config(first)):  # the owner still opens it
+        pass
 
 
 async def test_copied_config_with_the_same_libraries_takes_over(tmp_path: Path) -> None:
@@ -332,8 +324,8 @@ async def test_copied_config_with_the_same_libraries_takes_over(tmp_path: Path) 
     copy.parent.mkdir()
     shutil.copy(first, copy)
     for path in (copy, first, copy):
-        agent = await open_agent(load_config(path))
-        await agent.db.close()
+        async with open_test_agent(load_config(path)):
+            pass
         assert stored(tmp_path) == before
 
 
@@ -343,8 +335,8 @@ async def test_renaming_a_library_in_its_config_keeps_its_items(tmp_path: Path) 
     (libs, movies) = stored(tmp_path)
     media_dir = tmp_path / "media"
     write_config(tmp_path, libraries=[library("Films", "movies", media_dir / "movies")])
-    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
-    await agent.db.close()
+    async with open_test_agent(load_config(tmp_path / "agent.yaml")):
+        pass
     after_libs, after_movies = stored(tmp_path)
     assert after_libs == {"Films": libs["Movies"]} and after_movies == movies
 
@@ -353,19 +345,19 @@ async def test_a_library_removed_from_its_own_config_is_removed(tmp_path: Path) 
     """The config that owns data_dir may still drop a library (and its items): an edit is an intention."""
     await first_config_with_a_movie(tmp_path)
     write_config(tmp_path, libraries=[library("TV", "series", tmp_path / "media" / "tv")])
-    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
-    await agent.db.close()
+    async with open_test_agent(load_config(tmp_path / "agent.yaml")):
+        pass
     assert stored(tmp_path) == ({"TV": stored(tmp_path)[0]["TV"]}, [])
 
 
 async def test_other_config_may_drop_libraries_that_hold_nothing(tmp_path: Path) -> None:
     """A first run of the example with empty demo libraries does not lock the data to it."""
     write_config(tmp_path)
-    agent = await open_agent(load_config(tmp_path / "agent.yaml"))
-    await agent.db.close()
+    async with open_test_agent(load_config(tmp_path / "agent.yaml")):
+        pass
     second = other_config(tmp_path, "config", [library("Films", "movies", tmp_path / "films")])
-    agent = await open_agent(load_config(second))
-    await agent.db.close()
+    async with open_test_agent(load_config(second)):
+        pass
     assert set(stored(tmp_path)[0]) == {"Films"}
 
 
@@ -373,13 +365,12 @@ async def test_deleting_the_owner_file_hands_the_data_over(tmp_path: Path) -> No
     """The refusal names the file to delete to hand data_dir to the other config on purpose; then it opens."""
     await first_config_with_a_movie(tmp_path)
     second = other_config(tmp_path, "example", [library("Films", "movies", tmp_path / "elsewhere")])
-    agent = Agent(load_config(second))
     with pytest.raises(UserError) as caught:
-        await agent.open_store()
-    await agent.db.close()
+        async with open_test_agent(load_config(second)):
+            pass
     owner_file = tmp_path / "data" / "config-owner.json"
     assert str(owner_file) in caught.value.message
     owner_file.unlink()
-    agent = await open_agent(load_config(second))
-    await agent.db.close()
+    async with open_test_agent(load_config(second)):
+        pass
     assert stored(tmp_path) == ({"Films": stored(tmp_path)[0]["Films"]}, [])

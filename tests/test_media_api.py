@@ -97,7 +97,7 @@ async def test_patch_locks_fields_and_republishes(api: Any) -> None:
     """PATCH saves and locks the fields, emits movie:updated and queues publish at priority 2."""
     mid = await movie_id(api, "Bravo")
     events: list[tuple[str, dict[str, Any]]] = []
-    api.agent.listeners.append(lambda t, d: events.append((t, d)))
+    api.agent.events.subscribe(lambda t, d: events.append((t, d)))
     resp = await api.patch(
         f"/api/movies/{mid}/metadata",
         headers=HEADERS,

@@ -11,7 +11,7 @@ from fakes.jellyfin import start_fake_jellyfin
 from fakes.kodi import start_fake_kodi
 from fakes.player_setup import NAS_MOVIES, jellyfin_player, kodi_player, nas_mappings
 
-import agent.players.service as players_service
+import agent.players.links as players_service
 
 
 async def players(client: Any) -> dict[str, dict[str, Any]]:
@@ -90,7 +90,7 @@ async def test_kodi_notifications_become_player_activity(
         make_config(tmp_path, {"players": [kodi_player("lr", fake, path_mappings=nas_mappings(tmp_path))]})
     )
     events: list[dict[str, Any]] = []
-    client.agent.listeners.append(lambda t, d: events.append(d) if t == "player:activity" else None)
+    client.agent.events.subscribe(lambda t, d: events.append(d) if t == "player:activity" else None)
     await wait_for(lambda: fake.sockets)
     await wait_for(lambda: fake.calls_to("Player.GetActivePlayers"))  # the connect watcher's first look
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
+from conftest import make_config, open_test_agent
 
 import agent.library.scanner as scan_module
 import agent.library.walk_movies as discover_module
@@ -23,7 +23,7 @@ from agent.errors import PermanentFailure
 from agent.hints import Hints
 from agent.jobs.scan import build_request, scan_parts
 from agent.library.scan import ScanReport, _walk_reader, heap_frozen, run_scan
-from agent.service import Agent
+from agent.services import Services as Agent
 from agent.store import media
 
 SAMPLES = Path(__file__).parent / "nfo_samples"
@@ -45,10 +45,8 @@ def sample(name: str) -> bytes:
 @pytest.fixture
 async def agent(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Agent]:
     """An agent with an open store over empty Movies and TV libraries."""
-    a = Agent(make_config(tmp_path), clock=clock)
-    await a.open_store()
-    yield a
-    await a.db.close()
+    async with open_test_agent(make_config(tmp_path), clock) as a:
+        yield a
 
 
 def movies_root(agent: Agent) -> Path:

@@ -8,23 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HEADERS, make_config, wait_for, write_config
+from conftest import HEADERS, make_config, only_scan, open_test_agent, wait_for, write_config
 
 from agent.cli import main
 from agent.clock import FakeClock
 from agent.jobs import scan as scan_job
 from agent.queue.model import Status
-from agent.service import Agent
+from agent.services import Services as Agent
 
 
 @pytest.fixture
 async def agent(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Agent]:
     """An agent with an open store and only the scan handler registered."""
-    a = Agent(make_config(tmp_path), clock=clock)
-    await a.open_store()
-    scan_job.register(a)
-    yield a
-    await a.db.close()
+    async with open_test_agent(make_config(tmp_path), clock) as a:
+        only_scan(a)
+        yield a
 
 
 def touch(path: Path, data: bytes = b"x") -> None:
@@ -39,7 +37,7 @@ async def test_scan_job_result_progress_and_library_row(agent: Agent) -> None:
     for i in range(3):
         touch(root / f"Film {i} (200{i})" / f"Film {i} (200{i}).mkv")
     events: list[tuple[str, dict[str, Any]]] = []
-    agent.listeners.append(lambda t, d: events.append((t, d)))
+    agent.events.subscribe(lambda t, d: events.append((t, d)))
     job = await scan_job.enqueue_scan(agent.queue, "Movies", source="user", priority=2)
     assert job.dedupe_key == "scan:Movies:" and job.lock_key == "scan:Movies"
     await agent.queue.run_until_idle()

@@ -11,10 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import API_KEY, HEADERS, new_agent
+from conftest import API_KEY, HEADERS
 
 from agent.config import Config
-from agent.web.app import MAX_BODY, create_app
+from agent.web.app import create_app
+from agent.web.keys import MAX_BODY
 from agent.web.params import json_body
 
 
@@ -175,7 +176,7 @@ async def throwaway(aiohttp_client: Any, config: Config) -> Callable[..., Awaita
     """The real app plus routes added by a test (registered before the router freezes)."""
 
     async def factory(*routes: web.RouteDef) -> Any:
-        app = create_app(new_agent(config), start_workers=False)
+        app = create_app(config, api_key=API_KEY, start_workers=False)
         app.router.add_routes(list(routes))
         return await aiohttp_client(app)
 

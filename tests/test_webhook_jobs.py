@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import HEADERS, make_config
 
+from agent import schedule
 from agent.clock import FakeClock
-from agent.jobs import maintenance
 from agent.store import migrate_file
 from agent.webhooks import parse
 
@@ -518,7 +518,7 @@ async def test_playback_emits_player_activity(setup: Any, tmp_path: Path) -> Non
     folder = movies_dir(tmp_path) / MATRIX
     await add_movie(agent, folder, folder / "m.mkv")
     seen: list[tuple[str, dict]] = []
-    agent.listeners.append(lambda t, d: seen.append((t, d)))
+    agent.events.subscribe(lambda t, d: seen.append((t, d)))
     await send(client, "jellyfin", payload("jellyfin", "playback_stop_movie"))
     [activity] = [d for t, d in seen if t == "player:activity"]
     assert activity["player"] == "jellyfin:Living Room" and activity["state"] == "idle"
@@ -546,7 +546,7 @@ async def test_plex_play_of_unknown_item_still_reports_activity(setup: Any) -> N
     """Plex media.play for an unknown movie: activity without a file."""
     client, agent, _ = setup
     seen: list[dict] = []
-    agent.listeners.append(lambda t, d: seen.append(d) if t == "player:activity" else None)
+    agent.events.subscribe(lambda t, d: seen.append(d) if t == "player:activity" else None)
     await send(client, "plex", payload("plex", "media_play_movie"))
     assert (
         seen[0]["player"] == "plex:Living Room TV" and seen[0]["state"] == "playing" and "file" not in seen[0]
@@ -560,8 +560,8 @@ async def test_scheduler_enqueues_cache_gc_daily_and_expires_playback(setup: Any
     """The first pass only remembers the time; a day later cache_gc is queued once; expired captures go."""
     _, agent, _ = setup
     clock: FakeClock = agent.clock
-    await maintenance.stop(agent)  # drive passes by hand
-    await agent.db.execute("DELETE FROM meta WHERE key = ?", (maintenance.GC_META_KEY,))
+    await agent.maintenance.stop()  # drive passes by hand
+    await agent.db.execute("DELETE FROM meta WHERE key = ?", (schedule.GC_META_KEY,))
     now = clock.now()
     rows = [
         ("kodi", "movie", 1, "/a.mkv", now - 10, now - 1, None),
@@ -576,19 +576,19 @@ async def test_scheduler_enqueues_cache_gc_daily_and_expires_playback(setup: Any
             rows,
         )
     )
-    first = await maintenance.tick(agent)
+    first = await agent.maintenance.tick()
     assert first == {"cache_gc_job": None, "playback_expired": 1}
     left = [
         r["entity_id"] for r in await agent.db.fetchall("SELECT entity_id FROM playback_state ORDER BY id")
     ]
     assert left == [2, 3]
-    clock.advance(maintenance.GC_EVERY - 1)
-    assert (await maintenance.tick(agent))["cache_gc_job"] is None
+    clock.advance(schedule.GC_EVERY - 1)
+    assert (await agent.maintenance.tick())["cache_gc_job"] is None
     clock.advance(1)
-    job_id = (await maintenance.tick(agent))["cache_gc_job"]
+    job_id = (await agent.maintenance.tick())["cache_gc_job"]
     job = await agent.queue.get(job_id)
     assert (job.type, job.priority, job.dedupe_key) == ("cache_gc", 10, "cache_gc")
-    assert (await maintenance.tick(agent))["cache_gc_job"] is None
+    assert (await agent.maintenance.tick())["cache_gc_job"] is None
 
 
 async def test_cache_gc_job_returns_the_cache_report(setup: Any, tmp_path: Path) -> None:
@@ -625,10 +625,10 @@ async def test_events_recorded_without_a_job_are_resumed_at_start(setup: Any) ->
         (raw,),
     )
     await agent.queue.enqueue("webhook", {"event_id": queued}, priority=1)  # job written, job_ids not yet
-    [job_id] = await maintenance.resume_webhooks(agent)
+    [job_id] = await agent.maintenance.resume_webhooks()
     job = await agent.queue.get(job_id)
     assert job.payload == {"event_id": event_id} and job.priority == 1
-    assert await maintenance.resume_webhooks(agent) == []
+    assert await agent.maintenance.resume_webhooks() == []
 
 
 async def test_cleanup_rejects_bad_payloads(setup: Any) -> None:

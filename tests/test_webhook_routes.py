@@ -92,7 +92,7 @@ def test_every_stored_payload_has_an_expectation() -> None:
 async def test_payload_answers(client: Any, source: str, name: str) -> None:
     """Each sender payload gets 202 with its webhook job or 200 ignored, and is recorded either way."""
     seen: list[tuple[str, dict]] = []
-    client.agent.listeners.append(lambda t, d: seen.append((t, d)))
+    client.agent.events.subscribe(lambda t, d: seen.append((t, d)))
     resp = await post(client, source, name)
     body = await resp.json()
     assert resp.status == EXPECTED[(source, name)], body

@@ -14,6 +14,7 @@ import pytest
 from conftest import API_KEY, wait_for
 
 from agent.web.hub import SEND_QUEUE
+from agent.web.keys import HUB
 
 
 async def connect(client: Any) -> aiohttp.ClientWebSocketResponse:
@@ -41,10 +42,10 @@ async def test_handshake_gives_client_id(client: Any) -> None:
         assert msg["type"] == "connection:established"
         assert isinstance(msg["data"]["clientId"], str) and msg["data"]["clientId"]
     assert a["data"]["clientId"] != b["data"]["clientId"]
-    assert set(client.agent.hub.clients) == {a["data"]["clientId"], b["data"]["clientId"]}
+    assert set(client.app[HUB].clients) == {a["data"]["clientId"], b["data"]["clientId"]}
     await first.close()
     await second.close()
-    await wait_for(lambda: not client.agent.hub.clients)
+    await wait_for(lambda: not client.app[HUB].clients)
 
 
 async def test_ping_pong(client: Any) -> None:
@@ -91,7 +92,7 @@ async def test_oversized_frame_closes_only_that_client(client: Any) -> None:
     await ws.send_str(json.dumps({"type": "ping", "pad": "x" * (128 * 1024)}))
     msg = await ws.receive(timeout=5)
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-    await wait_for(lambda: len(client.agent.hub.clients) == 1)
+    await wait_for(lambda: len(client.app[HUB].clients) == 1)
     await other.send_json({"type": "ping"})
     assert (await other.receive_json(timeout=5))["type"] == "pong"
     await other.close()
@@ -116,7 +117,7 @@ async def test_emit_reaches_every_client(client: Any) -> None:
 async def test_emit_also_reaches_listeners(client: Any) -> None:
     """In-process listeners see the same events as /ws clients."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    client.agent.listeners.append(lambda t, d: seen.append((t, d)))
+    client.agent.events.subscribe(lambda t, d: seen.append((t, d)))
     client.agent.emit("movie:updated", {"id": 3})
     assert seen == [("movie:updated", {"id": 3})]
 
@@ -124,7 +125,7 @@ async def test_emit_also_reaches_listeners(client: Any) -> None:
 async def test_emit_without_clients_is_harmless(client: Any) -> None:
     """Broadcasting with nobody connected does nothing and raises nothing."""
     client.agent.emit("queue:stats", {"pending": 0, "running": 0, "failed": 0})
-    assert client.agent.hub.clients == {}
+    assert client.app[HUB].clients == {}
 
 
 @contextlib.asynccontextmanager
@@ -140,7 +141,7 @@ async def raw_socket(client: Any) -> AsyncIterator[aiohttp.ClientWebSocketRespon
 
 async def test_slow_client_gets_resync_and_is_dropped(client: Any) -> None:
     """A client that stops reading is sent resync and dropped; a reading client gets every event in order."""
-    hub = client.agent.hub
+    hub = client.app[HUB]
     hub.queue_size = 8
     pad = "p" * 32 * 1024
     fast = await connect(client)

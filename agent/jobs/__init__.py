@@ -1,16 +1,14 @@
-"""One handler per job type, wired to the queue by `register_all`."""
+"""One handler module per job type; `register_all` wires each to the queue of one agent's Services."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from agent.jobs import enrich, maintenance, notify, playback, publish, scan, webhook
+from agent.services import Services
 
-if TYPE_CHECKING:
-    from agent.service import Agent
+MODULES = (scan, enrich, publish, notify, webhook, playback, maintenance)
 
 
-def register_all(agent: Agent) -> None:
-    """Let each handler module register its job types."""
-    from agent.jobs import enrich, maintenance, notify, playback, publish, scan, webhook
-
-    for module in (scan, enrich, publish, notify, webhook, playback, maintenance):
-        module.register(agent)
+def register_all(services: Services) -> None:
+    """Let each handler module register its job types with `services.queue`."""
+    for module in MODULES:
+        module.register(services)

@@ -30,8 +30,13 @@ from watchdog.observers.inotify import InotifyEmitter
 from watchdog.observers.inotify_c import InotifyEvent, InotifyFD
 from watchdog.observers.polling import PollingObserver
 
+from agent.config import Config
 from agent.errors import UserError
+from agent.fsutil import RecentWrites
 from agent.library.naming import is_junk
+from agent.library.scan import enqueue_scan
+from agent.queue import Queue
+from agent.queue.model import Priority
 
 log = logging.getLogger(__name__)
 
@@ -339,3 +344,61 @@ def _stop_observer(observer: BaseObserver | None, fd: _InotifyFD | None) -> None
         fd.stop()
         with contextlib.suppress(RuntimeError):
             fd.join()
+
+
+class LibraryWatchers:
+    """One folder watcher per watched library; each settled change is queued as a low-priority folder scan.
+
+    The agent's own writes (RecentWrites) are ignored, so publishing never triggers a rescan.
+    """
+
+    def __init__(self, cfg: Config, queue: Queue, recent_writes: RecentWrites) -> None:
+        self.cfg, self.queue, self.recent_writes = cfg, queue, recent_writes
+        self.running: list[LibraryWatcher] = []
+
+    @property
+    def count(self) -> int:
+        """How many libraries are watched right now (for /api/health)."""
+        return sum(w.count for w in self.running)
+
+    def _on_change(self, root: Path) -> OnChange:
+        """A settled folder change becomes a scan of that folder (the root: the whole library)."""
+        top = os.path.abspath(root)
+
+        async def changed(library: str, folder: Path) -> None:
+            local = os.fspath(folder)  # the watcher reports absolute folders under its absolute root
+            target = None if local == top else local
+            job = await enqueue_scan(self.queue, library, target, source="watcher", priority=Priority.LOW)
+            log.info("library %s: %s changed, scan job %d", library, target or "root", job.id)
+
+        return changed
+
+    async def _overflowed(self, library: str) -> None:
+        """Lost inotify events mean a full (incremental) scan of the library."""
+        job = await enqueue_scan(self.queue, library, None, source="watcher", priority=Priority.LOW)
+        log.info("library %s: rescanning after lost folder events, job %d", library, job.id)
+
+    async def start(self) -> None:
+        """Start a watcher for every library whose `watch` is not off."""
+        await self.stop()
+        loop = asyncio.get_running_loop()
+        for lib in self.cfg.libraries:
+            if lib.watch == "off":
+                continue
+            watcher = LibraryWatcher(
+                {lib.name: lib.path},
+                self._on_change(lib.path),
+                loop,
+                quiet_period=self.cfg.watcher.quiet_seconds,
+                mode="poll" if lib.watch == "poll" else "auto",
+                on_overflow=self._overflowed,
+                ignore=self.recent_writes.contains,
+                poll_interval=self.cfg.watcher.poll_interval,
+            )
+            await watcher.start()
+            self.running.append(watcher)
+
+    async def stop(self) -> None:
+        """Stop every watcher."""
+        while self.running:
+            await self.running.pop().stop()

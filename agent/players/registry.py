@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
+
+from agent.clock import Clock
 from agent.config import PlayerConfig
 from agent.errors import PathError
+from agent.events import Emit
 from agent.paths import PathMapper
 from agent.players import PlayerError, PlayerUnreachable
 from agent.players.group import PlayerGroup, build_groups
 from agent.players.jellyfin import JellyfinClient
 from agent.players.kodi import KodiClient
+from agent.store import Database
 from agent.store import players as players_store
 
 if TYPE_CHECKING:
     from agent.players.kodi_events import KodiEventListener
-    from agent.service import Agent
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,8 @@ class Player:
 class PlayerRegistry:
     """Every configured player of one agent, grouped, with state kept in `media_players`."""
 
-    def __init__(self, agent: Agent, players: list[Player]) -> None:
-        self.agent = agent
+    def __init__(self, players: list[Player], db: Database, clock: Clock, emit: Emit) -> None:
+        self.db, self.clock, self.emit = db, clock, emit
         self.players = {p.name: p for p in players}
         self.groups: list[PlayerGroup[Player]] = build_groups((p.cfg.group or None, p) for p in players)
 
@@ -91,14 +94,14 @@ class PlayerRegistry:
 
     async def mark(self, player: Player, error: BaseException | None = None) -> None:
         """Record a call's outcome: connected on success, unreachable on a connection failure."""
-        now = self.agent.clock.now()
+        now = self.clock.now()
         if error is None:
-            await self.agent.db.write(players_store.mark_connected, player.name, now)
+            await self.db.write(players_store.mark_connected, player.name, now)
         elif isinstance(error, PlayerUnreachable):
-            await self.agent.db.write(players_store.mark_state, player.name, "unreachable", _message(error))
+            await self.db.write(players_store.mark_state, player.name, "unreachable", _message(error))
         elif isinstance(error, PlayerError):
             # It answered, but refused the request or our credentials: reachable, with an error to show.
-            await self.agent.db.write(players_store.mark_connected, player.name, now, _message(error))
+            await self.db.write(players_store.mark_connected, player.name, now, _message(error))
 
     async def set_activity(self, player: Player, activity: dict[str, Any], force: bool = False) -> None:
         """Store what a player is doing and emit `player:activity` when it changed (or when forced)."""
@@ -107,14 +110,14 @@ class PlayerRegistry:
             raise ValueError(f"unknown player activity state {state!r}")
         changed = _key(activity) != _key(player.activity)
         player.activity = activity
-        now_playing = None if state == "idle" else {**activity, "updated_at": self.agent.clock.now()}
-        await self.agent.db.write(players_store.store_now_playing, player.name, now_playing)
+        now_playing = None if state == "idle" else {**activity, "updated_at": self.clock.now()}
+        await self.db.write(players_store.store_now_playing, player.name, now_playing)
         if changed or force:
             event = {"player": player.name, "state": state}
             for key in ("file", "position", "total", "title"):
                 if activity.get(key) not in (None, ""):
                     event[key] = activity[key]
-            self.agent.emit("player:activity", event)
+            self.emit("player:activity", event)
 
     async def refresh_kodi_activity(self, player: Player, force: bool = False) -> dict[str, Any]:
         """Ask a Kodi what it plays now, record it, and return the activity dict."""
@@ -176,10 +179,8 @@ def _message(error: BaseException) -> str:
     return (getattr(error, "message", None) or str(error) or type(error).__name__)[:1000]
 
 
-def build_player(agent: Agent, cfg: PlayerConfig) -> Player:
+def build_player(cfg: PlayerConfig, http: aiohttp.ClientSession) -> Player:
     """One client for one configured player, using the agent's shared HTTP session."""
-    if agent.http is None:
-        raise RuntimeError("the agent's HTTP session is not open")
     mapper = PathMapper(
         [{"remote": m.remote, "local": m.local} for m in cfg.path_mappings], name=f"player '{cfg.name}'"
     )
@@ -190,34 +191,14 @@ def build_player(agent: Agent, cfg: PlayerConfig) -> Player:
             cfg.url if cfg.url.endswith("/jsonrpc") else cfg.url + "/jsonrpc",
             cfg.username or None,
             cfg.password,
-            session=agent.http,
+            session=http,
         )
     else:
-        client = JellyfinClient(cfg.name, cfg.url, cfg.api_key, session=agent.http)
+        client = JellyfinClient(cfg.name, cfg.url, cfg.api_key, session=http)
     return Player(cfg=cfg, client=client, mapper=mapper)
 
 
-_REGISTRIES: weakref.WeakKeyDictionary[Agent, PlayerRegistry] = weakref.WeakKeyDictionary()
-
-
-def registry_of(agent: Agent) -> PlayerRegistry | None:
-    """The registry the players service built for this agent, if it runs."""
-    return _REGISTRIES.get(agent)
-
-
-def install(agent: Agent, registry: PlayerRegistry | None) -> None:
-    """Make `registry` the one jobs and routes of this agent use (None removes it)."""
-    if registry is None:
-        _REGISTRIES.pop(agent, None)
-    else:
-        _REGISTRIES[agent] = registry
-
-
-async def players_of(agent: Agent) -> PlayerRegistry:
-    """The running registry, or a new one without listeners (jobs run outside the server, e.g. the CLI)."""
-    registry = _REGISTRIES.get(agent)
-    if registry is None:
-        await agent.open_http()
-        registry = PlayerRegistry(agent, [build_player(agent, p) for p in agent.cfg.players])
-        _REGISTRIES[agent] = registry
-    return registry
+def build_registry(players: list[PlayerConfig], http: aiohttp.ClientSession, db: Database, clock: Clock,
+                   emit: Emit) -> PlayerRegistry:
+    """A client per configured player, in config order (no connection is made here)."""
+    return PlayerRegistry([build_player(p, http) for p in players], db, clock, emit)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from agent.service import Agent
-from agent.web.keys import AGENT
+from agent.clock import Clock
+from agent.config import Config
+from agent.events import Events
+from agent.root import open_agent
+from agent.web.hub import Hub
+from agent.web.keys import HUB, MAX_BODY, SERVICES
 from agent.web.middleware import Handler, error_response, errors, make_auth
+from agent.web.routes import setup_routes
 
 log = logging.getLogger("agent.web")
-MAX_BODY = 1024 * 1024  # webhooks and PATCH bodies: 1 MiB
 HEADER_TIMEOUT = 20.0  # seconds a connection may take to send a request's headers (and may sit idle)
 BODY_TIMEOUT = 60.0  # seconds a request's body may take to arrive once its headers have
 
@@ -66,52 +67,38 @@ def body_deadline(seconds: float) -> Any:
     return deadline
 
 
-def static_dir() -> Path:
-    """The dashboard's files inside the package."""
-    return Path(str(resources.files("agent.web").joinpath("static")))
+def create_app(cfg: Config, clock: Clock | None = None, *, api_key: str, start_workers: bool = True,
+               background: bool = True, body_timeout: float = BODY_TIMEOUT) -> web.Application:
+    """Build the app; startup opens the agent (agent.root.open_agent) and stores its Services on the app.
 
-
-def create_app(agent: Agent, start_workers: bool = True, body_timeout: float = BODY_TIMEOUT) -> web.Application:
-    """Build the app; startup opens the store, the HTTP session, the queue and the watchers."""
-    app = web.Application(middlewares=[errors, body_deadline(body_timeout), make_auth(agent.api_key)],
+    One exit stack rather than one cleanup_ctx per resource: aiohttp does not clean up the contexts
+    that already started when a later one fails, which left the database threads running and the
+    process alive after a failed start.
+    """
+    app = web.Application(middlewares=[errors, body_deadline(body_timeout), make_auth(api_key)],
                           client_max_size=MAX_BODY)
-    app[AGENT] = agent
+    hub = Hub()
+    app[HUB] = hub
+    events = Events()
+    events.subscribe(hub.broadcast)
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        """Open the store, the HTTP session, the queue and the services; close them in reverse.
-
-        One exit stack rather than one cleanup_ctx per resource: aiohttp 3.14 does not clean up the
-        contexts that already started when a later one fails, which left the database threads
-        running and the process alive after a failed start.
-        """
-        from agent.runtime import start_services, stop_services
-
-        async with contextlib.AsyncExitStack() as stack:
-            await agent.open_store()
-            stack.push_async_callback(agent.db.close)
-            await agent.open_http()
-            stack.push_async_callback(agent.close_http)
-            agent.register_jobs()
-            if start_workers:
-                await agent.queue.start()
-                stack.push_async_callback(agent.queue.stop)
-            stack.push_async_callback(stop_services, agent)  # stops whatever did start
-            await start_services(agent)
+    async def agent_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Open the agent for the app's lifetime; close it in reverse on cleanup."""
+        async with open_agent(cfg, clock, api_key=api_key, events=events, start_workers=start_workers,
+                              background=background) as services:
+            app[SERVICES] = services
             yield
 
     async def close_ws(app: web.Application) -> None:
         """Close every /ws socket (GOING_AWAY)."""
-        await agent.hub.close_all()
+        await hub.close_all()
 
     async def stop_queue(app: web.Application) -> None:
         """Start stopping the queue while HTTP handlers drain, so both fit in the grace period."""
-        if start_workers:
-            agent.queue.begin_stop()
+        if start_workers and SERVICES in app:
+            app[SERVICES].queue.begin_stop()
 
-    app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(agent_ctx)
     app.on_shutdown.extend([stop_queue, close_ws])
-
-    from agent.web.routes import setup_routes
-
-    setup_routes(app, agent)
+    setup_routes(app)
     return app

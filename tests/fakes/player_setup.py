@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from agent.service import Agent
+from agent.services import Services as Agent
 from fakes.jellyfin import FakeJellyfin
 from fakes.kodi import FakeKodi
 

@@ -1,15 +1,15 @@
-"""Route registration: each module adds its own routes."""
+"""Route registration: each module adds its own routes; handlers read Services from the app."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from agent.service import Agent
+from agent.web.routes import jobs, media, openapi, players, series, system, webhooks
+
+MODULES = (system, jobs, media, series, webhooks, players, openapi)
 
 
-def setup_routes(app: web.Application, agent: Agent) -> None:
+def setup_routes(app: web.Application) -> None:
     """Register every route module."""
-    from agent.web.routes import jobs, media, openapi, players, series, system, webhooks
-
-    for module in (system, jobs, media, series, webhooks, players, openapi):
-        module.setup(app, agent)
+    for module in MODULES:
+        module.setup(app)

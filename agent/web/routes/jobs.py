@@ -4,30 +4,35 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agent.service import Agent
+from agent.web.keys import services_of
 from agent.web.params import path_id, query_int
 
 
-def setup(app: web.Application, agent: Agent) -> None:
+def setup(app: web.Application) -> None:
     """Register the /api/jobs routes."""
 
     async def list_jobs(request: web.Request) -> web.Response:
-        jobs, total = await agent.queue.list(
+        services = services_of(request)
+        jobs, total = await services.queue.list(
             request.query.get("status") or None, request.query.get("type") or None,
             query_int(request, "limit", 50, 1, 500), query_int(request, "offset", 0, 0, 10**9))
         return web.json_response({"items": [j.to_dict() for j in jobs], "total": total})
 
     async def get_job(request: web.Request) -> web.Response:
-        return web.json_response((await agent.queue.get(path_id(request))).to_dict())
+        services = services_of(request)
+        return web.json_response((await services.queue.get(path_id(request))).to_dict())
 
     async def retry_job(request: web.Request) -> web.Response:
-        return web.json_response((await agent.queue.retry(path_id(request))).to_dict())
+        services = services_of(request)
+        return web.json_response((await services.queue.retry(path_id(request))).to_dict())
 
     async def cancel_job(request: web.Request) -> web.Response:
-        return web.json_response((await agent.queue.cancel(path_id(request))).to_dict())
+        services = services_of(request)
+        return web.json_response((await services.queue.cancel(path_id(request))).to_dict())
 
     async def stop_job(request: web.Request) -> web.Response:
-        job = await agent.queue.cancel(path_id(request), allow_running=True)
+        services = services_of(request)
+        job = await services.queue.cancel(path_id(request), allow_running=True)
         return web.json_response(job.to_dict(), status=202 if job.status.value == "running" else 200)
 
     app.router.add_get("/api/jobs", list_jobs)

@@ -6,11 +6,10 @@ import json
 
 from aiohttp import web
 
-from agent.service import Agent
 from agent.web.openapi import document
 
 
-def setup(app: web.Application, agent: Agent) -> None:
+def setup(app: web.Application) -> None:
     """Register the OpenAPI route."""
     body = json.dumps(document(), indent=1)
 

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from aiohttp import web
 
 from agent.clock import iso
 from agent.config_checks import mask_url, mask_values
-from agent.service import Agent
-
-
-def _players(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every player row with its group name, in config order."""
-    rows = conn.execute(
-        "SELECT p.*, g.name AS group_name FROM media_players p"
-        " LEFT JOIN media_player_groups g ON g.id = p.group_id ORDER BY p.position, p.name"
-    ).fetchall()
-    return [dict(r) for r in rows]
+from agent.store import api
+from agent.web.keys import services_of
 
 
 def player_to_api(row: dict[str, Any]) -> dict[str, Any]:
@@ -43,12 +34,13 @@ def player_to_api(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def setup(app: web.Application, agent: Agent) -> None:
+def setup(app: web.Application) -> None:
     """Register the players route."""
 
     async def players(request: web.Request) -> web.Response:
         """List the players."""
-        items = [player_to_api(r) for r in await agent.db.read(_players)]
+        services = services_of(request)
+        items = [player_to_api(r) for r in await services.db.read(api.players)]
         return web.json_response({"items": items, "total": len(items)})
 
     app.router.add_get("/api/players", players)

@@ -12,12 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from aiohttp import web
 
 from agent import __version__
+from agent.cli import cache as cache_cli
+from agent.cli import scan as scan_cli
 from agent.config import Config, default_config_path, load_config
 from agent.config_checks import MASK, effective, mask_values, secrets
 from agent.errors import UserError
-from agent.process import DataDirLock
+from agent.process import DataDirLock, bind, close_all
+from agent.queue.model import Status
+from agent.root import api_key_file, resolve_api_key
+from agent.store import Database, migrate_file
+from agent.store import jobs as sql
+from agent.web.app import create_app, server_options
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 log = logging.getLogger("agent")
@@ -67,13 +75,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     Order matters: the data_dir lock, then the port, then the database check, and only then the key
     and the first line of output, so a refused start changes nothing and says why in one line.
     """
-    from aiohttp import web
-
-    from agent.process import DataDirLock, bind, close_all
-    from agent.service import Agent, api_key_file, resolve_api_key
-    from agent.store import migrate_file
-    from agent.web.app import create_app, server_options
-
     cfg = _load(args)
     host = "127.0.0.1" if cfg.server.host in ("localhost", "") else cfg.server.host
     with DataDirLock(cfg.data_dir):  # a second agent on this data_dir stops here, naming the first's PID
@@ -81,17 +82,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             # damaged, read-only, full or newer than this agent: one line, before any key is made
             migrate_file(cfg.data_dir / "metarr.sqlite", check=True)
-            agent = Agent(cfg)
-            agent.api_key, generated = resolve_api_key(cfg)
+            api_key, generated = resolve_api_key(cfg)
         except BaseException:
             close_all(sockets)
             raise
-        setup_logging(cfg.log_level, [*secrets(cfg), agent.api_key])
+        setup_logging(cfg.log_level, [*secrets(cfg), api_key])
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the printed URL
         if generated:
             print(f"Generated an API key and saved it to {api_key_file(cfg)} (shown once):\n"
-                  f"  API key:   {agent.api_key}\n"
-                  f"  Dashboard: http://{shown}:{cfg.server.port}/?apikey={agent.api_key}", file=sys.stderr,
+                  f"  API key:   {api_key}\n"
+                  f"  Dashboard: http://{shown}:{cfg.server.port}/?apikey={api_key}", file=sys.stderr,
                   flush=True)
         else:
             print(f"Dashboard: http://{shown}:{cfg.server.port}/ (API key from "
@@ -103,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      cfg.server.port, len(cfg.libraries), "y" if len(cfg.libraries) == 1 else "ies")
 
         try:
-            web.run_app(create_app(agent), sock=sockets, print=serving, access_log=None,
+            web.run_app(create_app(cfg, api_key=api_key), sock=sockets, print=serving, access_log=None,
                         **server_options(grace=cfg.jobs.grace_seconds))
         except OSError as exc:
             if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
@@ -126,8 +126,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Bring the database to the current schema."""
-    from agent.store import migrate_file
-
     cfg = _load(args)
     with DataDirLock(cfg.data_dir, "run `metarr-agent migrate` (the agent migrates at start)"):
         before, after = migrate_file(cfg.data_dir / "metarr.sqlite")
@@ -138,10 +136,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """List jobs as a table (newest first), optionally filtered by status and type."""
-    from agent.queue.model import Status
-    from agent.store import Database
-    from agent.store import jobs as sql
-
     statuses = [s.value for s in Status]
     if args.status and args.status not in statuses:
         raise UserError(f"unknown status {args.status!r} (use {', '.join(statuses)})")
@@ -208,10 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions(sub: argparse._SubParsersAction, add: Callable) -> None:
     """The scan and cache subcommands live beside the code they drive."""
-    from agent import cache_cli
-    from agent.library import cli as library_cli
-
-    library_cli.add_commands(add)
+    scan_cli.add_commands(add)
     cache_cli.add_commands(add)
 
 

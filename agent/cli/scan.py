@@ -11,8 +11,13 @@ from typing import Any, TextIO
 
 from agent.config import Config, LibraryConfig, default_config_path, load_config
 from agent.errors import UserError
+from agent.events import Events
+from agent.library.scan import scan_keys
 from agent.process import DataDirLock
+from agent.queue import Queue
 from agent.queue.model import Priority, Status
+from agent.root import open_agent
+from agent.store import Database
 
 EXIT_OK, EXIT_USER = 0, 1
 BAR_WIDTH = 24
@@ -61,9 +66,6 @@ class ProgressLine:
 
 async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[str, int]]:
     """Put scan jobs in the database for the running server to pick up."""
-    from agent.jobs.scan import scan_keys
-    from agent.queue import Queue
-    from agent.store import Database
 
     db = Database(cfg.data_dir / "metarr.sqlite")
     await db.open()
@@ -84,33 +86,26 @@ async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[st
 
 
 async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> list[tuple[str, Any]]:
-    """Build an agent, queue the scans and run the queue until idle; returns (library, finished job)."""
-    from agent.jobs.scan import scan_keys
-    from agent.service import Agent
-
-    agent = Agent(cfg)
+    """Open the agent here (no server, no watchers), queue the scans and run the queue until idle."""
     line = ProgressLine(stream)
-    agent.listeners.append(line)
+    events = Events()
+    events.subscribe(line)
     try:
-        await agent.open_store()  # inside: a refused store still closes the database's threads
-        await agent.open_http()
-        agent.register_jobs()
-        jobs = []
-        for lib in libs:
-            job = await agent.queue.enqueue(
-                "scan",
-                {"library": lib.name, "source": "cli"},
-                priority=Priority.HIGH,
-                **scan_keys(lib.name, None),
-            )
-            jobs.append((lib.name, job.id))
-        await agent.queue.run_until_idle()
-        line.end()
-        return [(name, await agent.queue.get(job_id)) for name, job_id in jobs]
+        async with open_agent(cfg, events=events, start_workers=False, background=False) as services:
+            jobs = []
+            for lib in libs:
+                job = await services.queue.enqueue(
+                    "scan",
+                    {"library": lib.name, "source": "cli"},
+                    priority=Priority.HIGH,
+                    **scan_keys(lib.name, None),
+                )
+                jobs.append((lib.name, job.id))
+            await services.queue.run_until_idle()
+            line.end()
+            return [(name, await services.queue.get(job_id)) for name, job_id in jobs]
     finally:
         line.end()
-        await agent.close_http()
-        await agent.db.close()
 
 
 def summary(name: str, result: dict[str, Any]) -> str:

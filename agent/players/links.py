@@ -1,18 +1,17 @@
-"""The players service: one client per configured player, Kodi listeners with polling fallback, state."""
+"""Player links: a Kodi notification listener (with polling fallback) per Kodi, a session poller per Jellyfin."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
+
+import aiohttp
 
 from agent.players import PlayerError
 from agent.players.kodi_events import KodiEventListener, kodi_ws_url
-from agent.players.registry import Player, PlayerRegistry, build_player, install, registry_of
-
-if TYPE_CHECKING:
-    from agent.service import Agent
+from agent.players.registry import Player, PlayerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +25,29 @@ PLAYER_EVENTS: Final = frozenset(
 )
 
 
-class PlayersService:
-    """Runs the listeners and pollers of one registry until stopped."""
+class PlayerLinks:
+    """Runs the listeners and pollers of one registry until stopped (poll intervals default to the module's)."""
 
-    def __init__(
-        self,
-        agent: Agent,
-        registry: PlayerRegistry,
-        kodi_poll: float = KODI_POLL_SECONDS,
-        jellyfin_poll: float = JELLYFIN_POLL_SECONDS,
-    ) -> None:
-        self.agent = agent
+    def __init__(self, registry: PlayerRegistry, http: aiohttp.ClientSession, kodi_poll: float | None = None,
+                 jellyfin_poll: float | None = None) -> None:
         self.registry = registry
+        self.http = http
         self.kodi_poll = kodi_poll
         self.jellyfin_poll = jellyfin_poll
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start a listener (plus a connect watcher) per Kodi and a poller per Jellyfin."""
-        assert self.agent.http is not None
+        await self.stop()
         for player in self.registry.players.values():
             if player.is_kodi:
                 player.listener = KodiEventListener(
                     player.name,
                     kodi_ws_url(player.cfg.url, player.cfg.ws_port),
-                    self.agent.http,
+                    self.http,
                     on_event=self._handler(player),
                     poll=self._poller(player),
-                    poll_interval=self.kodi_poll,
+                    poll_interval=KODI_POLL_SECONDS if self.kodi_poll is None else self.kodi_poll,
                 )
                 player.listener.start()
                 self._spawn(self._watch_socket(player), f"kodi-state-{player.name}")
@@ -119,34 +113,4 @@ class PlayersService:
                 await self.registry.refresh_jellyfin_activity(player)
             except PlayerError as exc:
                 log.debug("jellyfin %s: poll failed: %s", player.name, exc)
-            await asyncio.sleep(self.jellyfin_poll)
-
-
-_SERVICES: dict[int, PlayersService] = {}
-
-
-async def start(agent: Agent) -> None:
-    """Build the registry from agent.cfg.players and start listening (no-op without players)."""
-    if not agent.cfg.players:
-        return
-    await agent.open_http()
-    registry = registry_of(agent) or PlayerRegistry(
-        agent, [build_player(agent, p) for p in agent.cfg.players]
-    )
-    install(agent, registry)
-    service = PlayersService(agent, registry, KODI_POLL_SECONDS, JELLYFIN_POLL_SECONDS)
-    service.start()
-    _SERVICES[id(agent)] = service
-
-
-async def stop(agent: Agent) -> None:
-    """Stop the listeners and forget the registry."""
-    service = _SERVICES.pop(id(agent), None)
-    if service is not None:
-        await service.stop()
-    install(agent, None)
-
-
-def service_of(agent: Agent) -> PlayersService | None:
-    """The running service of an agent (tests use it to shorten poll intervals)."""
-    return _SERVICES.get(id(agent))
+            await asyncio.sleep(JELLYFIN_POLL_SECONDS if self.jellyfin_poll is None else self.jellyfin_poll)

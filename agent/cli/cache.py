@@ -11,6 +11,7 @@ from agent.cache import AssetCache, GcReport, VerifyReport
 from agent.config import Config, default_config_path, load_config
 from agent.errors import UserError
 from agent.process import DataDirLock
+from agent.store import Database
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 ACTIONS = ("verify", "gc")
@@ -26,8 +27,6 @@ def open_cache_args(cfg: Config) -> tuple[Path, Path]:
 
 async def run_action(cfg: Config, action: str) -> VerifyReport | GcReport:
     """Open the database and the cache with the config's artwork settings and run one action."""
-    from agent.store import Database
-
     db_path, root = open_cache_args(cfg)
     db = Database(db_path)
     await db.open()
