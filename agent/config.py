@@ -5,187 +5,38 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from agent.config_checks import check_config, mask_url
+from agent.config_model import (
+    ART_TYPES,
+    CENTURY_DAYS,
+    DAY,
+    JOB_TYPES,
+    LOG_LEVELS,
+    SOURCES,
+    ArtworkConfig,
+    Config,
+    FanartConfig,
+    JobsConfig,
+    LibraryConfig,
+    NfoConfig,
+    PathMappingConfig,
+    PlaybackConfig,
+    PlayerConfig,
+    ProvidersConfig,
+    PublishConfig,
+    ServerConfig,
+    SourceConfig,
+    TmdbConfig,
+    WatcherConfig,
+)
 from agent.errors import ConfigError
+from agent.paths import validate_mapping
 from agent.yamlreader import Reader, compose_document, fields_of, in_file_order, read_document, shown
 
-ART_TYPES = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart", "keyart", "thumb")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-JOB_TYPES = (
-    "webhook", "scan", "enrich", "publish", "notify_players", "playback_capture",
-    "playback_restore", "cleanup", "cache_gc",
-)
-SOURCES = ("radarr", "sonarr", "jellyfin", "plex")
-DAY = 86400.0
-CENTURY_DAYS = 36500.0
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PathMappingConfig:
-    """One remote <-> local prefix pair."""
-
-    remote: str
-    local: str
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Where the HTTP server listens and its key."""
-
-    host: str = "127.0.0.1"
-    port: int = 7979
-    api_key: str = field(default="", repr=False)
-
-
-@dataclass(frozen=True)
-class JobsConfig:
-    """Queue workers, per-type limits, retries and pruning."""
-
-    workers: int = 2
-    limits: dict[str, int] = field(default_factory=lambda: {"scan": 1, "enrich": 4})
-    max_retries: int = 3
-    timeout_seconds: float = 600.0
-    prune_completed_days: float = 7.0
-    grace_seconds: float = 10.0
-
-
-@dataclass(frozen=True)
-class LibraryConfig:
-    """One media library folder."""
-
-    name: str
-    kind: str
-    path: Path
-    watch: str = "auto"
-
-
-@dataclass(frozen=True)
-class TmdbConfig:
-    """TMDB credentials and endpoints."""
-
-    api_key: str = field(default="", repr=False)
-    language: str = "en-US"
-    country: str = "US"
-    base_url: str = "https://api.themoviedb.org/3"
-    image_base_url: str = "https://image.tmdb.org/t/p/original"
-    ttl_days: float = 7.0
-    rate_limit: int = 40  # requests per 10 s (TMDB's documented limit); a local mirror or test fake may allow more
-
-
-@dataclass(frozen=True)
-class FanartConfig:
-    """fanart.tv credentials."""
-
-    api_key: str = field(default="", repr=False)
-    base_url: str = "https://webservice.fanart.tv/v3"
-
-
-@dataclass(frozen=True)
-class ProvidersConfig:
-    """Metadata providers."""
-
-    tmdb: TmdbConfig = field(default_factory=TmdbConfig)
-    fanart: FanartConfig = field(default_factory=FanartConfig)
-
-
-@dataclass(frozen=True)
-class ArtworkConfig:
-    """Which artwork types to fetch and how many extra fanarts."""
-
-    types: tuple[str, ...] = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart")
-    extrafanart: int = 0
-    max_asset_mb: float = 25.0
-    gc_grace_days: float = 7.0
-
-
-@dataclass(frozen=True)
-class NfoConfig:
-    """NFO naming and templates."""
-
-    movie_filename: str = "basename"
-    templates: Path | None = None
-    existing: str = "keep"  # another tool's NFO values: kept (providers fill gaps) or refreshed by providers
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """A webhook sender and how its paths map to ours."""
-
-    path_mappings: tuple[PathMappingConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class WatcherConfig:
-    """Folder watching: quiet period before a folder is rescanned, poll interval."""
-
-    quiet_seconds: float = 5.0
-    poll_interval: float = 30.0
-    missing_grace_days: float = 30.0
-
-
-@dataclass(frozen=True)
-class PlaybackConfig:
-    """How long a captured playback state waits to be restored."""
-
-    expire_hours: float = 24.0
-
-
-@dataclass(frozen=True)
-class PlayerConfig:
-    """A Kodi or Jellyfin instance to notify."""
-
-    name: str
-    type: str
-    url: str = field(repr=False)  # may hold user:password@
-    username: str = ""
-    password: str = field(default="", repr=False)
-    api_key: str = field(default="", repr=False)
-    group: str = ""
-    ws_port: int = 9090
-    defer_while_playing: bool = False
-    path_mappings: tuple[PathMappingConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class PublishConfig:
-    """How new files and folders beside media are created: their umask (None: the agent's own umask)."""
-
-    umask: int | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole effective configuration."""
-
-    path: Path | None
-    server: ServerConfig
-    data_dir: Path
-    log_level: str
-    jobs: JobsConfig
-    libraries: tuple[LibraryConfig, ...]
-    providers: ProvidersConfig
-    artwork: ArtworkConfig
-    nfo: NfoConfig
-    sources: dict[str, SourceConfig]
-    players: tuple[PlayerConfig, ...]
-    watcher: WatcherConfig
-    playback: PlaybackConfig
-    publish: PublishConfig = PublishConfig()
-
-    def library(self, name: str) -> LibraryConfig | None:
-        """Find a library by name (case-insensitive)."""
-        for lib in self.libraries:
-            if lib.name.lower() == name.lower():
-                return lib
-        return None
-
-
-# ---------------------------------------------------------------- loading
 
 
 def _path(base: Path, text: str) -> Path:
@@ -215,8 +66,6 @@ def _safely(r: Reader, build: Callable[[], T]) -> T | None:
 
 def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
     """Read a path_mappings list of {remote, local}."""
-    from agent.paths import validate_mapping
-
     def one(r: Reader) -> PathMappingConfig | None:
         """One {remote, local} pair, or None when it is noted as wrong."""
         remote, local = r.get("remote", str), r.get("local", str)

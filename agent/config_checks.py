@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from agent.config import Config
+    from agent.config_model import Config
     from agent.yamlreader import Reader
 
 # A secret this short is ordinary text ("ab" is in "table"): it could not be kept out of the logs

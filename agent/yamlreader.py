@@ -148,7 +148,7 @@ def in_file_order(problems: list[str]) -> list[str]:
 
 
 def expand_env(text: str) -> str:
-    """Replace ${NAME} and ${NAME:-default} from the environment (unset -> empty, or the default)."""
+    """Expand ${NAME} and ${NAME:-default} with values of the environment (unset -> empty, or the default)."""
     return ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or m.group(2) or "", text)
 
 

@@ -117,7 +117,7 @@ def item_routes(app: web.Application, entity: str, with_get: bool = True) -> Non
         return web.json_response({"job_id": job.id}, status=202)
 
     async def refresh(request: web.Request) -> web.Response:
-        """Drop the values held from another tool's NFO, then re-enrich (providers update them) and republish."""
+        """Release values held since adopting another tool's NFO; re-enrich (providers update them), republish."""
         services = services_of(request)
         item_id = path_id(request)
         item = await services.db.read(media.load, entity, item_id)
