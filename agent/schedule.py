@@ -10,8 +10,8 @@ from typing import Any
 
 from agent.clock import Clock
 from agent.config import Config
+from agent.housekeeping import enqueue_cache_gc
 from agent.queue import Queue
-from agent.queue.model import Priority
 from agent.store import Database, meta
 from agent.store import players as players_store
 from agent.store import webhooks as webhooks_store
@@ -40,7 +40,7 @@ class Maintenance:
             # First start: the first GC runs a day from now, not while the agent is being set up.
             await self.db.write(meta.put, GC_META_KEY, repr(now))
         elif now - float(last) >= GC_EVERY:
-            job = await self.queue.enqueue("cache_gc", {}, priority=Priority.LOW, dedupe_key="cache_gc")
+            job = await enqueue_cache_gc(self.queue)
             await self.db.write(meta.put, GC_META_KEY, repr(now))
             out["cache_gc_job"] = job.id
         out["playback_expired"] = await self.db.write(players_store.expire_playback, now)
