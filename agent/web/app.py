@@ -1,4 +1,4 @@
-"""The aiohttp application factory: one cleanup_ctx per resource, routes from the route modules."""
+"""The aiohttp application factory: startup opens the agent (agent.root.open_agent), routes read its Services."""
 
 from __future__ import annotations
 
