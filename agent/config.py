@@ -151,7 +151,7 @@ def _jobs(r: Reader | None) -> JobsConfig:
                 continue
             limits[key] = lim.integer(key, limits.get(key, 1), 1, 64)
         lim.done()
-    cfg = JobsConfig(workers=r.integer("workers", 2, 1, 64), limits=limits,
+    cfg = JobsConfig(workers=r.integer("workers", JobsConfig.workers, 1, 64), limits=limits,
                      max_retries=r.integer("max_retries", 3, 0, 100),
                      timeout_seconds=r.number("timeout_seconds", 600.0, 0, 7 * DAY, above=True),
                      prune_completed_days=r.number("prune_completed_days", 7.0, 0, CENTURY_DAYS),
@@ -205,7 +205,7 @@ def _providers(r: Reader | None) -> ProvidersConfig:
                           base_url=t.get("base_url", str, tmdb.base_url).rstrip("/"),
                           image_base_url=t.get("image_base_url", str, tmdb.image_base_url).rstrip("/"),
                           ttl_days=t.number("ttl_days", 7.0, 0, CENTURY_DAYS),
-                          rate_limit=t.get("rate_limit", int, 40))
+                          rate_limit=t.get("rate_limit", int, TmdbConfig.rate_limit))
         if not 1 <= tmdb.rate_limit <= 100000:
             t.problem("rate_limit", f"must be between 1 and 100000 requests per 10 s, got {tmdb.rate_limit}")
         t.done()

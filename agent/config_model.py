@@ -9,7 +9,7 @@ from pathlib import Path
 ART_TYPES = ("poster", "fanart", "clearlogo", "clearart", "banner", "landscape", "discart", "keyart", "thumb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JOB_TYPES = (
-    "webhook", "scan", "enrich", "publish", "notify_players", "playback_capture",
+    "webhook", "scan", "enrich", "artwork", "publish", "notify_players", "playback_capture",
     "playback_restore", "cleanup", "cache_gc",
 )
 SOURCES = ("radarr", "sonarr", "jellyfin", "plex")
@@ -38,8 +38,8 @@ class ServerConfig:
 class JobsConfig:
     """Queue workers, per-type limits, retries and pruning."""
 
-    workers: int = 2
-    limits: dict[str, int] = field(default_factory=lambda: {"scan": 1, "enrich": 4})
+    workers: int = 8  # lookups wait on the network: 8 at once keep TMDB's 40 requests/s busy
+    limits: dict[str, int] = field(default_factory=lambda: {"scan": 1, "publish": 2})
     max_retries: int = 3
     timeout_seconds: float = 600.0
     prune_completed_days: float = 7.0
@@ -66,7 +66,7 @@ class TmdbConfig:
     base_url: str = "https://api.themoviedb.org/3"
     image_base_url: str = "https://image.tmdb.org/t/p/original"
     ttl_days: float = 7.0
-    rate_limit: int = 40  # requests per 10 s (TMDB's documented limit); a local mirror or test fake may allow more
+    rate_limit: int = 400  # requests per 10 s: TMDB's ceiling today is about 40/s (429 + Retry-After above it)
 
 
 @dataclass(frozen=True)

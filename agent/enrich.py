@@ -1,4 +1,5 @@
-"""Enrichment: fill an item's fields and artwork from providers, webhook hints and local files, never over a lock;
+"""Enrichment: fill an item's fields from providers and webhook hints, never over a lock, and adopt the user's own
+artwork beside the media (remote artwork is agent.artwork's step);
 `EnrichRequest` is the enrich job's payload and `enqueue_enrich` its enqueue call."""
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any
 from agent.cache import AssetCache
 from agent.clock import Clock
 from agent.config import Config
-from agent.errors import AgentError, PermanentFailure, RetryLater, UserError
+from agent.errors import AgentError, PermanentFailure, UserError
 from agent.events import Emit
 from agent.hints import Hints
 from agent.nfo import NfoError
 from agent.nfo.parse import parse_nfo_async
-from agent.providers import ArtworkCandidate, ProviderResult, choose_artwork
+from agent.providers import ProviderResult
 from agent.providers.base import rank_candidates
 from agent.providers.configured import Providers
 from agent.publish.edits import episode_fields, read_existing
@@ -27,7 +28,7 @@ from agent.queue import JobContext, Queue
 from agent.queue.model import Job, Priority
 from agent.store import assets, media
 from agent.store.db import Database
-from agent.store.media import ART_LOCK_PREFIX, Item
+from agent.store.media import Item
 
 log = logging.getLogger("agent.enrich")
 ID_FIELDS = ("tmdb_id", "imdb_id", "tvdb_id")
@@ -67,49 +68,34 @@ def hint_fields(hints: Hints) -> dict[str, Any]:
     return out
 
 
-def hint_artwork(hints: Hints) -> list[ArtworkCandidate]:
-    """Artwork candidates from the images a sender offered (types the agent does not know are skipped)."""
-    out = []
-    for img in hints.images:
-        try:
-            out.append(ArtworkCandidate(type=img.type, url=img.url, source="webhook"))
-        except (ValueError, TypeError):
-            continue
-    return out
+def provider_ids(item: Item) -> dict[str, Any]:
+    """The ids an item is known by at the providers."""
+    return {k: item.fields[k] for k in ID_FIELDS if item.fields.get(k)}
 
 
-async def _lookup(providers: Providers, item: Item, series: Item | None
-                  ) -> tuple[ProviderResult | None, list[ArtworkCandidate]]:
-    """Ask the providers about an item; returns (metadata result, extra artwork)."""
-    tmdb, fanart = providers.tmdb, providers.fanart
-    ids = {k: item.fields[k] for k in ID_FIELDS if item.fields.get(k)}
-    result: ProviderResult | None = None
-    extra: list[ArtworkCandidate] = []
+async def lookup(providers: Providers, item: Item, series: Item | None) -> ProviderResult | None:
+    """Ask TMDB about an item: its fields and the artwork it offers (a title search first when it has no id)."""
+    tmdb = providers.tmdb
+    if tmdb is None:
+        return None
+    ids = provider_ids(item)
     if item.entity == "episode":
-        show_ids = {k: series.fields[k] for k in ID_FIELDS if series and series.fields.get(k)}
+        show_ids = provider_ids(series) if series is not None else {}
         season, number = item.fields.get("season"), item.fields.get("episode")
-        if tmdb and show_ids and season is not None and number is not None:
-            result = await tmdb.episode(show_ids, int(season), int(number))
-        return result, extra
+        if show_ids and season is not None and number is not None:
+            return await tmdb.episode(show_ids, int(season), int(number))
+        return None
     kind = "movie" if item.entity == "movie" else "tv"
-    if tmdb is not None:
-        if not ids.get("tmdb_id") and not ids.get("imdb_id") and not (kind == "tv" and ids.get("tvdb_id")):
-            title = item.fields.get("title")
-            if title:
-                search = tmdb.search_movie if kind == "movie" else tmdb.search_tv
-                found = rank_candidates(await search(title, item.fields.get("year")), title, item.fields.get("year"))
-                if found:
-                    ids["tmdb_id"] = found[0]["tmdb_id"]
-        if ids:
-            result = await (tmdb.movie(ids) if kind == "movie" else tmdb.tv(ids))
-    if fanart is not None:
-        art_ids = dict(ids)
-        if result is not None:
-            art_ids.update({k: v for k, v in result.raw_ids.items() if v})
-            art_ids.update({k: result.fields[k] for k in ID_FIELDS if result.fields.get(k)})
-        if art_ids:
-            extra = await fanart.artwork(kind, art_ids)
-    return result, extra
+    if not ids.get("tmdb_id") and not ids.get("imdb_id") and not (kind == "tv" and ids.get("tvdb_id")):
+        title = item.fields.get("title")
+        if title:
+            search = tmdb.search_movie if kind == "movie" else tmdb.search_tv
+            found = rank_candidates(await search(title, item.fields.get("year")), title, item.fields.get("year"))
+            if found:
+                ids["tmdb_id"] = found[0]["tmdb_id"]
+    if not ids:
+        return None
+    return await (tmdb.movie(ids) if kind == "movie" else tmdb.tv(ids))
 
 
 async def foreign_nfo_fields(db: Database, cfg: Config, item: Item) -> set[str]:
@@ -155,7 +141,8 @@ class Enricher:
 
     async def enrich_item(self, entity: str, item_id: int, hints: Hints | None = None, refresh: bool = False
                           ) -> EnrichReport:
-        """Enrich one item: fields (locks and held NFO values respected, nothing erased), then artwork into the cache.
+        """Enrich one item's fields (locks and held NFO values respected, nothing erased) and adopt the user's own
+        artwork beside the media; remote artwork is the artwork job's (agent.artwork), so it never delays these.
 
         `refresh`: the values held from another tool's NFO are dropped and providers update them.
         """
@@ -167,7 +154,7 @@ class Enricher:
         report = EnrichReport()
         # 1. webhook hints only fill gaps; 2. provider answers update unlocked fields
         gaps = {k: v for k, v in hint_fields(hints).items() if not item.fields.get(k)}
-        result, extra_art = await _lookup(self.providers, item, series)
+        result = await lookup(self.providers, item, series)
         incoming = dict(gaps)
         if result is not None:
             incoming.update(result.fields)
@@ -178,8 +165,8 @@ class Enricher:
         report.skipped_locked = sorted(k for k in incoming if k in item.locked)
         report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
         changes = media.merge(item, incoming, held=held)
-        candidates = (result.artwork if result else []) + extra_art + hint_artwork(hints)
-        report.artwork = await self._artwork(item, candidates)
+        # before anything is published: a file the user put beside the media is never overwritten
+        report.artwork = await adopt_local_artwork(self.db, self.cfg, self.cache, item)
         merged = {**item.fields, **changes}
         # enriched means "identified and filled": an item nobody could identify stays unidentified
         status = "enriched" if any(merged.get(k) for k in ID_FIELDS) else "unidentified"
@@ -188,46 +175,23 @@ class Enricher:
         self.emit(f"{entity}:updated", {"id": item.id, "status": item.row["status"]})
         return report
 
-    async def _artwork(self, item: Item, candidates: list[ArtworkCandidate]) -> list[str]:
-        """Cache chosen artwork and reference it; locked types and a user's own files are left alone."""
-        cache, cfg = self.cache, self.cfg
-        written = {row["path"] for row in await self.db.read(assets.published_of, item.entity, item.id)}
-        taken: set[str] = set()
-        changed: list[str] = []
-        # the user's own artwork beside the media is the choice for its type: cache it so it is never lost
-        for art_type, path in (item.artwork_found or {}).items():
-            if art_type in ("extrafanart",) or not isinstance(path, str):
-                continue
-            if path in written:  # the agent wrote it: not a user choice
-                continue
-            try:
-                asset = await cache.store_file(Path(path), roots=[lib.path for lib in cfg.libraries])
-            except (AgentError, OSError) as exc:
-                log.warning("cannot cache local artwork %s: %s", path, exc)
-                continue
-            await cache.add_reference(asset.sha256, item.entity, item.id, art_type, 0, source="local")
-            taken.add(art_type)
-        types = list(cfg.artwork.types) + (["thumb"] if item.entity == "episode" else [])
-        chosen = choose_artwork(candidates, language=cfg.providers.tmdb.language, types=types,
-                                extrafanart=cfg.artwork.extrafanart if item.entity == "movie" else 0)
-        for slot, picks in chosen.items():
-            base_type = slot.split("-")[-1]
-            if slot in taken or f"{ART_LOCK_PREFIX}{slot}" in item.locked \
-                    or f"{ART_LOCK_PREFIX}{base_type}" in item.locked:
-                continue
-            position = 0
-            for cand in picks:
-                try:
-                    asset = await cache.fetch(cand.url)
-                except RetryLater:
-                    raise
-                except AgentError as exc:
-                    log.info("skipping %s image %s: %s", slot, cand.url, exc.message)
-                    continue
-                await cache.add_reference(asset.sha256, item.entity, item.id, slot, position, source=cand.source)
-                changed.append(slot if position == 0 else f"{slot}{position}")
-                position += 1
-        return changed
+
+async def adopt_local_artwork(db: Database, cfg: Config, cache: AssetCache, item: Item) -> list[str]:
+    """Cache the user's own artwork beside the media and make it the choice for its type (never lost, never
+    overwritten by a provider's); returns the types adopted. Files the agent wrote are not a user's choice."""
+    written = {row["path"] for row in await db.read(assets.published_of, item.entity, item.id)}
+    adopted: list[str] = []
+    for art_type, path in (item.artwork_found or {}).items():
+        if art_type in ("extrafanart",) or not isinstance(path, str) or path in written:
+            continue
+        try:
+            asset = await cache.store_file(Path(path), roots=[lib.path for lib in cfg.libraries])
+        except (AgentError, OSError) as exc:
+            log.warning("cannot cache local artwork %s: %s", path, exc)
+            continue
+        await cache.add_reference(asset.sha256, item.entity, item.id, art_type, 0, source="local")
+        adopted.append(art_type)
+    return adopted
 
 
 def _save(conn: Any, item: Item, changes: dict[str, Any], status: str, now: float, held: set[str]) -> Item:
@@ -288,6 +252,10 @@ class EnrichRequest:
 
 
 async def enqueue_enrich(queue: Queue | JobContext, request: EnrichRequest) -> Job:
-    """Queue enrichment of one item (deduplicated against a pending one of the same kind)."""
+    """Queue enrichment of one item (deduplicated against a pending one of the same kind).
+
+    An enrich job starts its item's chain, whoever queued it: its publish, artwork and notify follow it in
+    that chain, so they run before the next item's lookup (depth-first per item).
+    """
     return await queue.enqueue("enrich", request.to_payload(), priority=request.priority,
-                               dedupe_key=request.dedupe_key)
+                               dedupe_key=request.dedupe_key, chain=None)

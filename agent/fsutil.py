@@ -10,14 +10,16 @@ import os
 import secrets
 import stat
 import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from agent.clock import Clock
 
 CHUNK = 1024 * 1024
 TEMP_MARKER = ".metarr-tmp-"
-RECENT_WRITE_SECONDS = 30.0  # the folder watcher ignores the agent's own writes this long
+RECENT_WRITE_SECONDS = 30.0  # a write the agent announced but never finished stops counting as its own after this
+MAX_RECENT_WRITES: Final = 200_000  # paths remembered as the agent left them (about 200 bytes each)
 
 
 def is_temp_name(name: str) -> bool:
@@ -109,42 +111,82 @@ def _new_temp(tmp: Path) -> BinaryIO:
 
 
 class RecentWrites:
-    """Paths the agent wrote in the last ~30 s, so the folder watcher can ignore its own changes."""
+    """What the agent wrote beside the media, so the folder watcher never takes its own writes for news.
 
-    def __init__(self, clock: Clock | None = None, ttl: float = RECENT_WRITE_SECONDS) -> None:
+    `expect(path)` marks a write about to happen; `settle(path)` (after it, in the writing thread) records
+    the file as the agent left it: its type, size, mtime and inode, or that it is gone. An event for a
+    path is the agent's own while the write is under way, and afterwards for as long as the file is still
+    exactly as the agent left it, however late the event arrives. A person's change afterwards gives the
+    file another size or mtime, so it is news again. Entries are kept per path (the newest MAX_RECENT_WRITES).
+    """
+
+    def __init__(self, clock: Clock | None = None, ttl: float = RECENT_WRITE_SECONDS,
+                 max_entries: int = MAX_RECENT_WRITES) -> None:
         self._clock = clock or Clock()
-        self._ttl = ttl
-        self._entries: dict[str, float] = {}
-        self._lock = threading.Lock()  # watchdog calls `contains` from its own thread
+        self._ttl = ttl  # an expected write that never settles (a crash mid-write) stops counting after this
+        self._max = max_entries
+        self._expected: dict[str, float] = {}  # path -> deadline
+        self._left: OrderedDict[str, Signature] = OrderedDict()  # path -> how the agent left it
+        self._lock = threading.Lock()  # the watcher asks from its own thread
 
     @staticmethod
     def _key(path: str | os.PathLike[str]) -> str:
-        """Normalise a path the same way for add and contains."""
+        """Normalise a path the same way for every call."""
         return os.path.normpath(os.path.abspath(os.fspath(path)))
 
-    def add(self, path: str | os.PathLike[str]) -> None:
-        """Remember that the agent just wrote (or removed) `path`."""
-        now = self._clock.monotonic()
+    def expect(self, path: str | os.PathLike[str]) -> None:
+        """The agent is about to write (or remove) `path`."""
+        key = self._key(path)
         with self._lock:
-            self._expire(now)
-            self._entries[self._key(path)] = now + self._ttl
+            self._expected[key] = self._clock.monotonic() + self._ttl
+
+
+    def settle(self, path: str | os.PathLike[str]) -> None:
+        """The agent is done with `path`: remember how it left it (blocking: one lstat; call it in a thread)."""
+        key = self._key(path)
+        left = signature(key)
+        with self._lock:
+            self._expected.pop(key, None)
+            self._left[key] = left
+            self._left.move_to_end(key)
+            while len(self._left) > self._max:
+                self._left.popitem(last=False)
 
     def contains(self, path: str | os.PathLike[str]) -> bool:
-        """True if the agent wrote `path` within the last ttl seconds."""
-        now = self._clock.monotonic()
+        """True if an event about `path` is the agent's own (blocking: one lstat; the watcher's thread calls it)."""
+        key = self._key(path)
         with self._lock:
-            self._expire(now)
-            return self._key(path) in self._entries
+            deadline = self._expected.get(key)
+            if deadline is not None:
+                if deadline > self._clock.monotonic():
+                    return True
+                del self._expected[key]
+            left = self._left.get(key, _UNKNOWN)
+        if left is _UNKNOWN:
+            return False
+        if signature(key) == left:
+            return True
+        with self._lock:  # changed since: whatever happens to it now is someone else's doing
+            if self._left.get(key, _UNKNOWN) == left:
+                del self._left[key]
+        return False
 
     def __len__(self) -> int:
-        """Number of live entries."""
+        """Number of paths remembered (written or under way)."""
         with self._lock:
-            self._expire(self._clock.monotonic())
-            return len(self._entries)
+            return len(self._left.keys() | self._expected.keys())
 
-    def _expire(self, now: float) -> None:
-        """Drop entries past their deadline (caller holds the lock)."""
-        stale = [key for key, deadline in self._entries.items() if deadline <= now]
-        for key in stale:
-            del self._entries[key]
 
+Signature = tuple[str, int, int, int] | None
+_UNKNOWN: Final = ("?", -1, -1, -1)
+
+
+def signature(path: str) -> Signature:
+    """How a path is now: ("f", size, mtime_ns, inode), ("d", 0, 0, inode) for a folder, or None if gone."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return ("d", 0, 0, st.st_ino)  # files added inside change a folder's mtime, not what it is
+    return ("f", st.st_size, st.st_mtime_ns, st.st_ino)

@@ -191,11 +191,12 @@ async def test_batch_places_jobs_as_one_by_one_inserts_would(db: Database) -> No
 
 
 async def test_scanner_enrich_jobs_carry_typed_hints(db: Database, tmp_path: Path) -> None:
-    """The scanner's follow-ups go through insert_batch in its transaction; hints travel as to_payload()."""
+    """The scanner's follow-ups go through insert_batch in its transaction; hints travel as to_payload(); each
+    enrich job starts its item's chain (NULL), as enqueue_enrich's do."""
     hints = Hints(title="Arrival", year=2016, ids={"tmdb_id": 329865, "imdb_id": "tt2543164"},
                   images=(HintImage("poster", "http://127.0.0.1/p.jpg"),))
     req = ScanRequest(library="Movies", kind="movies", root=tmp_path, hints=hints, source="webhook",
-                      priority=1, chain=3)
+                      priority=1)
     scanner = Scanner(req, now=1000.0, grace=0.0, max_retries=2)
     scanner.follow("movie", 11, True, True, hints=True)
     scanner.follow("movie", 12, False, False)  # a webhook scan re-enriches an unchanged item too
@@ -204,8 +205,8 @@ async def test_scanner_enrich_jobs_carry_typed_hints(db: Database, tmp_path: Pat
     assert len(created) == 2 and scanner.report.jobs == created
     found = [dict(r) for r in await db.fetchall("SELECT * FROM job_queue ORDER BY id")]
     assert [(r["type"], r["dedupe_key"], r["priority"], r["max_retries"], r["chain"]) for r in found] == [
-        ("enrich", "enrich:movie:11", 1, 2, 3),
-        ("enrich", "enrich:movie:12", 1, 2, 3),
+        ("enrich", "enrich:movie:11", 1, 2, None),
+        ("enrich", "enrich:movie:12", 1, 2, None),
     ]
     first = json.loads(found[0]["payload"])
     assert first == {"entity": "movie", "id": 11, "priority": 1, "update": "Created",

@@ -236,18 +236,46 @@ def test_sha256_file_streams(tmp_path: Path) -> None:
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
 
 
-def test_recent_writes_expire() -> None:
-    """Entries are found by normalised path and disappear after the ttl."""
+def test_recent_writes_hold_while_the_file_is_as_the_agent_left_it(tmp_path: Path) -> None:
+    """An expected write is the agent's own; once settled it stays its own however late the event comes, as long
+    as the file is unchanged; a person's change afterwards (or a write that never settled) is news."""
     clock = FakeClock()
     recent = RecentWrites(clock, ttl=30)
-    recent.add("/media/Movies/A/../A/poster.jpg")
-    assert recent.contains("/media/Movies/A/poster.jpg")
-    assert not recent.contains("/media/Movies/A/fanart.jpg")
-    clock.advance(29)
-    assert recent.contains(Path("/media/Movies/A/poster.jpg"))
-    clock.advance(2)
-    assert not recent.contains("/media/Movies/A/poster.jpg")
-    assert len(recent) == 0
+    poster = tmp_path / "A" / "poster.jpg"
+    poster.parent.mkdir()
+    recent.expect(str(tmp_path / "A" / ".." / "A" / "poster.jpg"))
+    assert recent.contains(poster)  # under way
+    poster.write_bytes(b"agent")
+    recent.settle(poster)
+    clock.advance(3600)
+    assert recent.contains(poster)  # an hour later: still exactly as the agent left it
+    assert not recent.contains(tmp_path / "A" / "fanart.jpg")
+    poster.write_bytes(b"a person's poster")
+    assert not recent.contains(poster)
+    assert not recent.contains(poster)  # and it stays news
+    gone = tmp_path / "A" / "old.jpg"
+    gone.write_bytes(b"x")
+    recent.expect(gone)
+    gone.unlink()
+    recent.settle(gone)
+    assert recent.contains(gone)  # the agent's delete
+    gone.write_bytes(b"new")
+    assert not recent.contains(gone)  # someone put a file there again
+    recent.expect(tmp_path / "B" / "movie.nfo")
+    clock.advance(31)
+    assert not recent.contains(tmp_path / "B" / "movie.nfo")  # never settled (a crash mid-write)
+
+
+def test_recent_writes_are_bounded(tmp_path: Path) -> None:
+    """Only the newest max_entries paths are remembered."""
+    recent = RecentWrites(FakeClock(), max_entries=3)
+    for n in range(5):
+        path = tmp_path / f"{n}.jpg"
+        path.write_bytes(b"x")
+        recent.expect(path)
+        recent.settle(path)
+    assert len(recent) == 3
+    assert not recent.contains(tmp_path / "0.jpg") and recent.contains(tmp_path / "4.jpg")
 
 
 def test_temp_names() -> None:

@@ -5,6 +5,7 @@ Also: the token bucket, Retry-After parsing and the SQLite response cache they s
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from fakes.tmdb import FakeTmdb, sample_fanart_movie, sample_fanart_tv, sample_m
 
 from agent.clock import FakeClock
 from agent.errors import PermanentFailure, RetryLater
-from agent.providers.base import ART_TYPES, ArtworkCandidate, HttpProvider, Provider, parse_retry_after
+from agent.providers.base import (
+    ART_TYPES,
+    THROTTLE_WAIT_MAX,
+    ArtworkCandidate,
+    HttpProvider,
+    Provider,
+    parse_retry_after,
+)
 from agent.providers.fanart import FanartProvider
 from agent.providers.ratelimit import TokenBucket
 from agent.providers.response_cache import SqliteResponseCache, cache_key
@@ -173,15 +181,42 @@ async def test_rejected_key_is_a_permanent_failure(harness: Harness, fake: FakeT
     assert provider.label in str(info.value)
 
 
-async def test_429_is_retry_later_with_retry_after(provider: HttpProvider, harness: Harness,
-                                                   fake: FakeTmdb) -> None:
-    """429 carries the Retry-After delay; the next attempt succeeds."""
-    fake.fail(harness.path, status=429, retry_after=7)
-    with pytest.raises(RetryLater) as info:
-        await provider.artwork("movie", KNOWN)
-    assert info.value.delay == 7.0
-    assert "429" in str(info.value)
-    assert await provider.artwork("movie", KNOWN)
+async def test_429_waits_retry_after_then_sends_again(harness: Harness, fake: FakeTmdb) -> None:
+    """A 429 pauses the provider's limiter for Retry-After and slows it; the request is sent again and answered."""
+    clock = FakeClock()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        """Record and advance the fake clock."""
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    bucket = TokenBucket(400, 10.0, clock=clock, sleep=sleep, burst=1)
+    provider = harness.build(limiter=bucket)
+    try:
+        fake.fail(harness.path, status=429, retry_after=7)
+        assert await provider.artwork("movie", KNOWN)
+    finally:
+        await provider.close()
+    assert bucket.throttles == 1 and bucket.rate < bucket.ceiling
+    assert sum(sleeps) >= 7.0
+    assert fake.hits[harness.path] == 2
+
+
+async def test_429_with_a_long_retry_after_is_retry_later(harness: Harness, fake: FakeTmdb) -> None:
+    """A Retry-After longer than THROTTLE_WAIT_MAX fails the request with that delay (the job retries then)."""
+    clock = FakeClock()
+    provider = harness.build(limiter=TokenBucket(400, 10.0, clock=clock, burst=1))
+    try:
+        fake.fail(harness.path, status=429, retry_after=THROTTLE_WAIT_MAX + 1)
+        with pytest.raises(RetryLater) as info:
+            await provider.artwork("movie", KNOWN)
+        assert info.value.delay == THROTTLE_WAIT_MAX + 1
+        assert "429" in str(info.value)
+        clock.advance(THROTTLE_WAIT_MAX + 1)  # the job's retry comes after the pause
+        assert await provider.artwork("movie", KNOWN)
+    finally:
+        await provider.close()
 
 
 async def test_server_error_is_retry_later(provider: HttpProvider, harness: Harness, fake: FakeTmdb) -> None:
@@ -277,6 +312,37 @@ async def test_token_bucket_burst_then_refill() -> None:
     assert bucket.available() == pytest.approx(0.0)
     with pytest.raises(ValueError, match="capacity"):
         TokenBucket(0, 1.0)
+
+
+async def test_token_bucket_slows_on_429_and_climbs_back() -> None:
+    """A 429 pauses for Retry-After and lowers the rate; 429s of that pause do not lower it again; answered
+    requests climb back to just under the rate that met the 429, then slowly to the ceiling."""
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        """Advance the fake clock."""
+        clock.advance(seconds)
+
+    bucket = TokenBucket(400, 10.0, clock=clock, sleep=sleep, burst=1)
+    assert bucket.rate == pytest.approx(40.0)
+    bucket.throttled(2.0)
+    assert bucket.rate == pytest.approx(30.0)
+    bucket.throttled(2.0)  # an answer to a request sent before the pause
+    assert bucket.rate == pytest.approx(30.0)
+    start = clock.monotonic()
+    await bucket.acquire()
+    assert clock.monotonic() - start >= 2.0  # nothing goes out before Retry-After has passed
+    for _ in range(200):
+        bucket.answered()
+    assert bucket.rate == pytest.approx(40.0 * 0.97, rel=0.02)
+    for _ in range(3000):
+        bucket.answered()
+    assert bucket.rate == pytest.approx(40.0)
+    spaced: list[float] = []
+    for _ in range(5):
+        await bucket.acquire()
+        spaced.append(clock.monotonic())
+    assert all(b - a >= 0.025 - 1e-9 for a, b in itertools.pairwise(spaced))
 
 
 async def test_token_bucket_with_real_tiny_period() -> None:

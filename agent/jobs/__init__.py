@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.jobs import enrich, maintenance, notify, playback, publish, scan, webhook
+from agent.jobs import artwork, enrich, maintenance, notify, playback, publish, scan, webhook
 from agent.services import Services
 
-MODULES = (scan, enrich, publish, notify, webhook, playback, maintenance)
+MODULES = (scan, enrich, artwork, publish, notify, webhook, playback, maintenance)
 
 
 def register_all(services: Services) -> None:

@@ -93,7 +93,6 @@ def register(services: Services) -> None:
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
         req = build_request(services.cfg, ctx.payload)
-        req.chain = ctx.job.chain or ctx.job.id  # its enrich jobs are follow-ups, like ctx.enqueue's
         last = 0.0
 
         async def progress(seen: int, total: int | None) -> None:

@@ -314,6 +314,7 @@ class WebhookWork:
             "enrich",
             {"entity": entity, "id": item_id, "hints": hints_of(self.event).to_payload()},
             dedupe_key=f"enrich:{entity}:{item_id}",
+            chain=None,  # an enrich job starts its item's chain (agent.enrich.enqueue_enrich)
         )
 
     async def playback(self) -> None:

@@ -176,6 +176,7 @@ async def _run_scan(parts: ScanParts, req: ScanRequest, job_id: int | None, prog
     await check_root(parts, req)  # unmounted during the walk: what it did not see is not gone
     created = await parts.db.write(scanner.finish, job_id)
     _announce(parts, created)
+    _announce(parts, await parts.db.write(scanner.retry_artwork), "artwork")
     report = scanner.report
     report.errors.extend(scanner.check_file())
     await _progress(parts, req, report.seen, max(total or 0, report.seen), progress)
@@ -263,8 +264,8 @@ async def _progress(
         await progress(seen, data.get("total"))
 
 
-def _announce(parts: ScanParts, job_ids: list[int]) -> None:
-    """Tell /ws about enrich jobs a batch queued."""
+def _announce(parts: ScanParts, job_ids: list[int], type_: str = "enrich") -> None:
+    """Tell /ws about jobs a batch queued."""
     for job_id in job_ids:
-        parts.queue.emit("job:queued", {"job_id": job_id, "type": "enrich"})
+        parts.queue.emit("job:queued", {"job_id": job_id, "type": type_})
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from agent.artwork import artwork_spec
 from agent.errors import UnsafeUserFile
 from agent.hints import Hints
 from agent.nfo import NfoResult, parse_nfo
@@ -132,9 +133,9 @@ def enrich_spec(
     hints: Hints | None,
     update: str,
     max_retries: int,
-    chain: int | None = None,
 ) -> dict[str, Any]:
-    """A queue spec for an `enrich` job, the same payload and dedupe key as enqueue_enrich builds."""
+    """A queue spec for an `enrich` job, the same payload, dedupe key and chain as enqueue_enrich builds: each
+    enrich job starts its item's chain, so the item's publish runs before the next item's lookup."""
     payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority, "update": update}
     if hints:
         payload["hints"] = hints.to_payload()
@@ -147,7 +148,7 @@ def enrich_spec(
         "lock_key": None,
         "depends_on": [],
         "delay": 0.0,
-        "chain": chain,
+        "chain": None,
     }
 
 
@@ -165,7 +166,6 @@ class ScanRequest:
     priority: int = Priority.NORMAL
     upgrade: bool = False
     library_id: int = 0
-    chain: int | None = None  # the queue chain its enrich jobs join (the scan job's), None outside a job
 
 
 @dataclass
@@ -183,6 +183,7 @@ class ScanReport:
     errors: list[str] = field(default_factory=list)
     seen: int = 0
     jobs: list[int] = field(default_factory=list)
+    artwork_jobs: int = 0  # items whose missing artwork this scan asked for again
 
     def to_dict(self) -> dict[str, Any]:
         """The job result shape (contracts: scan)."""
@@ -197,6 +198,7 @@ class ScanReport:
             "deleted": self.deleted,
             "errors": self.errors,
             "enrich_jobs": len(self.jobs),
+            "artwork_jobs": self.artwork_jobs,
         }
 
 
@@ -306,7 +308,7 @@ class Scanner:
             return None
         update = "Created" if created and not self.req.upgrade else "Modified"
         hinted = self.req.hints if hints else None
-        spec = enrich_spec(entity, item_id, self.req.priority, hinted, update, self.max_retries, self.req.chain)
+        spec = enrich_spec(entity, item_id, self.req.priority, hinted, update, self.max_retries)
         if after is not None:
             spec["after"] = after
         self.specs.append(spec)
@@ -344,6 +346,16 @@ class Scanner:
         specs, self.specs = self.specs, []
         created = [job_id for job_id, new in job_rows.insert_batch(conn, specs, self.now) if new]
         self.report.jobs.extend(created)
+        return created
+
+    def retry_artwork(self, conn: sqlite3.Connection) -> list[int]:
+        """Queue the artwork step again for items in scope whose artwork is missing after its retries (the
+        artwork of an unchanged item is otherwise never looked at again by a scan); new job ids."""
+        found = [(entity, item_id) for entity, item_id, path in media.artwork_errors_in(conn, self.req.library_id)
+                 if in_scope(path, self.scope)]
+        specs = [artwork_spec(entity, item_id, self.req.priority, self.max_retries) for entity, item_id in found]
+        created = [job_id for job_id, new in job_rows.insert_batch(conn, specs, self.now) if new]
+        self.report.artwork_jobs += len(created)
         return created
 
     def store_signature(self, conn: sqlite3.Connection, key: str, signature: str) -> None:

@@ -111,7 +111,7 @@ class _Handler(FileSystemEventHandler):
                 continue
             path = os.fsdecode(raw)
             folder = self._top_folder(path, event.is_directory)
-            if folder is None:
+            if folder is None or self._watcher._is_own(path):
                 continue
             try:
                 self._watcher._loop.call_soon_threadsafe(self._watcher._note, self._library, folder, path)
@@ -156,8 +156,9 @@ def _snapshot(paths: list[str]) -> dict[str, tuple[int, int] | None]:
 class LibraryWatcher:
     """Watches library roots and calls `on_change(library, folder)` once per settled changed folder.
 
-    `ignore(path)` is called on the event loop's thread for every changed path (e.g. files the agent just
-    wrote); `on_overflow(library)` is awaited when inotify lost events, so the caller rescans that library.
+    `ignore(path)` is called on the watchdog thread for every changed path (e.g. files the agent
+    wrote; it may stat the path, so never on the loop); `on_overflow(library)` is awaited when inotify
+    lost events, so the caller rescans that library.
     """
 
     def __init__(
@@ -264,16 +265,20 @@ class LibraryWatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    def _is_own(self, path: str) -> bool:
+        """On a watchdog thread: True if `ignore` says the change is the agent's own (it may stat the path)."""
+        if self._ignore is None:
+            return False
+        try:
+            return self._ignore(Path(path))
+        except Exception:
+            log.exception("ignore callback failed for %s", path)
+            return False
+
     def _note(self, library: str, folder: str, path: str) -> None:
         """On the loop: merge a changed path into its folder's pending change; restart the quiet wait."""
         if not self._running:
             return
-        if self._ignore is not None:
-            try:
-                if self._ignore(Path(path)):
-                    return
-            except Exception:
-                log.exception("ignore callback failed for %s", path)
         key = (library, folder)
         pending = self._pending.get(key)
         if pending is None:

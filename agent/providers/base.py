@@ -18,6 +18,9 @@ from agent.providers.response_cache import SqliteResponseCache, cache_key
 
 ArtKind = Literal["movie", "tv"]
 
+THROTTLE_RETRIES: Final = 3  # a 429 is waited out and the request sent again this many times
+THROTTLE_WAIT_MAX: Final = 30.0  # ... while Retry-After asks for at most this; longer waits fail the job to retry
+
 # Every artwork type a provider may return (DESIGN section 7); season art is a type plus `season`.
 ART_TYPES: Final = frozenset(
     {"poster", "fanart", "banner", "clearlogo", "clearart", "discart", "landscape", "keyart", "thumb"}
@@ -262,37 +265,52 @@ class HttpProvider(Provider):
         return body
 
     async def _fetch(self, path: str, params: dict[str, Any]) -> Any | None:
-        """Send one rate-limited request and map its status to a value or an agent error."""
+        """Send one rate-limited request and map its status to a value or an agent error.
+
+        A 429 slows the shared limiter down and pauses it for `Retry-After`; the request is then sent again
+        (up to THROTTLE_RETRIES times, while the pause is short) instead of failing the whole job.
+        """
         headers: dict[str, str] = {"Accept": "application/json"}
         query = {k: str(v) for k, v in params.items()}
         self._auth(query, headers)
-        await self.limiter.acquire()
         session = await self._client()
-        self.requests_made += 1
-        try:
-            async with session.get(self.base_url + path, params=query, headers=headers,
-                                   timeout=self.timeout) as resp:
-                if resp.status == 404:
-                    return None
-                self._raise_for_status(resp, path)
-                try:
-                    return await resp.json(content_type=None)
-                except ValueError as exc:
-                    raise RetryLater(f"{self.label} answered {path} with a body that is not JSON") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            message = self._scrub(f"{exc.__class__.__name__}: {exc}".rstrip(": "))
-            raise RetryLater(f"{self.label} unreachable for {path}: {message}") from exc
+        for attempt in range(THROTTLE_RETRIES + 1):
+            await self.limiter.acquire()
+            self.requests_made += 1
+            try:
+                async with session.get(self.base_url + path, params=query, headers=headers,
+                                       timeout=self.timeout) as resp:
+                    if resp.status == 429:
+                        delay = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
+                        self.limiter.throttled(delay)
+                        if attempt < THROTTLE_RETRIES and delay <= THROTTLE_WAIT_MAX:
+                            continue
+                        raise RetryLater(f"{self.label} rate limit hit (429) for {path}; retry in {delay:g}s",
+                                         delay=delay)
+                    if resp.status == 404:
+                        self.limiter.answered()
+                        return None
+                    self._raise_for_status(resp, path)
+                    try:
+                        body = await resp.json(content_type=None)
+                    except ValueError as exc:
+                        raise RetryLater(f"{self.label} answered {path} with a body that is not JSON") from exc
+                    self.limiter.answered()
+                    return body
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                message = self._scrub(f"{exc.__class__.__name__}: {exc}".rstrip(": "))
+                raise RetryLater(f"{self.label} unreachable for {path}: {message}") from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     def _raise_for_status(self, resp: aiohttp.ClientResponse, path: str) -> None:
-        """Raise the agent error matching a non-2xx status."""
+        """Raise the agent error matching a non-2xx status (429 is handled by `_fetch`)."""
         status = resp.status
         if status < 400:
             return
         if status == 429:
-            self.limiter.penalise()
             delay = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
-            message = f"{self.label} rate limit hit (429) for {path}; retry in {delay:g}s"
-            raise RetryLater(message, delay=delay)
+            self.limiter.throttled(delay)
+            raise RetryLater(f"{self.label} rate limit hit (429) for {path}; retry in {delay:g}s", delay=delay)
         if status >= 500:
             raise RetryLater(f"{self.label} server error {status} for {path}")
         if status == 401:

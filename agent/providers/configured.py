@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
@@ -14,6 +15,14 @@ from agent.providers.ratelimit import TokenBucket
 from agent.providers.response_cache import SqliteResponseCache
 from agent.providers.tmdb import TmdbProvider
 from agent.store.db import Database
+
+# The limiters keep real time (a test agent's FakeClock would never refill them).
+# One token at a time: requests go out evenly spaced at the ceiling, never as a burst that meets a 429
+# in the provider's first second window.
+TMDB_BURST: Final = 1
+# fanart.tv documents no limit; 20 requests/s, adapting on 429 as TMDB's, keeps artwork close behind metadata
+FANART_REQUESTS: Final = 200
+FANART_BURST: Final = 4
 
 
 @dataclass
@@ -38,7 +47,9 @@ def build_providers(cfg: Config, db: Database, clock: Clock, http: aiohttp.Clien
     if conf.tmdb.api_key:
         out.tmdb = TmdbProvider(conf.tmdb.api_key, language=conf.tmdb.language, base_url=conf.tmdb.base_url,
                                 image_base_url=conf.tmdb.image_base_url, certification_country=conf.tmdb.country,
-                                session=http, cache=cache, limiter=TokenBucket(conf.tmdb.rate_limit, RATE_PERIOD))
+                                session=http, cache=cache,
+                                limiter=TokenBucket(conf.tmdb.rate_limit, RATE_PERIOD, burst=TMDB_BURST))
     if conf.fanart.api_key:
-        out.fanart = FanartProvider(conf.fanart.api_key, base_url=conf.fanart.base_url, session=http, cache=cache)
+        out.fanart = FanartProvider(conf.fanart.api_key, base_url=conf.fanart.base_url, session=http, cache=cache,
+                                    limiter=TokenBucket(FANART_REQUESTS, RATE_PERIOD, burst=FANART_BURST))
     return out

@@ -191,11 +191,10 @@ class Publisher:
                                  " fetch it again")
             write = partial(copy_at, src=source, umask=self.umask)
         owner = await self.db.read(assets.published_owner, str(target))
-        self.recent_writes.add(target)
+        self.recent_writes.expect(target)
         done = await _in_thread(self._write, target, rel, folder, write)
         if done.kept:
             kept = str(target.parent / done.kept)
-            self.recent_writes.add(kept)
             log.info("kept the previous %s as %s before writing the agent's own", target, kept)
             report.kept_original.append(kept)
         own = done.wrote or owner == (entity_type, entity_id)
@@ -207,10 +206,18 @@ class Publisher:
                write: Callable[[int, str], Written]) -> Written:
         """Open (creating) the file's sub-folders below the media folder's handle, then write through it."""
         real_folder, folder_fd = folder
-        dir_fd = self._open_sub(target, rel.parts[:-1], real_folder, folder_fd) if len(rel.parts) > 1 \
-            else folder_fd
+        done: Written | None = None
+        if len(rel.parts) > 1:
+            self.recent_writes.expect(target.parent)
+            try:
+                dir_fd = self._open_sub(target, rel.parts[:-1], real_folder, folder_fd)
+            finally:
+                self.recent_writes.settle(target.parent)
+        else:
+            dir_fd = folder_fd
         try:
-            return write(dir_fd, rel.name)
+            done = write(dir_fd, rel.name)
+            return done
         except IsADirectoryError as exc:
             raise PathError(f"'{target}' is a folder; the agent will not replace it with a file") from exc
         except OSError as exc:
@@ -218,6 +225,9 @@ class Publisher:
         finally:
             if dir_fd != folder_fd:
                 os.close(dir_fd)
+            self.recent_writes.settle(target)  # as the agent left it: the events of this write are its own
+            if done is not None and done.kept:
+                self.recent_writes.settle(target.parent / done.kept)
 
     def _open_sub(self, target: Path, parts: tuple[str, ...], real_folder: Path, folder_fd: int) -> int:
         """A sub-folder such as extrafanart; a symlinked one only if it leads to a folder inside the media folder."""
@@ -245,7 +255,9 @@ class Publisher:
             path = row["path"]
             if path in planned:
                 continue
-            self.recent_writes.add(path)
+            self.recent_writes.expect(path)
+            if Path(path).parent.name == "extrafanart":
+                self.recent_writes.expect(Path(path).parent)  # the folder goes too once empty
             try:
                 status = await _in_thread(self._remove_if_ours, path, row["sha256"])
             except OSError as exc:
@@ -266,6 +278,15 @@ class Publisher:
         Returns 'ours' (removed), 'foreign' (changed by someone: kept), 'gone', or 'outside' (its folder is
         not inside a library any more, or turned into a symlink: nothing touched).
         """
+        try:
+            return self._remove_unless_changed(path, sha)
+        finally:
+            self.recent_writes.settle(path)
+            if Path(path).parent.name == "extrafanart":
+                self.recent_writes.settle(Path(path).parent)
+
+    def _remove_unless_changed(self, path: str, sha: str) -> str:
+        """`_remove_if_ours` without the bookkeeping of the agent's own writes."""
         folder, name = os.path.split(path)
         try:
             real = resolve_inside(folder, self.allowed_roots)

@@ -179,10 +179,30 @@ def to_api(item: Item, library: str | None = None) -> dict[str, Any]:
             out[name] = item.fields[name]
     out.update(status=r["status"], locked_fields=sorted(item.locked), nfo_held_fields=sorted(item.held),
                nfo_path=r.get("nfo_path"),
-               nfo_error=r.get("nfo_error"), artwork_found=item.artwork_found,
+               nfo_error=r.get("nfo_error"), artwork_error=r.get("artwork_error"), artwork_found=item.artwork_found,
                missing=r.get("missing_since") is not None, missing_since=iso(r.get("missing_since")),
                created_at=iso(r.get("created_at")), updated_at=iso(r.get("updated_at")))
     return out
+
+
+def set_artwork_error(conn: sqlite3.Connection, entity: str, item_id: int, error: str | None, now: float) -> bool:
+    """Record why an item's artwork is missing (None: fine); True if the value changed."""
+    cur = conn.execute(f"UPDATE {TABLES[entity]} SET artwork_error = ?, updated_at = ?"
+                       " WHERE id = ? AND artwork_error IS NOT ?", (error, now, item_id, error))
+    return cur.rowcount > 0
+
+
+def artwork_errors_in(conn: sqlite3.Connection, library_id: int) -> list[tuple[str, int, str]]:
+    """(entity, id, folder or file) of the library's items whose artwork is missing after its retries."""
+    rows = conn.execute(
+        "SELECT 'movie', id, path FROM movies WHERE artwork_error IS NOT NULL AND library_id = ?"
+        " AND missing_since IS NULL"
+        " UNION ALL SELECT 'series', id, path FROM series WHERE artwork_error IS NOT NULL AND library_id = ?"
+        " AND missing_since IS NULL"
+        " UNION ALL SELECT 'episode', e.id, e.file FROM episodes e JOIN series s ON s.id = e.series_id"
+        " WHERE e.artwork_error IS NOT NULL AND s.library_id = ? AND e.missing_since IS NULL",
+        (library_id, library_id, library_id)).fetchall()
+    return [(r[0], int(r[1]), r[2]) for r in rows]
 
 
 def live_movies_in(conn: sqlite3.Connection, path: str) -> int:

@@ -205,7 +205,7 @@ SCHEMAS: JsonObj = {
                      "created_at"],
         "properties": {
             "id": {"type": "integer"},
-            "type": {"type": "string", "examples": ["webhook", "scan", "enrich", "publish", "notify_players",
+            "type": {"type": "string", "examples": ["webhook", "scan", "enrich", "artwork", "publish", "notify_players",
                                                     "playback_capture", "playback_restore", "cleanup",
                                                     "cache_gc"]},
             "priority": {"type": "integer", "description": "1 critical, 2 high, 5 normal, 10 low; lower runs first"},
