@@ -184,3 +184,17 @@ def players(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         " LEFT JOIN media_player_groups g ON g.id = p.group_id ORDER BY p.position, p.name"
     ).fetchall()
     return [dict(r) for r in rows]
+
+
+def rematch(conn: sqlite3.Connection, entity: str, item_id: int, tmdb_id: int, now: float) -> dict[str, Any]:
+    """Point an item at another TMDB entry: `tmdb_id` is saved and locked (the user chose it); the other
+    ids and uniqueids, unless locked, are cleared (they named the old match); the item is `identified`
+    until enrichment fills it again. Returns the item in API shape."""
+    item = media.load(conn, entity, item_id)
+    changes: dict[str, Any] = {"tmdb_id": tmdb_id}
+    for name in ("imdb_id", "tvdb_id", "uniqueids"):
+        if name in item.fields and name not in item.locked:
+            changes[name] = None
+    item = media.save(conn, item, changes, now, status="identified")
+    media.set_locks(conn, entity, item_id, ["tmdb_id"], True, now)
+    return detail(conn, entity, item_id)
