@@ -13,8 +13,8 @@ from agent.errors import NotFound
 from agent.health import check_system, merge_warnings
 from agent.library.scan import scan_keys
 from agent.queue.model import Priority
-from agent.store import api
 from agent.services import Services
+from agent.store import api
 from agent.web.keys import HUB, services_of, static_dir
 
 log = logging.getLogger("agent.web")
