@@ -22,7 +22,6 @@ from typing import Any, Final
 
 from agent.config_checks import mask_values
 from agent.config_model import Config
-from agent.library.naming import is_junk
 
 LIBRARY_ROOT_MISSING: Final = "library_root_missing"
 LIBRARY_ROOT_EMPTY: Final = "library_root_empty"
@@ -65,6 +64,8 @@ class Probes:
     which: Callable[[str], str | None] = shutil.which
     disk_usage: Callable[[str], Any] = shutil.disk_usage  # -> (total, used, free)
     device: Callable[[str], int] = field(default=lambda path: os.stat(path).st_dev)
+    # Which names are OS litter, not content (the web layer passes agent.library.naming.is_junk).
+    junk: Callable[[str], bool] = field(default=lambda name: name.startswith("."))
 
 
 def _warning(code: str, message: str, subject: str | None) -> dict[str, Any]:
@@ -89,13 +90,13 @@ def provider_warnings(cfg: Config) -> list[dict[str, Any]]:
         "tmdb")]
 
 
-def _has_content(path: Path) -> bool:
+def _has_content(path: Path, junk: Callable[[str], bool]) -> bool:
     """Whether a folder holds anything but OS litter (stops at the first such entry)."""
     with os.scandir(path) as entries:
-        return any(not is_junk(e.name) for e in entries)
+        return any(not junk(e.name) for e in entries)
 
 
-def library_warnings(cfg: Config) -> list[dict[str, Any]]:
+def library_warnings(cfg: Config, probes: Probes) -> list[dict[str, Any]]:
     """A library root that is missing, not a folder, unreadable or empty."""
     out = []
     for lib in cfg.libraries:
@@ -106,7 +107,7 @@ def library_warnings(cfg: Config) -> list[dict[str, Any]]:
                 out.append(_warning(LIBRARY_ROOT_MISSING,
                                     f"Library {lib.name}: {lib.path} {what}; scans find nothing and its items "
                                     f"are not updated. {where}.", lib.name))
-            elif not _has_content(lib.path):
+            elif not _has_content(lib.path, probes.junk):
                 out.append(_warning(LIBRARY_ROOT_EMPTY,
                                     f"Library {lib.name}: {lib.path} is empty. If the disk is not mounted, "
                                     f"mount it; else add media there and press Scan. {where}.", lib.name))
@@ -172,7 +173,7 @@ def check_system(cfg: Config, players: Iterable[Mapping[str, Any]], probes: Prob
                  ) -> list[dict[str, Any]]:
     """Every checked warning, now (blocking: run it in a thread)."""
     probes = probes or Probes()
-    return (provider_warnings(cfg) + library_warnings(cfg) + player_warnings(players)
+    return (provider_warnings(cfg) + library_warnings(cfg, probes) + player_warnings(players)
             + ffprobe_warnings(probes) + disk_warnings(cfg, probes))
 
 

@@ -35,6 +35,13 @@ class ListQuery:
     descending: bool = False
     limit: int = 50
     offset: int = 0
+    locked: bool = False  # only items with a locked field or artwork type
+    artwork_error: bool = False  # only items whose artwork could not be fetched or written
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether a table has a column (artwork_error arrives with a later migration)."""
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, Any]], int]:
@@ -49,6 +56,12 @@ def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, A
     elif q.status is not None:
         where.append("x.status = ?")
         params.append(q.status)
+    if q.locked:
+        where.append("x.locked_fields IS NOT NULL AND x.locked_fields NOT IN ('', '[]')")
+    if q.artwork_error:
+        # Before the column exists no item has an artwork error recorded: the filter matches nothing.
+        where.append("x.artwork_error IS NOT NULL AND x.artwork_error != ''"
+                     if has_column(conn, media.TABLES[q.entity], "artwork_error") else "0")
     if q.text:
         pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(x.title LIKE ? ESCAPE '\\' OR x.original_title LIKE ? ESCAPE '\\')")

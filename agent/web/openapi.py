@@ -330,6 +330,8 @@ MEDIA_FILTERS = [
     query("status", "identification state, or missing (file gone)",
           {"enum": ["unidentified", "identified", "enriched", "missing"]}),
     query("q", "substring of title or original title", {"type": "string"}),
+    query("locked", "only items with a locked field or artwork type", {"type": "boolean"}),
+    query("artwork_error", "only items whose artwork could not be fetched or written", {"type": "boolean"}),
     query("sort", "order; a leading '-' sorts descending",
           {"enum": ["title", "-title", "year", "-year", "added", "-added", "updated", "-updated"],
            "default": "title"}),

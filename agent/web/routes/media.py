@@ -24,6 +24,16 @@ _ART_TYPE: Final = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 NFO_CAP: Final = 1024 * 1024  # the NFO shown on the item page is read up to this size
 
 
+def query_flag(request: web.Request, name: str) -> bool:
+    """A yes/no query parameter: true/1/yes or false/0/no (absent: false)."""
+    raw = request.query.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise UserError(f"{name}={raw!r} is not true or false")
+
+
 def list_query(services: Services, request: web.Request, entity: str) -> api.ListQuery:
     """The validated ?library=&status=&q=&sort=&limit=&offset= of a movies or series list."""
     library = None
@@ -42,6 +52,7 @@ def list_query(services: Services, request: web.Request, entity: str) -> api.Lis
         raise UserError(f"unknown sort {raw!r} (use {', '.join(api.SORTS)}, '-' in front for descending)")
     return api.ListQuery(
         entity=entity, library=library, status=status, text=request.query.get("q", "").strip() or None,
+        locked=query_flag(request, "locked"), artwork_error=query_flag(request, "artwork_error"),
         sort=raw.removeprefix("-"), descending=raw.startswith("-"),
         limit=query_int(request, "limit", 50, 1, 500), offset=query_int(request, "offset", 0, 0, 10**9))
 

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from agent.clock import iso
 from agent.errors import NotFound
-from agent.health import check_system, merge_warnings
+from agent.health import Probes, check_system, merge_warnings
+from agent.library.naming import is_junk
 from agent.library.scan import scan_keys
 from agent.queue.model import Priority
 from agent.services import Services
@@ -18,6 +19,7 @@ from agent.store import api
 from agent.web.keys import HUB, services_of, static_dir
 
 log = logging.getLogger("agent.web")
+PROBES: Final = Probes(junk=is_junk)
 CHECK_TIMEOUT: Final = 5.0  # seconds the health checks (stat, scandir, statvfs of the libraries) may take
 
 
@@ -26,7 +28,7 @@ async def warnings(services: Services) -> list[dict[str, Any]]:
     raised = services.warnings.items()
     players = await services.db.read(api.players)
     try:
-        checked = await asyncio.wait_for(asyncio.to_thread(check_system, services.cfg, players), CHECK_TIMEOUT)
+        checked = await asyncio.wait_for(asyncio.to_thread(check_system, services.cfg, players, PROBES), CHECK_TIMEOUT)
     except TimeoutError:
         log.warning("health checks took longer than %g s (a library on a hung mount?)", CHECK_TIMEOUT)
         checked = [{"code": "health_check_slow", "subject": None,
