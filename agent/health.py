@@ -125,6 +125,7 @@ def player_warnings(players: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         if row.get("state") != "unreachable":
             continue
         error = mask_values(str(row.get("last_error") or "no error recorded"))
+        error = error.removeprefix(f"player '{row['name']}': ")
         out.append(_warning(PLAYER_UNREACHABLE,
                             f"Player {row['name']} is unreachable: {error}. It is not told to rescan after "
                             "changes until it answers. Check that it is running and that its url, user and "

@@ -216,8 +216,12 @@ def test_item_page_files_fix_match_and_one_save(browser: Browser, tmp_path: Path
     """Artwork files listed by their names on disk; Fix match re-identifies and republishes; one Save locks two
     edited fields and its notice is in view."""
     fake, server = tmdb
-    add_movie(tmp_path / "media" / "movies", "Heat", 1995, 501)  # its NFO names the wrong TMDB id
     folder = tmp_path / "media" / "movies" / "Heat (1995)"
+    folder.mkdir(parents=True)
+    (folder / "Heat (1995).mkv").write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 1024)
+    (folder / "Heat (1995).nfo").write_text(  # another tool matched it to the wrong TMDB entry
+        '<?xml version="1.0" encoding="UTF-8"?>\n<movie><uniqueid type="tmdb" default="true">501</uniqueid></movie>\n',
+        encoding="utf-8")
     agent = run_agent(tmp_path, {"providers": {"tmdb": {
         "api_key": fake.api_key, "base_url": f"{server.base}/3", "image_base_url": f"{server.base}/t/p/original",
         "rate_limit": 1000}}})
@@ -342,7 +346,7 @@ def test_health_no_key_removed_root_and_player_test(browser: Browser, tmp_path: 
         page.get_by_test_id("test-living-room").click()
         expect(page.get_by_test_id("player-test-living-room")).to_contain_text(re.compile(r"refused|unreachable|connect", re.I))
         expect(page.get_by_test_id("player-state-living-room")).to_have_text("unreachable")
-        expect(page.get_by_test_id("player-error-living-room")).to_be_visible()
+        expect(page.get_by_test_id("player-test-living-room")).to_contain_text("Test failed")
         expect(page.get_by_test_id("player-activity-living-room")).to_have_text("—")
         warning = health.get_by_test_id("health-player_unreachable")
         expect(warning).to_contain_text("living-room")

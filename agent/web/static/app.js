@@ -38,7 +38,10 @@ const item = new ItemPage($('detail'), $('match-dialog'), (kind, id) => {
   if (kind === 'series') library.itemUpdated('series', id);
 });
 const players = new PlayersView($('players-body'), () => loadHealth());
-const health = new HealthView($('health'), $('health-strip'), $('health-count'), () => Promise.all([loadHealth(), players.load()]));
+const health = new HealthView($('health'), $('health-strip'), $('health-count'), (name, reply) => {
+  players.results.set(name, reply);
+  return Promise.all([loadHealth(), players.load()]);
+});
 
 const socket = new LiveSocket({
   keyFor: getKey,

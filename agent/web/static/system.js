@@ -36,7 +36,7 @@ export async function testPlayer(name) {
 /** The health list and the warning strip above the library. */
 export class HealthView {
   /** list: the <ul data-testid="health">; strip: the box above the library; count: the tab badge;
-   *  onTested(): called after a Test so players reload. */
+   *  onTested(name, reply): called after a Test so the players table shows it too. */
   constructor(list, strip, count, onTested) {
     this.list = list;
     this.strip = strip;
@@ -61,7 +61,7 @@ export class HealthView {
       const reply = await testPlayer(name);
       this.results.set(name, reply);
       notify(`${name}: ${reply.message}`, reply.ok ? 'info' : 'error');
-      await this.onTested();
+      await this.onTested(name, reply);
     } catch (err) {
       reportError(`Test of ${name} failed`, err);
     } finally {
@@ -179,13 +179,15 @@ export class PlayersView {
       button.addEventListener('click', () => this.test(player, button));
       const result = this.results.get(player.name);
       const stateCell = [el('span', { class: `badge ${state}`, 'data-testid': `player-state-${player.name}`, text: state })];
-      if (player.last_error) {
+      // The last error, unless the Test result below says the same.
+      if (player.last_error && !(result && result.message === player.last_error)) {
         stateCell.push(el('span', { class: 'job-error', 'data-testid': `player-error-${player.name}`, text: player.last_error }));
       }
       if (player.last_seen_at) stateCell.push(el('span', { class: 'muted small-text', text: `Last answered ${formatTime(player.last_seen_at)}` }));
       if (result) {
         stateCell.push(el('span', {
-          class: result.ok === false ? 'job-error' : 'ok', 'data-testid': `player-test-${player.name}`, text: result.message,
+          class: result.ok === false ? 'job-error' : 'ok', 'data-testid': `player-test-${player.name}`,
+          text: result.ok === null ? result.message : `Test ${result.ok ? 'passed' : 'failed'}: ${result.message}`,
         }));
       }
       // Only a player that answers can say what it plays: an unreachable one shows no stale "Idle".
