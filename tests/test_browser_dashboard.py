@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,6 @@ def movie_ids(agent: AgentProcess) -> dict[str, int]:
 
 def wait_for(agent: AgentProcess, path: str, check: Any, timeout: float = 15.0) -> Any:
     """Poll a GET until check(body) is true; returns the body."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         status, body = agent.request("GET", path)
@@ -344,7 +343,8 @@ def test_health_no_key_removed_root_and_player_test(browser: Browser, tmp_path: 
         expect(root).to_contain_text("does not exist")
 
         page.get_by_test_id("test-living-room").click()
-        expect(page.get_by_test_id("player-test-living-room")).to_contain_text(re.compile(r"refused|unreachable|connect", re.I))
+        expect(page.get_by_test_id("player-test-living-room")).to_contain_text(
+            re.compile(r"refused|unreachable|connect", re.I))
         expect(page.get_by_test_id("player-state-living-room")).to_have_text("unreachable")
         expect(page.get_by_test_id("player-test-living-room")).to_contain_text("Test failed")
         expect(page.get_by_test_id("player-activity-living-room")).to_have_text("—")
@@ -352,7 +352,7 @@ def test_health_no_key_removed_root_and_player_test(browser: Browser, tmp_path: 
         expect(warning).to_contain_text("living-room")
         expect(page.get_by_test_id("health-count")).to_have_text(re.compile(r"^[3-9]$"))
         tab.shot("_warnings", full_page=True)
-        status, body = agent.request("GET", "/api/health")
+        _, body = agent.request("GET", "/api/health")
         codes = {(w["code"], w["subject"]) for w in body["warnings"]}
         assert {("provider_key_missing", "tmdb"), ("library_root_missing", "TV"),
                 ("player_unreachable", "living-room")} <= codes
@@ -383,7 +383,8 @@ def test_empty_states_name_the_next_step(browser: Browser, tmp_path: Path) -> No
         expect(tab.page.get_by_test_id("series-empty")).to_contain_text("press Scan")
         tab.shot("_library")
         tab.page.get_by_test_id("tab-system").click()
-        expect(tab.page.get_by_test_id("players-empty")).to_contain_text("No players configured: add one under players:")
+        expect(tab.page.get_by_test_id("players-empty")).to_contain_text(
+            "No players configured: add one under players:")
         tab.page.get_by_test_id("tab-activity").click()
         expect(tab.page.get_by_test_id("jobs")).to_contain_text("press Scan")
     finally:
