@@ -173,6 +173,11 @@ def item_routes(app: web.Application, entity: str, with_get: bool = True) -> Non
         out = await services.db.write(api.rematch, entity, item_id, tmdb_id, services.clock.now())
         services.emit(f"{entity}:updated", {"id": item_id})
         job = await enqueue_enrich(services.queue, EnrichRequest(entity, item_id, Priority.HIGH, refresh=True))
+        if entity == "series":  # its episodes are looked up under the show's new id
+            show = await services.db.read(api.series_detail, item_id)
+            for episode in show["episodes"]:
+                await enqueue_enrich(services.queue, EnrichRequest("episode", episode["id"], Priority.HIGH,
+                                                                   refresh=True))
         return web.json_response({"job_id": job.id, "item": out}, status=202)
 
     if with_get:

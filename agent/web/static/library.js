@@ -190,8 +190,9 @@ export class LibraryView {
       return `No ${spec.noun} yet: add a library with kind: ${spec.libraryKind} under libraries: in config/agent.yaml,`
         + ' restart the agent and press Scan.';
     }
-    return `No ${spec.noun} yet: press Scan on the library above to find them`
-      + ' (folders named like "Title (Year)" are recognised).';
+    const naming = this.kind === 'series' ? 'a folder per show, with "Season 01" folders inside'
+      : 'a folder per movie, named like "Title (Year)"';
+    return `No ${spec.noun} yet: press Scan on the library above to find them (${naming}).`;
   }
 
   /** Redraw the current kind's box and the pager. */
