@@ -11,7 +11,7 @@ from typing import Any
 from conftest import HEADERS, free_port, make_config
 from fakes.kodi import start_fake_kodi
 from fakes.player_setup import kodi_player
-from fakes.tmdb import FakeTmdb, sample_movie
+from fakes.tmdb import FakeTmdb, sample_movie, sample_show
 
 from agent.config import Config
 from agent.health import (
@@ -255,3 +255,26 @@ async def test_locked_and_artwork_error_filters(make_client: Any, tmp_path: Path
     assert (await get(client, "/api/movies?locked=false"))["total"] == 2
     assert (await get(client, "/api/movies?artwork_error=1"))["total"] == 0
     assert "locked='maybe'" in (await get(client, "/api/movies?locked=maybe", status=400))["error"]
+
+
+async def test_fix_match_of_a_show_refreshes_its_episodes(make_client: Any, tmp_path: Path, aiohttp_server: Any
+                                                        ) -> None:
+    """Matching a show to another TMDB id re-enriches the show and each episode from the new entry."""
+    fake = FakeTmdb(shows={70: sample_show(70, "The Office", 2001, tvdb_id=None, imdb_id=None, episodes=2),
+                           2316: sample_show(2316, "The Office", 2005, tvdb_id=None, imdb_id=None, episodes=2)})
+    server = await aiohttp_server(fake.app)
+    client = await make_client(tmdb_config(tmp_path, str(server.make_url("")).rstrip("/"), fake))
+    agent = client.agent
+    touch(agent.cfg.libraries[1].path / "The Office (2001)" / "Season 01" / "The Office S01E01.mkv")
+    await scan_job.enqueue_scan(agent.queue, "TV")
+    await agent.queue.run_until_idle()
+    (show,) = (await get(client, "/api/series"))["items"]
+    assert show["tmdb_id"] == 70
+    reply = await post(client, f"/api/series/{show['id']}/match", {"tmdb_id": 2316}, status=202)
+    await agent.queue.run_until_idle()
+    detail = await get(client, f"/api/series/{show['id']}")
+    assert (detail["tmdb_id"], detail["year"], detail["status"]) == (2316, 2005, "enriched")
+    (episode,) = detail["episodes"]
+    assert episode["title"] == "The Office S01E01" and episode["aired"].startswith("2005")
+    chain = await get(client, f"/api/activity/{reply['job_id']}")
+    assert chain["job"]["subject"]["label"] == "The Office (2005)"

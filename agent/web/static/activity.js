@@ -2,7 +2,7 @@
 // with its follow-ups summarised and listed on demand; patched live by job:* frames.
 
 import { api, query } from './api.js';
-import { cell, debounce, el, formatTime, keepFocus, replaceChildren } from './dom.js';
+import { cell, el, formatTime, keepFocus, replaceChildren, throttle } from './dom.js';
 import { notify, reportError } from './status.js';
 
 const LIMIT = 40;
@@ -68,7 +68,7 @@ export class ActivityView {
     this.open = new Set();
     this.total = 0;
     filter.addEventListener('change', () => this.load());
-    this.reloadSoon = debounce(() => this.load(), 700);
+    this.reloadSoon = throttle(() => this.load(), 1000); // a scan's stream of frames: one reload a second
   }
 
   /** The head job with this id as last seen, or undefined. */

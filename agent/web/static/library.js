@@ -1,7 +1,7 @@
 // The library: movies or series as a poster grid or a compact table, with search, filters and paging.
 
 import { api, artworkUrl, query } from './api.js';
-import { baseName, cell, debounce, el, keepFocus, lockIcon, replaceChildren } from './dom.js';
+import { baseName, cell, debounce, el, keepFocus, lockIcon, replaceChildren, throttle } from './dom.js';
 import { reportError } from './status.js';
 
 const PAGE = 60;
@@ -66,9 +66,9 @@ export class LibraryView {
     nodes.tabs.series.addEventListener('click', () => this.setKind('series'));
     nodes.grid.addEventListener('click', () => this.setLayout('grid'));
     nodes.table.addEventListener('click', () => this.setLayout('table'));
-    this.reloadSoon = debounce(() => this.load(), 800);
+    this.reloadSoon = throttle(() => this.load(), 1500); // new items during a scan: one reload at a time
     this.pendingRows = new Set();
-    this.refreshRowsSoon = debounce(() => this.refreshPendingRows(), 250);
+    this.refreshRowsSoon = throttle(() => this.refreshPendingRows(), 300);
     this.showLayout();
   }
 
