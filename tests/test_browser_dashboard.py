@@ -300,7 +300,8 @@ def test_item_page_files_fix_match_and_one_save(browser: Browser, tmp_path: Path
 
 
 def test_fix_match_without_a_key_says_where_to_set_it(browser: Browser, tmp_path: Path) -> None:
-    """With no TMDB key the Fix match dialog says that searching needs one and where it goes."""
+    """With no TMDB key the Fix match dialog says that searching needs one and where it goes; Update says what
+    it can still do."""
     add_movie(tmp_path / "media" / "movies", "Alpha Movie", 2001, 501)
     agent = run_agent(tmp_path)
     tab = Tab(browser, "dashboard_fix_match_no_key")
@@ -311,6 +312,9 @@ def test_fix_match_without_a_key_says_where_to_set_it(browser: Browser, tmp_path
         tab.page.get_by_test_id("fix-match").click()
         expect(tab.page.get_by_test_id("match-message")).to_contain_text("providers.tmdb.api_key")
         tab.shot()
+        tab.page.get_by_test_id("match-close").click()
+        tab.page.get_by_test_id("enrich").click()
+        expect(tab.page.get_by_test_id("status-info").last).to_contain_text("No TMDB API key: only the NFO")
     finally:
         tab.close()
         agent.stop()

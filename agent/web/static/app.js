@@ -92,6 +92,7 @@ async function loadHealth() {
     queue.show(reply.queue);
     if (reply.version) $('version').textContent = `v${reply.version}`;
     health.show(reply);
+    item.providerKeyMissing = (reply.warnings || []).some((w) => w.code === 'provider_key_missing');
   } catch (err) {
     reportError('Could not load health', err);
   }

@@ -93,6 +93,7 @@ export class ItemPage {
     this.nfo = null; // {path, text} or {error}
     this.dirty = new Map();
     this.refreshTimer = null;
+    this.providerKeyMissing = false; // set from /api/health: Update then only re-reads local files
     this.setupMatchDialog();
   }
 
@@ -241,7 +242,10 @@ export class ItemPage {
     button.disabled = true;
     try {
       await api('POST', `/api/${KINDS[kind].path}/${id}/enrich`);
-      notify('Updating from the providers; the page refreshes when it is done (see Activity)', 'info');
+      notify(this.providerKeyMissing
+        ? 'No TMDB API key: only the NFO and the files beside the media are read again. Set providers.tmdb.api_key'
+          + ' in the config (see System) to fetch metadata and artwork.'
+        : 'Updating from the providers; the page refreshes when it is done (see Activity)', 'info');
     } catch (err) {
       reportError('Enrich failed', err);
     } finally {
