@@ -377,10 +377,14 @@ def test_health_no_key_removed_root_and_player_test(browser: Browser, tmp_path: 
 
 
 def test_empty_states_name_the_next_step(browser: Browser, tmp_path: Path) -> None:
-    """Before a scan the library says to press Scan; with no players the System page says how to add one."""
+    """Before a key there is no stale-data banner; before a scan the library says to press Scan; with no
+    players the System page says how to add one; an empty Activity says what starts work."""
     agent = run_agent(tmp_path)
     tab = Tab(browser, "dashboard_empty")
     try:
+        tab.page.goto(agent.base)  # no key yet: the key form, and no "out of date" banner
+        expect(tab.page.get_by_test_id("apikey-form")).to_be_visible()
+        expect(tab.page.get_by_test_id("stale-banner")).to_be_hidden()
         open_dashboard(tab.page, agent)
         expect(tab.page.get_by_test_id("movies-empty")).to_contain_text("press Scan")
         tab.page.get_by_test_id("kind-series").click()

@@ -155,7 +155,12 @@ SCHEMAS: JsonObj = {
                        "libraries": {"type": "integer"}, "watchers": {"type": "integer"},
                        "warnings": {"type": "array", "items": {
                            "type": "object", "required": ["code", "message", "subject"],
-                           "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "properties": {"code": {"type": "string", "examples": [
+                                              "provider_key_missing", "library_root_missing", "library_root_empty",
+                                              "player_unreachable", "ffprobe_missing", "disk_low",
+                                              "database_disk_full"]},
+                                          "message": {"type": "string",
+                                                      "description": "the problem, what it costs, and the fix"},
                                           "subject": {"type": ["string", "null"]}}}}},
     },
     "QueueStats": {
