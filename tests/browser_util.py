@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from conftest import API_KEY, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -132,3 +135,35 @@ def screenshot_path(test_name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in test_name)
     return SCREENSHOTS / f"{safe}.png"
+
+
+class ThreadedApp:
+    """An aiohttp app (a fake TMDB or Kodi) served on 127.0.0.1:`port` from its own thread and event loop,
+    for the sync browser tests; `stop()` closes it."""
+
+    def __init__(self, app: web.Application, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runner: web.AppRunner | None = None
+
+    def start(self) -> ThreadedApp:
+        """Listen (returns once the port accepts connections)."""
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
+        return self
+
+    async def _start(self) -> None:
+        self.runner = web.AppRunner(self.app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    def stop(self) -> None:
+        """Close the server and its loop."""
+        if self.runner is not None:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -104,18 +104,18 @@ def test_movies_listed_live_after_api_scan(page: Page, agent: AgentProcess) -> N
     """A scan started through the API fills the open movies table through /ws, without a reload."""
     open_dashboard(page, agent)
     movies = page.get_by_test_id("movies")
-    expect(movies).to_contain_text("No movies found.")
+    expect(movies).to_contain_text("No movies yet: press Scan")
     agent.scan()
     ids = movie_ids(agent)
     assert sorted(ids) == ["Alpha Movie", "Beta Film"]
     for title, movie_id in ids.items():
         expect(page.get_by_test_id(f"movie-title-{movie_id}")).to_have_text(title)
-    expect(movies.locator("tbody tr")).to_have_count(2)
+    expect(movies.locator("li.card")).to_have_count(2)
     expect(page.get_by_test_id("library-Movies")).to_contain_text("2 movies")
 
 
 def test_edit_title_locks_and_survives_reload(page: Page, agent: AgentProcess, tmp_path: Path) -> None:
-    """Editing the title in the detail panel saves it, shows the lock, persists across a reload and reaches the NFO."""
+    """Editing the title on the item page saves it, shows the lock, persists across a reload and reaches the NFO."""
     agent.scan()
     movie_id = movie_ids(agent)["Alpha Movie"]
     open_dashboard(page, agent)
@@ -125,10 +125,11 @@ def test_edit_title_locks_and_survives_reload(page: Page, agent: AgentProcess, t
     expect(page.get_by_test_id("edit-title")).to_have_value("Alpha Movie")
     expect(page.get_by_test_id("locked-title")).to_have_count(0)
     page.get_by_test_id("edit-title").fill("Alpha Movie: Director's Cut")
-    page.get_by_test_id("save-title").click()
+    page.get_by_test_id("save").click()
     expect(page.get_by_test_id("locked-title")).to_be_visible()
     expect(page.get_by_test_id("unlock-title")).to_be_visible()
     expect(page.get_by_test_id("detail")).to_contain_text("Alpha Movie: Director's Cut")
+    page.get_by_test_id("detail-close").click()
     row = page.get_by_test_id(f"movie-{movie_id}")
     expect(row).to_contain_text("Alpha Movie: Director's Cut")
     expect(row.locator(".locks")).to_contain_text("title")
@@ -139,6 +140,7 @@ def test_edit_title_locks_and_survives_reload(page: Page, agent: AgentProcess, t
     expect(page.get_by_test_id(f"movie-title-{movie_id}")).to_have_text("Alpha Movie: Director's Cut")
     expect(page.get_by_test_id(f"movie-{movie_id}").locator(".locks")).to_have_attribute("title", "Locked: title")
     page.get_by_test_id(f"open-movie-{movie_id}").click()
+    expect(page).to_have_url(re.compile(rf"#/movie/{movie_id}$"))
     expect(page.get_by_test_id("edit-title")).to_have_value("Alpha Movie: Director's Cut")
     expect(page.get_by_test_id("locked-title")).to_be_visible()
 
@@ -162,7 +164,7 @@ def test_scan_click_shows_live_progress(page: Page, agent: AgentProcess) -> None
     expect(scan_row).to_have_count(1)
     expect(scan_row).to_have_attribute("data-status", "completed")
     expect(page.get_by_test_id("library-Movies")).to_contain_text("2 movies")
-    expect(page.get_by_test_id("movies").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("movies").locator("li.card")).to_have_count(2)
     expect(page.get_by_test_id("queue-running")).to_have_text("0")
 
 
@@ -170,7 +172,7 @@ def test_reconnects_after_agent_restart(page: Page, agent: AgentProcess) -> None
     """Stopping the agent shows Reconnecting and the stale banner; restarting it (same port, data) reconnects."""
     agent.scan()
     open_dashboard(page, agent)
-    expect(page.get_by_test_id("movies").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("movies").locator("li.card")).to_have_count(2)
     connection = page.get_by_test_id("connection")
 
     agent.stop()
@@ -180,7 +182,7 @@ def test_reconnects_after_agent_restart(page: Page, agent: AgentProcess) -> None
     agent.start()
     expect(connection).to_have_text("Connected", timeout=20_000)
     expect(page.get_by_test_id("stale-banner")).to_be_hidden()
-    expect(page.get_by_test_id("movies").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("movies").locator("li.card")).to_have_count(2)
     # The new socket carries live frames: a scan started from the page reports its end.
     page.get_by_test_id("scan-Movies").click()
     expect(page.get_by_test_id("scan-progress-Movies")).to_have_text("Scan finished")
@@ -188,7 +190,7 @@ def test_reconnects_after_agent_restart(page: Page, agent: AgentProcess) -> None
 
 def test_phone_layout_detail_fields_use_the_width(browser: Browser, agent: AgentProcess,
                                                   request: pytest.FixtureRequest) -> None:
-    """On a phone the tables become cards and the editor's inputs span the dialog instead of shrinking."""
+    """On a phone the posters start in the first screen and the item page's inputs span the form."""
     agent.scan()
     movie_id = movie_ids(agent)["Beta Film"]
     context = browser.new_context(viewport={"width": 390, "height": 844})
@@ -196,14 +198,14 @@ def test_phone_layout_detail_fields_use_the_width(browser: Browser, agent: Agent
     phone = context.new_page()
     try:
         open_dashboard(phone, agent)
-        expect(phone.get_by_test_id("movies").locator("thead")).not_to_be_in_viewport()
+        expect(phone.get_by_test_id(f"movie-{movie_id}")).to_be_in_viewport()
         phone.get_by_test_id(f"open-movie-{movie_id}").click()
         title = phone.get_by_test_id("edit-title")
         expect(title).to_have_value("Beta Film")
-        body = phone.get_by_test_id("detail").locator('[data-role="body"]').bounding_box()
+        form = phone.get_by_test_id("fields").bounding_box()
         field = title.bounding_box()
-        assert body is not None and field is not None
-        assert field["width"] >= body["width"] * 0.9, (field, body)
+        assert form is not None and field is not None
+        assert field["width"] >= form["width"] * 0.95, (field, form)
     finally:
         phone.screenshot(path=str(screenshot_path(request.node.name)))
         context.close()

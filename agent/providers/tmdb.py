@@ -125,6 +125,8 @@ class TmdbProvider(HttpProvider):
                         "original_title": item.get(okey),
                         "year": year_of(item.get(dkey)),
                         "popularity": float(item.get("popularity") or 0.0),
+                        "overview": item.get("overview") or None,
+                        "poster": self.image_url(item.get("poster_path")),
                     })
             ranked = rank_candidates(list(found.values()), title, year)
             if ranked and ranked[0]["score"] >= GOOD_MATCH:

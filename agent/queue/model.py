@@ -86,7 +86,7 @@ class Job:
             "id": self.id, "type": self.type, "priority": self.priority, "status": self.status.value,
             "payload": self.payload, "result": self.result, "error": self.error, "attempts": self.attempts,
             "max_retries": self.max_retries, "progress": self.progress, "message": self.message,
-            "depends_on": self.depends_on, "dedupe_key": self.dedupe_key,
+            "depends_on": self.depends_on, "dedupe_key": self.dedupe_key, "chain": self.chain,
             "created_at": iso(self.created_at), "started_at": iso(self.started_at),
             "completed_at": iso(self.completed_at), "next_retry_at": iso(self.run_after) if waiting else None,
         }

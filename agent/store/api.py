@@ -35,6 +35,13 @@ class ListQuery:
     descending: bool = False
     limit: int = 50
     offset: int = 0
+    locked: bool = False  # only items with a locked field or artwork type
+    artwork_error: bool = False  # only items whose artwork could not be fetched or written
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether a table has a column (artwork_error arrives with a later migration)."""
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, Any]], int]:
@@ -49,6 +56,12 @@ def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, A
     elif q.status is not None:
         where.append("x.status = ?")
         params.append(q.status)
+    if q.locked:
+        where.append("x.locked_fields IS NOT NULL AND x.locked_fields NOT IN ('', '[]')")
+    if q.artwork_error:
+        # Before the column exists no item has an artwork error recorded: the filter matches nothing.
+        where.append("x.artwork_error IS NOT NULL AND x.artwork_error != ''"
+                     if has_column(conn, media.TABLES[q.entity], "artwork_error") else "0")
     if q.text:
         pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(x.title LIKE ? ESCAPE '\\' OR x.original_title LIKE ? ESCAPE '\\')")
@@ -184,3 +197,17 @@ def players(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         " LEFT JOIN media_player_groups g ON g.id = p.group_id ORDER BY p.position, p.name"
     ).fetchall()
     return [dict(r) for r in rows]
+
+
+def rematch(conn: sqlite3.Connection, entity: str, item_id: int, tmdb_id: int, now: float) -> dict[str, Any]:
+    """Point an item at another TMDB entry: `tmdb_id` is saved and locked (the user chose it); the other
+    ids and uniqueids, unless locked, are cleared (they named the old match); the item is `identified`
+    until enrichment fills it again. Returns the item in API shape."""
+    item = media.load(conn, entity, item_id)
+    changes: dict[str, Any] = {"tmdb_id": tmdb_id}
+    for name in ("imdb_id", "tvdb_id", "uniqueids"):
+        if name in item.fields and name not in item.locked:
+            changes[name] = None
+    item = media.save(conn, item, changes, now, status="identified")
+    media.set_locks(conn, entity, item_id, ["tmdb_id"], True, now)
+    return detail(conn, entity, item_id)

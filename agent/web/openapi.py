@@ -155,7 +155,12 @@ SCHEMAS: JsonObj = {
                        "libraries": {"type": "integer"}, "watchers": {"type": "integer"},
                        "warnings": {"type": "array", "items": {
                            "type": "object", "required": ["code", "message", "subject"],
-                           "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "properties": {"code": {"type": "string", "examples": [
+                                              "provider_key_missing", "library_root_missing", "library_root_empty",
+                                              "player_unreachable", "ffprobe_missing", "disk_low",
+                                              "database_disk_full"]},
+                                          "message": {"type": "string",
+                                                      "description": "the problem, what it costs, and the fix"},
                                           "subject": {"type": ["string", "null"]}}}}},
     },
     "QueueStats": {
@@ -214,6 +219,10 @@ SCHEMAS: JsonObj = {
             "attempts": {"type": "integer"}, "max_retries": {"type": "integer"},
             "progress": {"type": "number", "minimum": 0, "maximum": 1}, "message": nullable("string"),
             "depends_on": {"type": "array", "items": {"type": "integer"}}, "dedupe_key": nullable("string"),
+            "chain": nullable("integer", description="the job whose chain this follow-up belongs to (null: it"
+                                                     " started its own)"),
+            "subject": nullable("object", description="what the job is about, in list replies: {kind: movie|"
+                                                      "series|episode|library|webhook, label, id?, title?}"),
             "created_at": nullable("string", format="date-time"), "started_at": nullable("string", format="date-time"),
             "completed_at": nullable("string", format="date-time"),
             "next_retry_at": nullable("string", format="date-time"),
@@ -228,6 +237,36 @@ SCHEMAS: JsonObj = {
             "now_playing": nullable("object", description="{state, file, position, total, updated_at}"),
         },
     },
+    "ActivityItem": {
+        "allOf": [ref("Job"), {"type": "object", "properties": {"followups": nullable("object", properties={
+            "total": {"type": "integer"},
+            "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "by_type": {"type": "object", "additionalProperties": {"type": "object"}}},
+            description="counts of the jobs this one started (its chain), or null")}}],
+    },
+    "ActivityChain": {
+        "type": "object", "required": ["job", "followups", "total"],
+        "properties": {"job": ref("Job"), "followups": {"type": "array", "items": ref("Job")},
+                       "total": {"type": "integer", "description": "follow-ups in all (at most 500 listed)"}},
+    },
+    "SearchResult": {
+        "type": "object", "required": ["tmdb_id", "title"],
+        "properties": {"tmdb_id": {"type": "integer"}, "title": {"type": "string"},
+                       "original_title": nullable("string"), "year": nullable("integer"),
+                       "popularity": {"type": "number"}, "score": {"type": "number"},
+                       "overview": nullable("string"), "poster": nullable("string")},
+    },
+    "MatchRequest": {"type": "object", "required": ["tmdb_id"],
+                     "properties": {"tmdb_id": {"type": "integer", "minimum": 1}}},
+    "MatchAccepted": {"type": "object", "required": ["job_id", "item"],
+                      "properties": {"job_id": {"type": "integer", "description": "the enrich job (publish follows)"},
+                                     "item": {"type": "object"}}},
+    "Nfo": {"type": "object", "required": ["path", "text"],
+            "properties": {"path": {"type": "string"}, "text": {"type": "string"}}},
+    "PlayerTest": {"type": "object", "required": ["ok", "message", "player"],
+                   "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"},
+                                  "player": nullable("object")}},
+    "ActivityList": list_of("ActivityItem"), "SearchList": list_of("SearchResult"),
     "MovieList": list_of("Movie"), "SeriesList": list_of("Series"), "JobList": list_of("Job"),
     "LibraryList": list_of("Library"), "PlayerList": list_of("Player"),
     "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "integer"}}},
@@ -296,6 +335,8 @@ MEDIA_FILTERS = [
     query("status", "identification state, or missing (file gone)",
           {"enum": ["unidentified", "identified", "enriched", "missing"]}),
     query("q", "substring of title or original title", {"type": "string"}),
+    query("locked", "only items with a locked field or artwork type", {"type": "boolean"}),
+    query("artwork_error", "only items whose artwork could not be fetched or written", {"type": "boolean"}),
     query("sort", "order; a leading '-' sorts descending",
           {"enum": ["title", "-title", "year", "-year", "added", "-added", "updated", "-updated"],
            "default": "title"}),
@@ -333,6 +374,16 @@ def item_paths(prefix: str, schema: str, noun: str, get: bool = True, enrich_not
         f"enrich{schema}", tag, f"Enqueue enrichment of the {noun} (priority 2){enrich_note}",
         {"202": reply("Queued", ref("JobAccepted")), "400": error("BadRequest"), "404": error("NotFound")},
         parameters=[ITEM_ID])}
+    paths[f"{prefix}/{{id}}/nfo"] = {"get": operation(
+        f"get{schema}Nfo", tag, f"The {noun}'s NFO as written beside the media",
+        {"200": reply("Its path and text", ref("Nfo")), "400": error("BadRequest"), "404": error("NotFound")},
+        parameters=[ITEM_ID])}
+    if schema != "Episode":
+        paths[f"{prefix}/{{id}}/match"] = {"post": operation(
+            f"match{schema}", tag, f"Fix a wrong match: point the {noun} at another TMDB id (saved and locked),"
+            " clear its other ids, re-enrich and republish",
+            {"202": reply("Queued", ref("MatchAccepted")), **JSON_BODY_ERRORS},
+            parameters=[ITEM_ID], body={"required": True, "content": json_content(ref("MatchRequest"))})}
     paths[f"{prefix}/{{id}}/refresh"] = {"post": operation(
         f"refresh{schema}", tag, f"Refresh the {noun} from its providers: drops the values held from another"
         " tool's NFO (nfo_held_fields), re-enriches so providers update them, then republishes; user locks stay",
@@ -440,6 +491,35 @@ def build_paths() -> JsonObj:
         "/api/players": {"get": operation(
             "listPlayers", "players", "Players, their group, connection state and what is playing",
             {"200": reply("Players", ref("PlayerList"))})},
+        "/api/players/{name}/test": {"post": operation(
+            "testPlayer", "players", "Call the player now (Kodi JSON-RPC ping, Jellyfin with its key); records"
+            " and reports the outcome",
+            {"200": reply("ok and a message naming what answered or the error", ref("PlayerTest")),
+             "404": error("NotFound")},
+            parameters=[path_param("name", "player name", {"type": "string"})])},
+        "/api/activity": {"get": operation(
+            "listActivity", "jobs", "Jobs that started a chain, newest first, with what they are about and a"
+            " summary of their follow-ups",
+            {"200": reply("Activity", ref("ActivityList")), "400": error("BadRequest")},
+            parameters=[query("status", "job status", {"enum": ["pending", "running", "completed", "failed",
+                                                                "cancelled"]}),
+                        query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 200,
+                                                     "default": 30}),
+                        query("offset", "items to skip", {"type": "integer", "minimum": 0, "default": 0})])},
+        "/api/activity/{id}": {"get": operation(
+            "getActivity", "jobs", "One job with every follow-up it started",
+            {"200": reply("The chain", ref("ActivityChain")), "400": error("BadRequest"),
+             "404": error("NotFound")}, parameters=job_id)},
+        "/api/search": {"get": operation(
+            "search", "movies", "Search TMDB by title and year (for Fix match)",
+            {"200": reply("Candidates, best first", ref("SearchList")), "400": error("BadRequest"),
+             "409": error("Conflict"), "502": {"description": "TMDB failed (unreachable, rate limited, key"
+                                                              " refused)", "content": json_content(ref("Error"))}},
+            description="409 when no TMDB key is configured.",
+            parameters=[query("entity", "what to search", {"enum": ["movie", "series"], "default": "movie"}),
+                        query("q", "title", {"type": "string", "maxLength": 300}),
+                        query("year", "year (release, or first air date for series)",
+                              {"type": "integer", "minimum": 0, "maximum": 2200})])},
         **webhook_paths(),
     }
     return paths

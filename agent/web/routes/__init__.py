@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agent.web.routes import jobs, media, openapi, players, series, system, webhooks
+from agent.web.routes import activity, jobs, media, openapi, players, search, series, system, webhooks
 
-MODULES = (system, jobs, media, series, webhooks, players, openapi)
+MODULES = (system, jobs, activity, media, series, search, webhooks, players, openapi)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agent.store import activity
 from agent.web.keys import services_of
 from agent.web.params import path_id, query_int
 
@@ -16,7 +17,8 @@ def setup(app: web.Application) -> None:
         jobs, total = await services.queue.list(
             request.query.get("status") or None, request.query.get("type") or None,
             query_int(request, "limit", 50, 1, 500), query_int(request, "offset", 0, 0, 10**9))
-        return web.json_response({"items": [j.to_dict() for j in jobs], "total": total})
+        items = await services.db.read(activity.job_dicts, jobs)
+        return web.json_response({"items": items, "total": total})
 
     async def get_job(request: web.Request) -> web.Response:
         services = services_of(request)

@@ -9,6 +9,9 @@ from aiohttp import web
 
 from agent.clock import iso
 from agent.config_checks import mask_url, mask_values
+from agent.errors import NotFound
+from agent.players import PlayerError
+from agent.players.registry import Player
 from agent.store import api
 from agent.web.keys import services_of
 
@@ -34,6 +37,18 @@ def player_to_api(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def probe(player: Player) -> str:
+    """Ask a player whether it answers (and, for Jellyfin, accepts the key); a line naming what answered."""
+    if player.is_kodi:
+        await player.kodi.ping()
+        version = await player.kodi.version()
+        return f"Kodi answered (JSON-RPC {version.get('major', '?')}.{version.get('minor', '?')})"
+    info = await player.jellyfin.ping()
+    await player.jellyfin.sessions()  # the public ping does not check the API key; this does
+    what = " ".join(str(part) for part in ("Jellyfin", info.get("ServerName"), info.get("Version")) if part)
+    return f"{what} answered and accepted the key"
+
+
 def setup(app: web.Application) -> None:
     """Register the players route."""
 
@@ -43,4 +58,24 @@ def setup(app: web.Application) -> None:
         items = [player_to_api(r) for r in await services.db.read(api.players)]
         return web.json_response({"items": items, "total": len(items)})
 
+    async def test(request: web.Request) -> web.Response:
+        """POST /api/players/{name}/test: call the player now, record the outcome, report it."""
+        services = services_of(request)
+        name = request.match_info["name"]
+        player = services.players.get(name)
+        if player is None:
+            raise NotFound(f"no player named {name!r}", detail={"players": sorted(services.players.players)})
+        try:
+            message = await probe(player)
+        except PlayerError as exc:
+            await services.players.mark(player, exc)
+            ok, message = False, mask_values(exc.message)
+        else:
+            await services.players.mark(player)
+            ok = True
+        rows = [r for r in await services.db.read(api.players) if r["name"] == player.name]
+        return web.json_response({"ok": ok, "message": message,
+                                  "player": player_to_api(rows[0]) if rows else None})
+
     app.router.add_get("/api/players", players)
+    app.router.add_post("/api/players/{name}/test", test)

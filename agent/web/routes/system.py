@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any, Final
+
 from aiohttp import web
 
 from agent.clock import iso
 from agent.errors import NotFound
+from agent.health import Probes, check_system, merge_warnings
+from agent.library.naming import is_junk
 from agent.library.scan import scan_keys
 from agent.queue.model import Priority
+from agent.services import Services
 from agent.store import api
 from agent.web.keys import HUB, services_of, static_dir
+
+log = logging.getLogger("agent.web")
+PROBES: Final = Probes(junk=is_junk)
+CHECK_TIMEOUT: Final = 5.0  # seconds the health checks (stat, scandir, statvfs of the libraries) may take
+
+
+async def warnings(services: Services) -> list[dict[str, Any]]:
+    """The raised warnings merged with the checks run now (off the loop; a hung mount cannot stall the reply)."""
+    raised = services.warnings.items()
+    players = await services.db.read(api.players)
+    try:
+        checked = await asyncio.wait_for(asyncio.to_thread(check_system, services.cfg, players, PROBES), CHECK_TIMEOUT)
+    except TimeoutError:
+        log.warning("health checks took longer than %g s (a library on a hung mount?)", CHECK_TIMEOUT)
+        checked = [{"code": "health_check_slow", "subject": None,
+                    "message": f"Checking the libraries and disks took longer than {CHECK_TIMEOUT:g} s: "
+                               "a library folder may be on a network mount that does not answer."}]
+    return merge_warnings(raised, checked)
 
 
 def setup(app: web.Application) -> None:
@@ -20,7 +45,7 @@ def setup(app: web.Application) -> None:
         return web.json_response({
             "status": "ok", "version": services.version, "queue": await services.queue.stats(),
             "libraries": len(services.cfg.libraries), "watchers": services.watchers.count,
-            "warnings": services.warnings.items(),
+            "warnings": await warnings(services),
         })
 
     async def libraries(request: web.Request) -> web.Response:

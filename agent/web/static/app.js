@@ -1,36 +1,46 @@
-// Dashboard entry point: API key handling, /ws wiring and the views.
+// Dashboard entry point: API key handling, /ws wiring, the views and the #/ router.
+// Routes: #/library (default), #/activity, #/system, #/movie/ID, #/series/ID, #/episode/ID.
 
 import { api, clearKey, getKey, onUnauthorized, setKey, takeKeyFromUrl } from './api.js';
 import { debounce } from './dom.js';
-import { DetailPanel } from './editor.js';
-import { JobsView, QueueFigures } from './jobs.js';
+import { ActivityView, QueueFigures } from './activity.js';
+import { ItemPage } from './item.js';
 import { LibrariesView } from './libraries.js';
-import { MediaTable } from './media.js';
-import { PlayersView } from './players.js';
+import { LibraryView } from './library.js';
 import { clearStatus, initStatus, reportError } from './status.js';
+import { HealthView, PlayersView } from './system.js';
 import { CONNECTED, DISCONNECTED, LiveSocket } from './ws.js';
 
 const $ = (id) => document.getElementById(id);
+const HEALTH_EVERY_MS = 60000; // health checks (disks, players) are re-read this often while the page is open
 
 initStatus($('status'));
 
-const queue = new QueueFigures({ pending: $('queue-pending'), running: $('queue-running'), failed: $('queue-failed') });
-const jobs = new JobsView($('jobs-body'), $('jobs-summary'), $('jobs-filter'));
-const libraries = new LibrariesView($('libraries-list'), (id) => jobs.get(id));
-const players = new PlayersView($('players-body'));
-const detail = new DetailPanel($('detail'), (kind, id) => {
-  if (kind === 'movie') movies.itemUpdated(id);
-  if (kind === 'series') series.itemUpdated(id);
+const queue = new QueueFigures({ pending: $('queue-pending'), running: $('queue-running'), failed: $('queue-failed') },
+  (stats) => {
+    const busy = (stats.running || 0) + (stats.pending || 0);
+    $('activity-count').hidden = busy === 0 && !stats.failed;
+    $('activity-count').textContent = stats.failed ? `${stats.failed} failed` : String(busy);
+    $('activity-count').classList.toggle('warn', Boolean(stats.failed));
+  });
+const activity = new ActivityView($('jobs-body'), $('jobs-summary'), $('jobs-filter'));
+const libraries = new LibrariesView($('libraries-list'), (id) => activity.get(id));
+const library = new LibraryView({
+  boxes: { movies: $('movies-box'), series: $('series-box') },
+  totals: { movies: $('movies-total'), series: $('series-total') },
+  tabs: { movies: $('kind-movies'), series: $('kind-series') },
+  search: $('lib-search'), status: $('lib-status'), locked: $('filter-locked'), artworkError: $('filter-artwork-error'),
+  filtersCount: $('filters-count'), grid: $('layout-grid'), table: $('layout-table'),
+  prev: $('lib-prev'), next: $('lib-next'), range: $('lib-range'),
+}, () => libraries.kinds());
+const item = new ItemPage($('detail'), $('match-dialog'), (kind, id) => {
+  if (kind === 'movie') library.itemUpdated('movies', id);
+  if (kind === 'series') library.itemUpdated('series', id);
 });
-const movies = new MediaTable({
-  kind: 'movies', prefix: 'movie', poster: true, tbody: $('movies-body'), search: $('movies-search'),
-  status: $('movies-status'), prev: $('movies-prev'), next: $('movies-next'), range: $('movies-range'),
-  onOpen: (id) => detail.open('movie', id),
-});
-const series = new MediaTable({
-  kind: 'series', prefix: 'series', poster: false, tbody: $('series-body'), search: $('series-search'),
-  status: $('series-status'), prev: $('series-prev'), next: $('series-next'), range: $('series-range'),
-  onOpen: (id) => detail.open('series', id),
+const players = new PlayersView($('players-body'), () => loadHealth());
+const health = new HealthView($('health'), $('health-strip'), $('health-count'), (name, reply) => {
+  players.results.set(name, reply);
+  return Promise.all([loadHealth(), players.load()]);
 });
 
 const socket = new LiveSocket({
@@ -41,58 +51,87 @@ const socket = new LiveSocket({
   onFailedOpen: checkKey,
 });
 
-/** Show the /ws state in the indicator and the stale-data banner. */
+// --- routing -------------------------------------------------------------------------------------
+
+/** Show the view the address names. */
+function route() {
+  const hash = window.location.hash.replace(/^#\/?/, '');
+  const [name, rawId] = hash.split('/');
+  const id = Number(rawId);
+  let view = ['library', 'activity', 'system'].includes(name) ? name : 'library';
+  if (['movie', 'series', 'episode'].includes(name) && Number.isInteger(id) && id > 0) view = 'item';
+  for (const section of document.querySelectorAll('[data-view]')) section.hidden = section.dataset.view !== view;
+  for (const tab of document.querySelectorAll('[data-tab]')) {
+    const current = tab.dataset.tab === view || (view === 'item' && tab.dataset.tab === 'library');
+    if (current) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  if (view === 'item') {
+    if (getKey()) item.open(name, id);
+    window.scrollTo(0, 0);
+  } else {
+    item.close();
+  }
+}
+
+// --- connection and loading ----------------------------------------------------------------------
+
+/** Show the /ws state; the stale banner only once a connection was made and then lost. */
 function showConnection(state) {
   const indicator = $('connection');
   indicator.textContent = state;
   indicator.dataset.state = state.toLowerCase();
-  $('stale-banner').hidden = state === CONNECTED;
+  $('stale-banner').hidden = state === CONNECTED || !socket.everOpened;
   $('reconnect').hidden = state !== DISCONNECTED || !socket.gaveUp;
 }
 
-/** Load health (queue figures, version) from the unauthenticated health route. */
+/** Load health: queue figures, version and warnings (no key needed). */
 async function loadHealth() {
   try {
-    const health = await api('GET', '/api/health');
-    queue.show(health.queue);
-    if (health.version) $('version').textContent = `v${health.version}`;
+    const reply = await api('GET', '/api/health');
+    queue.show(reply.queue);
+    if (reply.version) $('version').textContent = `v${reply.version}`;
+    health.show(reply);
+    item.providerKeyMissing = (reply.warnings || []).some((w) => w.code === 'provider_key_missing');
   } catch (err) {
-    reportError(`Could not load health`, err);
+    reportError('Could not load health', err);
   }
 }
 
 /** Reload every view (first start, reconnect, resync). */
-function loadAll() {
+async function loadAll() {
   loadHealth();
-  libraries.load();
-  jobs.load();
-  movies.load();
-  series.load();
+  activity.load();
   players.load();
+  await libraries.load();
+  library.load();
+  if (item.current) item.reload();
 }
 
-const reloadLibrariesSoon = debounce(() => libraries.load(), 500);
+const reloadLibrariesSoon = debounce(() => { libraries.load(); loadHealth(); }, 500);
+const reloadHealthSoon = debounce(() => loadHealth(), 2000);
 
 /** Route one server frame to the views. */
 function handleFrame(frame) {
   const data = frame.data || {};
   const type = frame.type;
   if (type.startsWith('job:')) {
-    jobs.applyFrame(frame);
+    activity.applyFrame(frame);
     if (libraries.applyJobFrame(frame)) reloadLibrariesSoon();
+    if (type === 'job:failed' || type === 'job:completed') reloadHealthSoon();
   } else if (type === 'queue:stats') {
     queue.show(data);
   } else if (type === 'scan:progress') {
     libraries.applyProgress(data);
   } else if (type === 'movie:updated') {
-    movies.itemUpdated(data.id);
-    detail.refreshIf('movie', data.id);
+    library.itemUpdated('movies', data.id);
+    item.refreshIf('movie', data.id);
   } else if (type === 'series:updated') {
-    series.itemUpdated(data.id);
-    detail.refreshIf('series', data.id);
+    library.itemUpdated('series', data.id);
+    item.refreshIf('series', data.id);
   } else if (type === 'episode:updated') {
-    detail.refreshIf('episode', data.id);
-    if (data.series_id !== undefined) detail.refreshIf('series', data.series_id);
+    item.refreshIf('episode', data.id);
+    if (data.series_id !== undefined) item.refreshIf('series', data.series_id);
   } else if (type === 'player:activity') {
     players.applyActivity(data);
   } else if (type === 'resync') {
@@ -123,6 +162,7 @@ function start() {
   clearStatus();
   loadAll();
   socket.start();
+  route();
 }
 
 onUnauthorized(() => {
@@ -149,13 +189,17 @@ $('change-key').addEventListener('click', () => {
   showKeyForm('');
 });
 
+$('health-refresh').addEventListener('click', () => { loadHealth(); players.load(); });
 $('reconnect').addEventListener('click', () => socket.start());
 window.addEventListener('online', () => { if (getKey() && socket.state !== CONNECTED) socket.start(); });
+window.addEventListener('hashchange', route);
+setInterval(() => { if (getKey() && !document.hidden) loadHealth(); }, HEALTH_EVERY_MS);
 
 showConnection(DISCONNECTED);
 takeKeyFromUrl();
 if (getKey()) start();
 else {
+  route();
   loadHealth();
   showKeyForm('');
 }

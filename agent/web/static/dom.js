@@ -77,6 +77,20 @@ export function debounce(fn, ms) {
   };
 }
 
+/** Call fn at most once per `ms` while calls keep coming (the last call's arguments win; the first waits `ms`). */
+export function throttle(fn, ms) {
+  let timer = null;
+  let latest = [];
+  return (...args) => {
+    latest = args;
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn(...latest);
+    }, ms);
+  };
+}
+
 /** Run a redraw of `container` and give focus back to the element with the same data-testid. */
 export function keepFocus(container, redraw) {
   const active = document.activeElement;

@@ -1,7 +1,7 @@
-// Libraries list with a Scan button each and a live scan:progress line.
+// The libraries bar above the library: each library's counts, a Scan button and a live scan:progress line.
 
 import { api } from './api.js';
-import { el, formatTime, keepFocus, pathText, replaceChildren } from './dom.js';
+import { el, formatTime, keepFocus, replaceChildren } from './dom.js';
 import { reportError } from './status.js';
 
 const SINGULAR = { movies: 'movie', series: 'series', episodes: 'episode' };
@@ -92,26 +92,33 @@ export class LibrariesView {
     if (node) node.textContent = text;
   }
 
-  /** Redraw the cards. */
+  /** Which kinds of library are configured: {movies: bool, series: bool}. */
+  kinds() {
+    return {
+      movies: this.libraries.some((library) => library.kind === 'movies'),
+      series: this.libraries.some((library) => library.kind === 'series'),
+    };
+  }
+
+  /** Redraw the bar. */
   render() {
     const items = this.libraries.map((library) => {
       const button = el('button', {
         type: 'button',
+        class: 'small',
         'data-testid': `scan-${library.name}`,
         'aria-label': `Scan library ${library.name}`,
         text: 'Scan',
       });
       button.addEventListener('click', () => this.scan(library, button));
-      return el('li', { class: 'library', 'data-testid': `library-${library.name}` },
-        el('div', { class: 'library-head' },
-          el('h3', { text: library.name }),
-          el('span', { class: 'badge', text: library.kind || '' }),
-          button,
-        ),
-        el('p', { class: 'muted path' }, pathText(library.path || '')),
-        el('p', { text: describeCounts(library) }),
-        el('p', { class: 'muted', text: `Last scan: ${formatTime(library.last_scan_at)}` }),
-        el('p', {
+      return el('li', {
+        class: 'library', 'data-testid': `library-${library.name}`,
+        title: `${library.path || ''}\nLast scan: ${formatTime(library.last_scan_at)}`,
+      },
+        el('span', { class: 'library-name', text: library.name }),
+        el('span', { class: 'muted library-counts', text: describeCounts(library) }),
+        button,
+        el('span', {
           class: 'scan-progress',
           'data-testid': `scan-progress-${library.name}`,
           'aria-live': 'polite',
@@ -119,7 +126,10 @@ export class LibrariesView {
         }),
       );
     });
-    if (!items.length) items.push(el('li', { class: 'empty', text: 'No libraries configured.' }));
+    if (!items.length) {
+      items.push(el('li', { class: 'empty', 'data-testid': 'libraries-empty',
+        text: 'No libraries configured: add one under libraries: in config/agent.yaml (name, kind: movies or series, path) and restart the agent.' }));
+    }
     keepFocus(this.list, () => replaceChildren(this.list, items));
   }
 }
