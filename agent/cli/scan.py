@@ -77,7 +77,7 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[str, int]]:
-    """Put scan jobs in the database for the running server to pick up."""
+    """Put scan jobs in the database for the running agent to pick up (its idle poll finds them)."""
 
     db = Database(cfg.data_dir / "metarr.sqlite")
     await db.open()
@@ -145,7 +145,7 @@ def summary(name: str, result: dict[str, Any]) -> str:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    """Queue a scan for the server, or with --wait run it in this process and print a summary."""
+    """Queue a scan for the running agent (refused when none runs), or with --wait run it here and summarise."""
     cfg = load_config(Path(args.config) if args.config else default_config_path())
     libs = pick_libraries(cfg, args.library)
     if not args.wait:
