@@ -70,7 +70,7 @@ def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
         """One {remote, local} pair, or None when it is noted as wrong."""
         remote, local = r.get("remote", str), r.get("local", str)
         r.done()
-        problem = validate_mapping(remote, local)
+        problem = validate_mapping(remote, local) or _missing_local(remote, local)
         if problem:
             r.note(f"{r.path}: {problem} (line {r.node.line})")
             return None
@@ -79,6 +79,22 @@ def _mappings(reader: Reader, key: str) -> tuple[PathMappingConfig, ...]:
     out = [_safely(r, lambda r=r: one(r))
            for _, r in reader.each(key, reader._key(key), fields_of(PathMappingConfig))]
     return tuple(m for m in out if m is not None)
+
+
+def _missing_local(remote: str, local: str) -> str | None:
+    """Why a mapping's local side is not a folder on this machine, or None when it is one.
+
+    A mapping to a folder that is not there (a typo, a share not mounted) would turn every webhook
+    and notification through it into a job failing on a path; the config says so up front instead.
+    """
+    try:
+        folder = Path(local)
+        if folder.is_dir():
+            return None
+        what = "is not a folder" if folder.exists() else "does not exist"
+    except (OSError, ValueError) as exc:
+        what = f"cannot be used ({exc})"
+    return f"the mapping {remote} -> {local}: local folder {local} {what} on this machine"
 
 
 def load_config(path: Path) -> Config:

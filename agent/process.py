@@ -65,6 +65,31 @@ class DataDirLock:
         self.release()
 
 
+def lock_holder(data_dir: Path) -> int | None:
+    """The PID of the agent holding data_dir's lock (0 when it wrote none), or None when no agent holds it.
+
+    Probes without creating anything: no lock file means no agent ever ran here. The probe takes
+    the lock for an instant when it is free, so it never blocks and never leaves a lock behind.
+    """
+    try:
+        fd = os.open(data_dir / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UserError(f"cannot read the lock file {data_dir / LOCK_NAME}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UserError(f"cannot lock {data_dir / LOCK_NAME}: {exc.strerror or exc}") from None
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     """The PID the lock's holder wrote into the file, if it is readable."""
     try:

@@ -263,7 +263,7 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert main(["check-config"]) == 0, capsys.readouterr().err
     body = yaml.safe_load(capsys.readouterr().out)
     assert [lib["name"] for lib in body["libraries"]] == ["Movies", "TV"]
-    assert body["data_dir"] == str((tmp_path / "data").resolve())
+    assert body["data_dir"] == str((tmp_path / "data" / "example").resolve())  # the demo's own, not data/
     assert body["server"]["api_key"] == ""
 
 

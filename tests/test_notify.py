@@ -175,7 +175,9 @@ async def test_retry_tells_only_the_groups_that_failed(
 
 async def test_uncovered_path_fails_clearly(make_client: Any, tmp_path: Path, kodi: FakeKodi) -> None:
     """No mapping covers the movie: the job fails naming the path, Kodi is not called."""
-    maps = [{"remote": "smb://nas/other/", "local": "/srv/elsewhere"}]
+    elsewhere = tmp_path / "elsewhere"  # a real folder (the config requires one), outside the library
+    elsewhere.mkdir()
+    maps = [{"remote": "smb://nas/other/", "local": str(elsewhere)}]
     client = await app_with(make_client, tmp_path, [kodi_player("lr", kodi, path_mappings=maps)])
     movie_id, _, _ = await add_movie(client.agent, tmp_path, "Heat", 1995)
     job = await notify(client.agent, "movie", movie_id, "Created")

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from aiohttp import web
@@ -19,9 +20,10 @@ from agent.cli import cache as cache_cli
 from agent.cli import scan as scan_cli
 from agent.config import Config, default_config_path, load_config
 from agent.config_checks import MASK, effective, mask_values, secrets
+from agent.config_model import JOB_TYPES
 from agent.errors import UserError
 from agent.process import DataDirLock, bind, close_all
-from agent.queue.model import Status
+from agent.queue.model import Job, Status
 from agent.root import api_key_file, resolve_api_key
 from agent.store import Database, migrate_file
 from agent.store import jobs as sql
@@ -134,30 +136,46 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+ERROR_WIDTH = 60  # the table's last column; `jobs --id N` shows the whole text
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
-    """List jobs as a table (newest first), optionally filtered by status and type."""
+    """List jobs as a table (newest first), optionally filtered by status and type; or show one job whole."""
     statuses = [s.value for s in Status]
     if args.status and args.status not in statuses:
         raise UserError(f"unknown status {args.status!r} (use {', '.join(statuses)})")
+    if args.type and args.type not in JOB_TYPES:
+        raise UserError(f"unknown job type {args.type!r} (use {', '.join(JOB_TYPES)})")
     if not 1 <= args.limit <= 10000:
         raise UserError(f"--limit must be between 1 and 10000, got {args.limit}")
+    if args.id is not None and args.id < 1:
+        raise UserError(f"--id must be a job id (1 or more), got {args.id}")
     cfg = _load(args)
     path = cfg.data_dir / "metarr.sqlite"
     if not path.exists():
         raise UserError(f"no database at {path}: start the agent once, or run `metarr-agent migrate`")
 
     async def run() -> tuple[list, int]:
-        """Read one page of jobs."""
+        """Read one job (--id) or one page of jobs."""
         db = Database(path)
         await db.open()
         try:
+            if args.id is not None:
+                job = await db.read(sql.get, args.id)
+                return ([job] if job else []), (1 if job else 0)
             return await db.read(sql.listing, args.status, args.type, args.limit, 0)
         finally:
             await db.close()
 
     jobs, total = asyncio.run(run())
+    if args.id is not None and not jobs:
+        raise UserError(f"no job {args.id} in {path}")
     if args.json:
-        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        data = [j.to_dict() for j in jobs]
+        print(json.dumps(data[0] if args.id is not None else data, indent=2))
+        return EXIT_OK
+    if args.id is not None:
+        print_job(jobs[0])
         return EXIT_OK
     rows = [("ID", "TYPE", "PRI", "STATUS", "TRIES", "PROGRESS", "CREATED", "NEXT RETRY", "MESSAGE / ERROR")]
     for j in jobs:
@@ -165,20 +183,63 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         rows.append((str(j.id), j.type, str(j.priority), j.status.value, f"{j.attempts}/{j.max_retries + 1}",
                      f"{j.progress * 100:.0f}%", (d["created_at"] or "")[:19].replace("T", " "),
                      (d["next_retry_at"] or "")[:19].replace("T", " "),
-                     " ".join((j.error or j.message or "").split())[:60]))
+                     _cut(" ".join((j.error or j.message or "").split()))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     if len(rows) == 1:
         print("(no jobs)")
-    elif total > len(jobs):
+        return EXIT_OK
+    if total > len(jobs):
         print(f"({len(jobs)} of {total} shown; use --limit)")
+    if any(r[-1].endswith("...") for r in rows[1:]):
+        print("(an error is cut short; `metarr-agent jobs --id N` shows the whole job)")
     return EXIT_OK
+
+
+def _cut(text: str) -> str:
+    """Text for the table's last column: whole, or cut with "..." when longer than ERROR_WIDTH."""
+    return text if len(text) <= ERROR_WIDTH else text[:ERROR_WIDTH - 3].rstrip() + "..."
+
+
+def print_job(job: Job) -> None:
+    """One job in full: every field on its own line, the error and message whole (their own lines kept)."""
+    d = job.to_dict()
+    fields = [("id", d["id"]), ("type", d["type"]), ("status", d["status"]), ("priority", d["priority"]),
+              ("tries", f"{job.attempts}/{job.max_retries + 1}"), ("progress", f"{job.progress * 100:.0f}%"),
+              ("created", d["created_at"]), ("started", d["started_at"]), ("completed", d["completed_at"]),
+              ("next retry", d["next_retry_at"]), ("depends on", ", ".join(map(str, job.depends_on)) or None),
+              ("dedupe key", job.dedupe_key)]
+    for name, value in fields:
+        if value is not None:
+            print(f"{name + ':':<12}{value}")
+    for name, value in (("message", job.message), ("error", job.error)):
+        if value:
+            print(f"{name}:")
+            for line in value.splitlines() or [""]:
+                print(f"  {line}")
+    for name, value in (("payload", job.payload), ("result", job.result)):
+        if value not in (None, {}, []):
+            print(f"{name}:")
+            for line in json.dumps(value, indent=2, ensure_ascii=False).splitlines():
+                print(f"  {line}")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the README's exit codes: a usage error is a user error (1), not argparse's 2.
+
+    Subcommand parsers are made with the parent's class, so they inherit this.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the problem on stderr; exit 1."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="metarr-agent", description="Metadata sidecar for Kodi and Jellyfin.")
+    parser = Parser(prog="metarr-agent", description="Metadata sidecar for Kodi and Jellyfin.")
     parser.add_argument("--version", action="version", version=f"metarr-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -191,10 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("serve", cmd_serve, "run the agent")
     add("check-config", cmd_check_config, "validate and print the effective config (secrets masked)")
     add("migrate", cmd_migrate, "bring the database to the current schema, then exit")
-    p = add("jobs", cmd_jobs, "list jobs as a table")
-    p.add_argument("--status", help="pending, running, completed, failed or cancelled")
-    p.add_argument("--type", help="job type, e.g. scan")
-    p.add_argument("--limit", type=int, default=50)
+    p = add("jobs", cmd_jobs, "list jobs as a table (newest first), or show one job whole with --id")
+    p.add_argument("--status", help=", ".join(s.value for s in Status))
+    p.add_argument("--type", help=", ".join(JOB_TYPES))
+    p.add_argument("--limit", type=int, default=50, help="rows to list (1-10000, default 50)")
+    p.add_argument("--id", type=int, metavar="N", help="show job N whole: every field, the full error, payload")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _extensions(sub, add)
     return parser
@@ -208,7 +270,10 @@ def _extensions(sub: argparse._SubParsersAction, add: Callable) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps errors to exit codes with one line on stderr."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (1, Parser.error)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER
     try:
         return args.fn(args)
     except UserError as exc:

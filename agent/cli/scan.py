@@ -1,4 +1,8 @@
-"""`metarr-agent scan [LIBRARY] [--wait]`: queue a scan for the server, or run it here with a progress bar."""
+"""`metarr-agent scan [LIBRARY] [--wait]`: queue a scan for the running agent, or run it here with a progress bar.
+
+Without --wait the scan is queued in the database of the agent that holds data_dir's lock; with no
+agent running it is refused (exit 1) and nothing is queued. The progress bar is drawn only on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from agent.config import Config, LibraryConfig, default_config_path, load_config
 from agent.errors import UserError
 from agent.events import Events
 from agent.library.scan import scan_keys
-from agent.process import DataDirLock
+from agent.process import DataDirLock, lock_holder
 from agent.queue import Queue
 from agent.queue.model import Priority, Status
 from agent.root import open_agent
@@ -64,8 +68,16 @@ class ProgressLine:
             self.shown = False
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    """Whether the stream is a terminal (progress frames are drawn only there)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return False
+
+
 async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[str, int]]:
-    """Put scan jobs in the database for the running server to pick up."""
+    """Put scan jobs in the database for the running agent to pick up (its idle poll finds them)."""
 
     db = Database(cfg.data_dir / "metarr.sqlite")
     await db.open()
@@ -89,7 +101,8 @@ async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> l
     """Open the agent here (no server, no watchers), queue the scans and run the queue until idle."""
     line = ProgressLine(stream)
     events = Events()
-    events.subscribe(line)
+    if _is_terminal(stream):  # a redrawn line is for a person; a pipe or a log file gets the summary only
+        events.subscribe(line)
     try:
         async with open_agent(cfg, events=events, start_workers=False, background=False) as services:
             jobs = []
@@ -108,6 +121,19 @@ async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> l
         line.end()
 
 
+def not_running(cfg: Config, config_arg: str | None, library: str | None) -> str:
+    """Why a scan without --wait is refused when no agent runs on the config's data_dir, and what to do.
+
+    Nothing is queued then: a job in the database of a stopped agent would only run whenever that
+    agent next starts, while the user, told "queued", waits for a scan that is not happening.
+    """
+    config = f" --config {config_arg}" if config_arg else ""
+    lib = f" {library}" if library else ""
+    return (f"the agent is not running (no agent holds {cfg.data_dir / 'agent.lock'}); nothing was queued\n"
+            f"start it with `metarr-agent serve{config}` (from a clone: `make run`) and run this again, "
+            f"or scan here without it: `metarr-agent scan{lib} --wait{config}`")
+
+
 def summary(name: str, result: dict[str, Any]) -> str:
     """One line per library: added, updated, unchanged, missing (and NFO errors)."""
     text = (
@@ -119,12 +145,17 @@ def summary(name: str, result: dict[str, Any]) -> str:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    """Queue a scan for the server, or with --wait run it in this process and print a summary."""
+    """Queue a scan for the running agent (refused when none runs), or with --wait run it here and summarise."""
     cfg = load_config(Path(args.config) if args.config else default_config_path())
     libs = pick_libraries(cfg, args.library)
     if not args.wait:
+        holder = lock_holder(cfg.data_dir)
+        if holder is None:
+            raise UserError(not_running(cfg, args.config, args.library))
+        who = f"PID {holder}" if holder else "the running agent"
         for name, job_id in asyncio.run(_enqueue_only(cfg, libs)):
-            print(f"queued scan of {name}: job {job_id}")
+            print(f"queued scan of {name}: job {job_id} (the agent, {who}, runs it; "
+                  f"follow it with `metarr-agent jobs --id {job_id}` or on the dashboard)")
         return EXIT_OK
     with DataDirLock(cfg.data_dir, "run `scan --wait` here (without --wait the running agent does the scan)"):
         finished = asyncio.run(_run_here(cfg, libs, sys.stderr))
@@ -143,6 +174,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register `scan` with the main parser."""
-    p = add("scan", cmd_scan, "enqueue a scan; with --wait, run it in-process with a progress bar")
+    p = add("scan", cmd_scan, "queue a scan for the running agent (exit 1 if none runs); "
+                              "with --wait, run it here with a progress bar and print a summary")
     p.add_argument("library", nargs="?", metavar="LIBRARY", help="library name (default: every library)")
     p.add_argument("--wait", action="store_true", help="run the scan here and print a summary")
