@@ -102,6 +102,23 @@ async def notify_player(registry: PlayerRegistry, player: Player, t: Target) -> 
     return action
 
 
+async def drop_textures(registry: PlayerRegistry, art: tuple[str, ...]) -> dict[str, Any]:
+    """Drop the cached thumbnails of new or removed artwork on EVERY Kodi, group members included: each
+    client keeps its own Textures13.db even when the library database is shared. Best effort per player."""
+    report: dict[str, Any] = {}
+    for player in registry.kodis():
+        try:
+            dropped = await player.kodi.drop_textures([player.to_player(path) for path in art])
+        except AgentError as exc:
+            if isinstance(exc, PlayerError):
+                await registry.mark(player, exc)
+            report[player.name] = {"error": exc.message}
+            log.warning("textures on %s: %s", player.name, exc.message)
+            continue
+        report[player.name] = {"dropped": dropped}
+    return report
+
+
 async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p: NotifyPayload) -> dict[str, Any]:
     """Tell every group once; RetryLater for the groups that were down or deferred."""
     target = await resolve_target(db, p)
@@ -125,6 +142,7 @@ async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p:
         else:
             told[group.name] = {"player": member, "action": action}
             done.append(group.name)
+    textures = await drop_textures(registry, p.art) if p.art else {}
     if done != list(p.done_groups):
         # Remember which groups were told, so a retry skips them.
         ctx.payload["done_groups"] = done
@@ -136,6 +154,8 @@ async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p:
         "groups": told,
         "failed": failed,
     }
+    if textures:
+        result["textures"] = textures
     if retry:
         listed = "; ".join(f"{name}: {exc.message}" for name, exc in retry.items())
         delays = [exc.delay for exc in retry.values() if exc.delay is not None]

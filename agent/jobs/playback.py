@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from typing import Any, Final
 
 from agent.clock import Clock
@@ -10,6 +12,7 @@ from agent.errors import AgentError, PermanentFailure, RetryLater
 from agent.events import Emit
 from agent.players import PlayerError
 from agent.players.jobs import CAPTURE, RESTORE, CapturePayload, RestorePayload
+from agent.players.kodi import folder_of
 from agent.players.registry import Player, PlayerRegistry
 from agent.queue import JobContext
 from agent.services import Services
@@ -183,14 +186,32 @@ async def restore_kodi(player: Player, entity: str, row: dict[str, Any], new_fil
         await setter(
             item[f"{entity}id"], playcount=playcount, lastplayed=row["lastplayed"] or None, resume=resume
         )
+    stale = await remove_stale_entries(player, entity, row["old_file"], new_file)
+    removed = f"; removed the old entry {', '.join(map(str, stale))}" if stale else ""
     if not row["was_playing"]:
-        return f"watched state set on {remote}"
+        return f"watched state set on {remote}{removed}"
     active = await kodi.active_video_player()
     old = player.to_player(row["old_file"])
     if active is not None and active["file"] not in (old, remote):
         return f"watched state set; not resuming playback: {player.name} now plays {active['file']}"
     await kodi.open_file(remote, position or None)
-    return f"resumed {remote} at {position:.0f} s"
+    return f"resumed {remote} at {position:.0f} s{removed}"
+
+
+async def remove_stale_entries(player: Player, entity: str, old_file: str, new_file: str) -> list[int]:
+    """Once the new file's entry exists, remove the entries Kodi still keeps for the replaced file.
+
+    Only entries whose file is exactly the old file (as Kodi sees it) go, and only when that file is
+    gone from disk and differs from the new one: never a library-wide clean. Returns the removed ids."""
+    old_remote, new_remote = player.to_player(old_file), player.to_player(new_file)
+    if old_remote == new_remote or await asyncio.to_thread(os.path.lexists, old_file):
+        return []
+    entries = await player.kodi.entries_in(entity, folder_of(old_remote))
+    stale = [int(e[f"{entity}id"]) for e in entries if e.get("file") == old_remote]
+    for item_id in stale:
+        await player.kodi.remove_entry(entity, item_id)
+        log.info("%s: removed the stale %s entry %d of %s", player.name, entity, item_id, old_remote)
+    return stale
 
 
 async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx: JobContext,
