@@ -170,7 +170,9 @@ async def test_retry_tells_only_the_groups_that_failed(
     job = await client.agent.queue.get(job.id)
     assert job.status == "completed", job.error
     assert len(kodi.calls_to("VideoLibrary.Scan")) == 1
-    assert [u["UpdateType"] for u in jelly.updates()] == ["Created", "Created"]  # the 503, then the retry
+    # The 503 answered the item lookup (GET /Items); the retry looked again and reported the new path once.
+    assert [r.path.split("?")[0] for r in jelly.requests if r.path.startswith("/Items")] == ["/Items", "/Items"]
+    assert [u["UpdateType"] for u in jelly.updates()] == ["Created"]
 
 
 async def test_uncovered_path_fails_clearly(make_client: Any, tmp_path: Path, kodi: FakeKodi) -> None:

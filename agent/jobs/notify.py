@@ -84,10 +84,17 @@ async def notify_kodi(player: Player, t: Target) -> str:
 
 
 async def notify_jellyfin(player: Player, t: Target) -> str:
-    """POST /Library/Media/Updated with the item's path as Jellyfin sees it."""
+    """A known item gets a per-item full refresh (it re-reads the NFO and local art); an item Jellyfin does
+    not know yet, or a deleted one, is reported by path (/Library/Media/Updated). Never a library scan."""
     local = t.file if t.file and t.entity != "series" else t.folder
     path = player.to_player(local)
-    await player.jellyfin.media_updated([(path, t.update)])
+    jellyfin = player.jellyfin
+    if t.update != "Deleted":
+        item = await jellyfin.find_item(t.entity, path)
+        if item is not None:
+            await jellyfin.refresh_item(item["Id"])
+            return f"refreshed {path} (item {item['Id']})"
+    await jellyfin.media_updated([(path, t.update)])
     return f"{t.update} {path}"
 
 

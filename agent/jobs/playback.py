@@ -11,6 +11,7 @@ from agent.clock import Clock
 from agent.errors import AgentError, PermanentFailure, RetryLater
 from agent.events import Emit
 from agent.players import PlayerError
+from agent.players.jellyfin import TICKS_PER_SECOND
 from agent.players.jobs import CAPTURE, RESTORE, CapturePayload, RestorePayload
 from agent.players.kodi import folder_of
 from agent.players.registry import Player, PlayerRegistry
@@ -61,11 +62,33 @@ async def capture_kodi(player: Player, entity: str, files: list[str]) -> list[di
     return rows
 
 
-async def capture_jellyfin(player: Player, files: list[str]) -> list[dict[str, Any]]:
-    """What Jellyfin's sessions play of the old files (position and runtime)."""
-    wanted = {player.to_player(local): local for local in files}
-    rows = []
-    for session in await player.jellyfin.sessions():
+async def capture_jellyfin(player: Player, entity: str, files: list[str]) -> list[dict[str, Any]]:
+    """Each Jellyfin user's data for the old files (Played, PlayCount, position, LastPlayedDate), one row
+    per user who has any; a live session of an old file Jellyfin's library lacks is kept as before."""
+    jellyfin = player.jellyfin
+    rows: list[dict[str, Any]] = []
+    users: list[dict[str, Any]] | None = None
+    known: set[str] = set()
+    for local in files:
+        item = await jellyfin.find_item(entity, player.to_player(local))
+        if item is None:
+            continue
+        known.add(local)
+        users = users if users is not None else await jellyfin.users()
+        for user in users:
+            data = await jellyfin.user_data(item["Id"], user["Id"])
+            ticks = int(data.get("PlaybackPositionTicks") or 0)
+            count = int(data.get("PlayCount") or 0)
+            if not (data.get("Played") or count or ticks):
+                continue
+            rows.append({
+                "old_file": local, "player_item_id": item["Id"], "player_user": user["Id"],
+                "position": ticks / TICKS_PER_SECOND, "total": 0.0, "playcount": count,
+                "lastplayed": data.get("LastPlayedDate"), "played": 1 if data.get("Played") else 0,
+                "was_playing": 0,
+            })
+    wanted = {player.to_player(local): local for local in files if local not in known}
+    for session in await jellyfin.sessions() if wanted else []:
         local = wanted.get(session.get("path") or "")
         if local is None:
             continue
@@ -119,7 +142,7 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
             continue
         try:
             rows = await (
-                capture_kodi(player, entity, files) if player.is_kodi else capture_jellyfin(player, files)
+                capture_kodi(player, entity, files) if player.is_kodi else capture_jellyfin(player, entity, files)
             )
         except RetryLater as exc:
             await registry.mark(player, exc)
@@ -133,7 +156,7 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
         await registry.mark(player)
         await db.write(store.replace_captures, player.name, entity, item_id, rows, now, expires)
         captured[player.name] = len(rows)
-        all_rows += rows
+        all_rows += [r for r in rows if not r.get("player_user")]  # the NFO's watched state is Kodi's
         done.append(player.name)
     # Remember the players asked, so a retry skips them.
     ctx.payload["done_players"] = done
@@ -214,6 +237,20 @@ async def remove_stale_entries(player: Player, entity: str, old_file: str, new_f
     return stale
 
 
+async def restore_jellyfin(player: Player, entity: str, row: dict[str, Any], new_file: str) -> str | None:
+    """Give one Jellyfin user back their Played, PlayCount, position and LastPlayedDate on the new item;
+    None while Jellyfin does not list the new file yet."""
+    remote = player.to_player(new_file)
+    item = await player.jellyfin.find_item(entity, remote)
+    if item is None:
+        return None
+    ticks = round(float(row["position"] or 0.0) * TICKS_PER_SECOND)
+    data = {"Played": bool(row["played"]), "PlayCount": int(row["playcount"] or 0),
+            "PlaybackPositionTicks": ticks, "LastPlayedDate": row["lastplayed"] or None}
+    await player.jellyfin.set_user_data(item["Id"], row["player_user"], data)
+    return f"user {row['player_user']}: restored on item {item['Id']} ({remote})"
+
+
 async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx: JobContext,
                       p: RestorePayload) -> dict[str, Any]:
     """Restore every open capture of an item on the player it came from."""
@@ -235,16 +272,17 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
         done: str | None = None
         if player is None:
             error = f"player '{row['player']}' is no longer configured"
-        elif not player.is_kodi:
+        elif not player.is_kodi and not row.get("player_user"):
             skipped[row["player"]] = (
-                f"Jellyfin keeps its own resume points; the agent restores only on Kodi "
-                f"(captured position {float(row['position'] or 0):.0f} s)"
+                f"only a live session was captured (Jellyfin did not list the old file); "
+                f"captured position {float(row['position'] or 0):.0f} s"
             )
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, skipped[row["player"]])
             continue
         else:
             try:
-                done = await restore_kodi(player, entity, row, new_file)
+                done = await (restore_kodi(player, entity, row, new_file) if player.is_kodi
+                              else restore_jellyfin(player, entity, row, new_file))
             except RetryLater as exc:
                 await registry.mark(player, exc)
                 waiting[player.name] = exc.message
@@ -260,11 +298,12 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
                     waiting[player.name] = f"{new_file} is not in {player.name}'s library yet"
                     if final:
                         error = f"the new file {new_file} never appeared in {player.name}'s library"
+        who = f"{row['player']}/{row['player_user']}" if row.get("player_user") else row["player"]
         if done is not None:
-            restored[row["player"]] = done
+            restored[who] = done
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, None)
         elif error is not None:
-            errors[row["player"]] = error
+            errors[who] = error
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, error)
     result = {
         "entity": entity,
