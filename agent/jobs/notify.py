@@ -98,10 +98,24 @@ async def notify_jellyfin(player: Player, t: Target) -> str:
     return f"{t.update} {path}"
 
 
+async def notify_plex(player: Player, t: Target) -> str:
+    """A partial scan of the item's own folder in the section that holds it (Plex re-reads the NFO with its
+    NFO agent and the local artwork); a deleted file's folder is scanned the same way. Never a library scan."""
+    local = t.folder if t.entity == "series" or not t.file else os.path.dirname(t.file)
+    folder = player.to_player(local)
+    section = await player.plex.scan_folder(folder)
+    return f"scanned {folder} (section {section})"
+
+
 async def notify_player(registry: PlayerRegistry, player: Player, t: Target) -> str:
     """Tell one player, recording its connection state."""
     try:
-        action = await (notify_kodi(player, t) if player.is_kodi else notify_jellyfin(player, t))
+        if player.is_kodi:
+            action = await notify_kodi(player, t)
+        elif player.is_plex:
+            action = await notify_plex(player, t)
+        else:
+            action = await notify_jellyfin(player, t)
     except PlayerError as exc:
         await registry.mark(player, exc)
         raise

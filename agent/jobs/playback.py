@@ -106,6 +106,21 @@ async def capture_jellyfin(player: Player, entity: str, files: list[str]) -> lis
     return rows
 
 
+async def capture_plex(player: Player, entity: str, files: list[str]) -> list[dict[str, Any]]:
+    """The token's user's view count and offset of each old file Plex lists (one row per file seen)."""
+    rows = []
+    for local in files:
+        item = await player.plex.find_item(entity, player.to_player(local))
+        if item is None or not (item["viewCount"] or item["viewOffset"]):
+            continue
+        rows.append({
+            "old_file": local, "player_item_id": item["ratingKey"], "position": item["viewOffset"] / 1000.0,
+            "total": item["duration"] / 1000.0, "playcount": item["viewCount"], "lastplayed": None,
+            "played": 1 if item["viewCount"] else 0, "was_playing": 0,
+        })
+    return rows
+
+
 def watched_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The NFO's playcount / lastplayed / resume from captured rows (most watched, latest, furthest)."""
     out: dict[str, Any] = {}
@@ -141,9 +156,12 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
         if player.name in done:
             continue
         try:
-            rows = await (
-                capture_kodi(player, entity, files) if player.is_kodi else capture_jellyfin(player, entity, files)
-            )
+            if player.is_kodi:
+                rows = await capture_kodi(player, entity, files)
+            elif player.is_plex:
+                rows = await capture_plex(player, entity, files)
+            else:
+                rows = await capture_jellyfin(player, entity, files)
         except RetryLater as exc:
             await registry.mark(player, exc)
             retry[player.name] = exc
@@ -156,7 +174,8 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
         await registry.mark(player)
         await db.write(store.replace_captures, player.name, entity, item_id, rows, now, expires)
         captured[player.name] = len(rows)
-        all_rows += [r for r in rows if not r.get("player_user")]  # the NFO's watched state is Kodi's
+        if not player.is_plex:  # the NFO's watched state is Kodi's (and a live Jellyfin session's)
+            all_rows += [r for r in rows if not r.get("player_user")]
         done.append(player.name)
     # Remember the players asked, so a retry skips them.
     ctx.payload["done_players"] = done
@@ -251,6 +270,24 @@ async def restore_jellyfin(player: Player, entity: str, row: dict[str, Any], new
     return f"user {row['player_user']}: restored on item {item['Id']} ({remote})"
 
 
+async def restore_plex(player: Player, entity: str, row: dict[str, Any], new_file: str) -> str | None:
+    """Mark the new item watched (when it was) and set its view offset for the token's user; None while
+    Plex does not list the new file yet. Plex's scrobble adds one view: a count above one is not copied."""
+    remote = player.to_player(new_file)
+    item = await player.plex.find_item(entity, remote)
+    if item is None:
+        return None
+    done = []
+    if row["playcount"] and not item["viewCount"]:
+        await player.plex.scrobble(item["ratingKey"])
+        done.append("watched")
+    offset = round(float(row["position"] or 0.0) * 1000)
+    if offset > 0:
+        await player.plex.set_progress(item["ratingKey"], offset)
+        done.append(f"offset {offset / 1000:.0f} s")
+    return f"{' and '.join(done) or 'nothing to set'} on item {item['ratingKey']} ({remote})"
+
+
 async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx: JobContext,
                       p: RestorePayload) -> dict[str, Any]:
     """Restore every open capture of an item on the player it came from."""
@@ -272,7 +309,7 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
         done: str | None = None
         if player is None:
             error = f"player '{row['player']}' is no longer configured"
-        elif not player.is_kodi and not row.get("player_user"):
+        elif not player.is_kodi and not player.is_plex and not row.get("player_user"):
             skipped[row["player"]] = (
                 f"only a live session was captured (Jellyfin did not list the old file); "
                 f"captured position {float(row['position'] or 0):.0f} s"
@@ -281,8 +318,12 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
             continue
         else:
             try:
-                done = await (restore_kodi(player, entity, row, new_file) if player.is_kodi
-                              else restore_jellyfin(player, entity, row, new_file))
+                if player.is_kodi:
+                    done = await restore_kodi(player, entity, row, new_file)
+                elif player.is_plex:
+                    done = await restore_plex(player, entity, row, new_file)
+                else:
+                    done = await restore_jellyfin(player, entity, row, new_file)
             except RetryLater as exc:
                 await registry.mark(player, exc)
                 waiting[player.name] = exc.message
