@@ -298,14 +298,22 @@ def _players(root: Reader) -> tuple[PlayerConfig, ...]:
         if any(x.name == name for x in players):
             r.problem("name", f"duplicate player name {name!r}")
         kind = r.get("type", str)
-        if kind not in ("kodi", "jellyfin"):
-            r.problem("type", f"must be 'kodi' or 'jellyfin', got {kind!r}")
+        if kind not in ("kodi", "jellyfin", "plex"):
+            r.problem("type", f"must be 'kodi', 'jellyfin' or 'plex', got {kind!r}")
+        token = r.get("token", str, "")
+        if kind == "plex" and not token:
+            r.problem("token", "a Plex player needs its token (the server owner's X-Plex-Token)")
+        elif kind != "plex" and token:
+            r.problem("token", f"only a Plex player takes a token; a {kind} player uses "
+                               + ("api_key" if kind == "jellyfin" else "username and password"))
+        if kind == "plex" and r.get("api_key", str, ""):
+            r.problem("api_key", "a Plex player takes a token, not an api_key")
         url = r.get("url", str)
         if not re.match(r"^https?://[^/\s]+", url):
             r.problem("url", f"must be an http:// or https:// URL, got {mask_url(url)!r}")
         p = PlayerConfig(name=name, type=kind, url=url.rstrip("/"), username=r.get("username", str, ""),
                          password=str(r.get("password", (str, int), "")), api_key=r.get("api_key", str, ""),
-                         group=r.get("group", str, ""), ws_port=r.integer("ws_port", 9090, 1, 65535),
+                         token=token, group=r.get("group", str, ""), ws_port=r.integer("ws_port", 9090, 1, 65535),
                          defer_while_playing=r.get("defer_while_playing", bool, False),
                          path_mappings=_mappings(r, "path_mappings"))
         r.done()

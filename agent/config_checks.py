@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 # without mangling every line that happens to contain it, so config validation refuses it instead.
 MIN_SECRET = 4
 MASK: Final = "********"
-SECRET_KEYS: Final = {"api_key", "password"}
+SECRET_KEYS: Final = {"api_key", "password", "token"}
 _URL_CREDENTIALS: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^/\s@]+)@")
 _KEY_IN_QUERY: Final = re.compile(r"(?i)([?&](?:apikey|api_key|token|x-plex-token)=)[^&\s\"']+")
 
@@ -109,6 +109,7 @@ def _check_secrets(cfg: Config, root: Reader) -> None:
     for i, p in enumerate(cfg.players):
         found += [(f"players[{i}].password", ("players", i, "password"), p.password),
                   (f"players[{i}].api_key", ("players", i, "api_key"), p.api_key),
+                  (f"players[{i}].token", ("players", i, "token"), p.token),
                   (f"players[{i}].url", ("players", i, "url"), url_password(p.url))]
     for name, keys, value in found:
         if value and len(value) < MIN_SECRET:
@@ -146,5 +147,5 @@ def secrets(cfg: Config) -> list[str]:
     """Every secret value in the config (for log redaction)."""
     found = [cfg.server.api_key, cfg.providers.tmdb.api_key, cfg.providers.fanart.api_key]
     for p in cfg.players:
-        found += [p.password, p.api_key, url_password(p.url)]
+        found += [p.password, p.api_key, p.token, url_password(p.url)]
     return [s for s in found if s]  # validation refused any shorter than MIN_SECRET

@@ -129,7 +129,7 @@ class PlaybackConfig:
 
 @dataclass(frozen=True)
 class PlayerConfig:
-    """A Kodi or Jellyfin instance to notify."""
+    """A Kodi, Jellyfin or Plex instance to notify (Plex: `token`, its X-Plex-Token)."""
 
     name: str
     type: str
@@ -137,6 +137,7 @@ class PlayerConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
     group: str = ""
     ws_port: int = 9090
     defer_while_playing: bool = False

@@ -96,6 +96,16 @@ ERRORS = [
     ("unknown source", BASE + "sources:\n  sabnzbd: {}\n", "sources.sabnzbd: unknown source"),
     ("bad player url", BASE + "players:\n  - name: k\n    type: kodi\n    url: kodi.local\n",
      "players[0].url: must be an http:// or https:// URL, got 'kodi.local' (line 12)"),
+    ("plex without token", BASE + "players:\n  - name: p\n    type: plex\n    url: http://127.0.0.1:32400\n",
+     "players[0].token: a Plex player needs its token (the server owner's X-Plex-Token)"),
+    ("plex with api_key", BASE + "players:\n  - name: p\n    type: plex\n    url: http://127.0.0.1:32400\n"
+     "    token: plex-token-123\n    api_key: jellyfin-key-1\n",
+     "players[0].api_key: a Plex player takes a token, not an api_key"),
+    ("token on kodi", BASE + "players:\n  - name: k\n    type: kodi\n    url: http://127.0.0.1:8080\n"
+     "    token: plex-token-123\n",
+     "players[0].token: only a Plex player takes a token; a kodi player uses username and password"),
+    ("unknown player type", BASE + "players:\n  - name: e\n    type: emby\n    url: http://127.0.0.1:8096\n",
+     "players[0].type: must be 'kodi', 'jellyfin' or 'plex', got 'emby'"),
     ("not a mapping", "- just\n- a list\n", "config: expected a mapping (line 1)"),
     ("section not a mapping", BASE + "jobs: 4\n", "jobs: expected a mapping (line 9)"),
     ("libraries not a list", "data_dir: ./data\nlibraries:\n  name: Movies\n",

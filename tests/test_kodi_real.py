@@ -48,6 +48,10 @@ GUISETTINGS = """<settings version="2">
     <setting id="general.addonnotifications">false</setting>
 </settings>
 """
+SOURCES = """<sources><video><default pathversion="1"></default>
+  <source><name>Movies</name><path pathversion="1">{path}/</path><allowsharing>true</allowsharing></source>
+</video></sources>
+"""
 ADVANCEDSETTINGS = '<advancedsettings version="1.0"><loglevel>1</loglevel></advancedsettings>\n'
 
 
@@ -70,6 +74,7 @@ def _inner(work: Path) -> None:
     userdata = home / ".kodi" / "userdata"
     userdata.mkdir(parents=True)
     (userdata / "guisettings.xml").write_text(GUISETTINGS.format(web="true" if web else "false"))
+    (userdata / "sources.xml").write_text(SOURCES.format(path=work / "media" / "movies"))  # /image/ serves it
     (userdata / "advancedsettings.xml").write_text(ADVANCEDSETTINGS)  # debug log: the scanner's decisions
     (home / ".asoundrc").write_text("pcm.!default { type null }\n")  # no 6 s ALSA retries at start
     read_fd, write_fd = os.pipe()
@@ -343,6 +348,19 @@ async def _movie(kodi: Any, file: Path, limit: float = 20.0) -> dict[str, Any]:
         await asyncio.sleep(0.2)
 
 
+async def _all_movies(kodi: Any) -> list[dict[str, Any]]:
+    """Every movie entry in Kodi's library: id, title, file, playcount, resume."""
+    found = await kodi.call("VideoLibrary.GetMovies", {"properties": ["title", "file", "playcount", "resume"]})
+    return sorted(found.get("movies") or [], key=lambda m: m["movieid"])
+
+
+async def _cache_texture(kodi: RealKodi, art: str) -> None:
+    """Have Kodi cache an art url as a thumbnail the way a skin showing it would (its web /image/ handler)."""
+    base = kodi.url.removesuffix("/jsonrpc")
+    url = f"{base}/image/{urllib.parse.quote(art, safe='')}"
+    await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
+
+
 @pytest.mark.kodi
 async def test_agent_publishes_to_real_kodi_and_keeps_watched_state(
     real_kodi: RealKodi, make_client: Any, tmp_path: Path
@@ -381,6 +399,9 @@ async def test_agent_publishes_to_real_kodi_and_keeps_watched_state(
     assert str(folder) in urllib.parse.unquote(movie["art"]["fanart"])
 
     # The viewer watched it once and stopped at 20:34; then Radarr replaces the file.
+    poster = folder / "poster.jpg"
+    await _cache_texture(real_kodi, movie["art"]["poster"])
+    assert str(poster) in [t["path"] for t in await player.kodi.textures_under(str(folder))]
     await player.kodi.set_movie_details(
         movie["movieid"],
         playcount=1,
@@ -408,12 +429,18 @@ async def test_agent_publishes_to_real_kodi_and_keeps_watched_state(
     created = await agent.queue.enqueue(
         "notify_players", {"entity": "movie", "id": movie_id, "update": "Created"}, depends_on=[gone.id]
     )
-    restore = await agent.queue.enqueue(
-        "playback_restore", {"entity": "movie", "id": movie_id}, depends_on=[created.id]
-    )
+    assert (await _drain(agent, created.id)).status == "completed"
+    await _movie(player.kodi, new)
+    before = await _all_movies(player.kodi)  # Kodi kept the deleted file's entry beside the new one
+    assert sorted(m["file"] for m in before) == sorted([str(new), str(old)]), before
+    restore = await agent.queue.enqueue("playback_restore", {"entity": "movie", "id": movie_id})
     restored = await _drain(agent, restore.id)
     assert restored.status == "completed", restored.error
-    assert "kodi" in restored.result["restored"]
+    assert "removed the old entry" in restored.result["restored"]["kodi"], restored.result
+    after = await _all_movies(player.kodi)
+    print("GetMovies before the restore:", json.dumps(before))
+    print("GetMovies after the restore:", json.dumps(after))
+    assert [m["file"] for m in after] == [str(new)], after  # one clean entry, on the new file
 
     upgraded = await _movie(player.kodi, new)
     assert upgraded["movieid"] != movie["movieid"]
@@ -423,6 +450,19 @@ async def test_agent_publishes_to_real_kodi_and_keeps_watched_state(
         "SELECT restored_at, new_file FROM playback_state WHERE media_key = ?", (f"movie:{movie_id}",)
     )
     assert row["restored_at"] is not None and row["new_file"] == str(new)
+
+    # A new poster is published at the same path: every Kodi drops its cached thumbnail of it.
+    await _cache_texture(real_kodi, upgraded["art"]["poster"])
+    assert str(poster) in [t["path"] for t in await player.kodi.textures_under(str(folder))]
+    poster.write_bytes(jpeg_bytes(200, 300, (200, 10, 10)))
+    told = await agent.queue.enqueue(
+        "notify_players", {"entity": "movie", "id": movie_id, "update": "Modified", "art": [str(poster)]}
+    )
+    told_job = await _drain(agent, told.id)
+    assert told_job.status == "completed", told_job.error
+    assert told_job.result["textures"] == {"kodi": {"dropped": [str(poster)]}}
+    left = [t["path"] for t in await player.kodi.textures_under(str(folder))]
+    assert str(poster) not in left and str(folder / "fanart.jpg") in left  # only the replaced image
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--inner"]:

@@ -170,7 +170,9 @@ async def test_retry_tells_only_the_groups_that_failed(
     job = await client.agent.queue.get(job.id)
     assert job.status == "completed", job.error
     assert len(kodi.calls_to("VideoLibrary.Scan")) == 1
-    assert [u["UpdateType"] for u in jelly.updates()] == ["Created", "Created"]  # the 503, then the retry
+    # The 503 answered the item lookup (GET /Items); the retry looked again and reported the new path once.
+    assert [r.path.split("?")[0] for r in jelly.requests if r.path.startswith("/Items")] == ["/Items", "/Items"]
+    assert [u["UpdateType"] for u in jelly.updates()] == ["Created"]
 
 
 async def test_uncovered_path_fails_clearly(make_client: Any, tmp_path: Path, kodi: FakeKodi) -> None:
@@ -211,3 +213,30 @@ async def test_unknown_item_is_a_clear_failure(make_client: Any, tmp_path: Path,
     client = await app_with(make_client, tmp_path, [kodi_player("lr", kodi)])
     job = await notify(client.agent, "movie", 4242, "Created")
     assert job.status == "failed" and "movie 4242 not found" in job.error
+
+
+async def test_new_artwork_drops_cached_textures_on_every_kodi_of_a_group(
+    make_client: Any, tmp_path: Path, kodi: FakeKodi, aiohttp_server: Any
+) -> None:
+    """Two Kodis share one library (a group): one is told, but BOTH drop their thumbnail of the new poster."""
+    second = await start_fake_kodi(aiohttp_server)
+    maps = nas_mappings(tmp_path)
+    players = [kodi_player("lr", kodi, group="main", path_mappings=maps),
+               kodi_player("bedroom", second, group="main", path_mappings=maps)]
+    client = await app_with(make_client, tmp_path, players)
+    movie_id, folder, _ = await add_movie(client.agent, tmp_path, "Alien", 1979)
+    remote = "smb://nas/movies/Alien (1979)/"
+    for fake in (kodi, second):
+        fake.cache_texture(remote + "poster.jpg")
+        fake.cache_texture(remote + "fanart.jpg")
+    job = await client.agent.queue.enqueue("notify_players", {
+        "entity": "movie", "id": movie_id, "update": "Modified", "art": [str(Path(folder) / "poster.jpg")]})
+    await client.agent.queue.run_until_idle()
+    job = await client.agent.queue.get(job.id)
+    assert job.status == "completed", job.error
+    assert job.result["groups"]["main"]["player"] == "lr"
+    assert job.result["textures"] == {"lr": {"dropped": [remote + "poster.jpg"]},
+                                      "bedroom": {"dropped": [remote + "poster.jpg"]}}
+    for fake in (kodi, second):
+        assert [u for u in fake.textures.values() if "poster" in u] == []
+        assert len(fake.textures) == 1  # the fanart, not replaced, stays cached

@@ -213,3 +213,43 @@ async def test_bad_payload_fails_with_a_message(make_client: Any, tmp_path: Path
     client = await start(make_client, tmp_path, [kodi_player("lr", kodi)])
     job = await run(client.agent, "playback_capture", {"entity": "movie", "id": 1, "files": "nope"})
     assert job.status == "failed" and "files must be a list of paths" in job.error
+
+
+async def test_upgrade_removes_the_replaced_files_entry_once_the_new_one_exists(
+    make_client: Any, tmp_path: Path, kodi: FakeKodi
+) -> None:
+    """Kodi keeps the deleted file's entry beside the new one; the restore removes exactly that entry."""
+    client = await start(make_client, tmp_path, [kodi_player("lr", kodi, path_mappings=nas_mappings(tmp_path))])
+    agent = client.agent
+    movie_id, folder, old_local = await add_movie(agent, tmp_path, "Heat", 1995, "Heat (1995) 720p.mkv")
+    old_id = kodi.add_item("movie", OLD, "Heat", playcount=1, lastplayed="2026-01-02 20:00:00")
+    other = kodi.add_item("movie", f"{NAS_MOVIES}Heat (1995)/Heat (1995) extras.mkv", "Heat extras")
+    job = await run(agent, "playback_capture", {"entity": "movie", "id": movie_id, "files": [old_local]})
+    assert job.status == "completed", job.error
+    new_local = str(Path(folder) / "Heat (1995) 2160p.mkv")
+    Path(new_local).write_bytes(b"video")
+    Path(old_local).unlink()  # Radarr deleted it for the upgrade
+    await agent.db.execute("UPDATE movies SET file = ? WHERE id = ?", (new_local, movie_id))
+    new_id = kodi.add_item("movie", NEW, "Heat")  # the scan added the new file; the old entry stays
+    restore = await run(agent, "playback_restore", {"entity": "movie", "id": movie_id})
+    assert restore.status == "completed", restore.error
+    assert restore.result["restored"]["lr"] == f"watched state set on {NEW}; removed the old entry {old_id}"
+    assert [c.params for c in kodi.calls_to("VideoLibrary.RemoveMovie")] == [{"movieid": old_id}]
+    assert sorted(kodi.items) == sorted([new_id, other])  # never a clean: the unrelated entry stays
+    assert kodi.calls_to("VideoLibrary.Clean") == []
+
+
+async def test_old_file_still_on_disk_is_not_removed(make_client: Any, tmp_path: Path, kodi: FakeKodi) -> None:
+    """When the old file still exists (a copy, not an upgrade), its Kodi entry is left alone."""
+    client = await start(make_client, tmp_path, [kodi_player("lr", kodi, path_mappings=nas_mappings(tmp_path))])
+    agent = client.agent
+    movie_id, folder, old_local = await add_movie(agent, tmp_path, "Heat", 1995, "Heat (1995) 720p.mkv")
+    kodi.add_item("movie", OLD, "Heat", playcount=1)
+    await run(agent, "playback_capture", {"entity": "movie", "id": movie_id, "files": [old_local]})
+    new_local = str(Path(folder) / "Heat (1995) 2160p.mkv")
+    Path(new_local).write_bytes(b"video")
+    await agent.db.execute("UPDATE movies SET file = ? WHERE id = ?", (new_local, movie_id))
+    kodi.add_item("movie", NEW, "Heat")
+    restore = await run(agent, "playback_restore", {"entity": "movie", "id": movie_id})
+    assert restore.status == "completed", restore.error
+    assert kodi.calls_to("VideoLibrary.RemoveMovie") == []

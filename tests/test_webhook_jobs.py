@@ -228,6 +228,8 @@ def test_migration_0004_leaves_earlier_events_without_an_event(tmp_path: Path) -
     migrate_file(path)
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE webhook_events DROP COLUMN event")
+        for column in ("player_user", "played"):  # added by 0007, which runs again from schema 3
+            conn.execute(f"ALTER TABLE playback_state DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 3")
         conn.execute(
             "INSERT INTO webhook_events (source, event_type, payload, received_at)"

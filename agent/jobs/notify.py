@@ -84,22 +84,60 @@ async def notify_kodi(player: Player, t: Target) -> str:
 
 
 async def notify_jellyfin(player: Player, t: Target) -> str:
-    """POST /Library/Media/Updated with the item's path as Jellyfin sees it."""
+    """A known item gets a per-item full refresh (it re-reads the NFO and local art); an item Jellyfin does
+    not know yet, or a deleted one, is reported by path (/Library/Media/Updated). Never a library scan."""
     local = t.file if t.file and t.entity != "series" else t.folder
     path = player.to_player(local)
-    await player.jellyfin.media_updated([(path, t.update)])
+    jellyfin = player.jellyfin
+    if t.update != "Deleted":
+        item = await jellyfin.find_item(t.entity, path)
+        if item is not None:
+            await jellyfin.refresh_item(item["Id"])
+            return f"refreshed {path} (item {item['Id']})"
+    await jellyfin.media_updated([(path, t.update)])
     return f"{t.update} {path}"
+
+
+async def notify_plex(player: Player, t: Target) -> str:
+    """A partial scan of the item's own folder in the section that holds it (Plex re-reads the NFO with its
+    NFO agent and the local artwork); a deleted file's folder is scanned the same way. Never a library scan."""
+    local = t.folder if t.entity == "series" or not t.file else os.path.dirname(t.file)
+    folder = player.to_player(local)
+    section = await player.plex.scan_folder(folder)
+    return f"scanned {folder} (section {section})"
 
 
 async def notify_player(registry: PlayerRegistry, player: Player, t: Target) -> str:
     """Tell one player, recording its connection state."""
     try:
-        action = await (notify_kodi(player, t) if player.is_kodi else notify_jellyfin(player, t))
+        if player.is_kodi:
+            action = await notify_kodi(player, t)
+        elif player.is_plex:
+            action = await notify_plex(player, t)
+        else:
+            action = await notify_jellyfin(player, t)
     except PlayerError as exc:
         await registry.mark(player, exc)
         raise
     await registry.mark(player)
     return action
+
+
+async def drop_textures(registry: PlayerRegistry, art: tuple[str, ...]) -> dict[str, Any]:
+    """Drop the cached thumbnails of new or removed artwork on EVERY Kodi, group members included: each
+    client keeps its own Textures13.db even when the library database is shared. Best effort per player."""
+    report: dict[str, Any] = {}
+    for player in registry.kodis():
+        try:
+            dropped = await player.kodi.drop_textures([player.to_player(path) for path in art])
+        except AgentError as exc:
+            if isinstance(exc, PlayerError):
+                await registry.mark(player, exc)
+            report[player.name] = {"error": exc.message}
+            log.warning("textures on %s: %s", player.name, exc.message)
+            continue
+        report[player.name] = {"dropped": dropped}
+    return report
 
 
 async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p: NotifyPayload) -> dict[str, Any]:
@@ -125,6 +163,7 @@ async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p:
         else:
             told[group.name] = {"player": member, "action": action}
             done.append(group.name)
+    textures = await drop_textures(registry, p.art) if p.art else {}
     if done != list(p.done_groups):
         # Remember which groups were told, so a retry skips them.
         ctx.payload["done_groups"] = done
@@ -136,6 +175,8 @@ async def run_notify(db: Database, registry: PlayerRegistry, ctx: JobContext, p:
         "groups": told,
         "failed": failed,
     }
+    if textures:
+        result["textures"] = textures
     if retry:
         listed = "; ".join(f"{name}: {exc.message}" for name, exc in retry.items())
         delays = [exc.delay for exc in retry.values() if exc.delay is not None]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from typing import Any, Final
 
 from agent.clock import Clock
 from agent.errors import AgentError, PermanentFailure, RetryLater
 from agent.events import Emit
 from agent.players import PlayerError
+from agent.players.jellyfin import TICKS_PER_SECOND
 from agent.players.jobs import CAPTURE, RESTORE, CapturePayload, RestorePayload
+from agent.players.kodi import folder_of
 from agent.players.registry import Player, PlayerRegistry
 from agent.queue import JobContext
 from agent.services import Services
@@ -58,11 +62,33 @@ async def capture_kodi(player: Player, entity: str, files: list[str]) -> list[di
     return rows
 
 
-async def capture_jellyfin(player: Player, files: list[str]) -> list[dict[str, Any]]:
-    """What Jellyfin's sessions play of the old files (position and runtime)."""
-    wanted = {player.to_player(local): local for local in files}
-    rows = []
-    for session in await player.jellyfin.sessions():
+async def capture_jellyfin(player: Player, entity: str, files: list[str]) -> list[dict[str, Any]]:
+    """Each Jellyfin user's data for the old files (Played, PlayCount, position, LastPlayedDate), one row
+    per user who has any; a live session of an old file Jellyfin's library lacks is kept as before."""
+    jellyfin = player.jellyfin
+    rows: list[dict[str, Any]] = []
+    users: list[dict[str, Any]] | None = None
+    known: set[str] = set()
+    for local in files:
+        item = await jellyfin.find_item(entity, player.to_player(local))
+        if item is None:
+            continue
+        known.add(local)
+        users = users if users is not None else await jellyfin.users()
+        for user in users:
+            data = await jellyfin.user_data(item["Id"], user["Id"])
+            ticks = int(data.get("PlaybackPositionTicks") or 0)
+            count = int(data.get("PlayCount") or 0)
+            if not (data.get("Played") or count or ticks):
+                continue
+            rows.append({
+                "old_file": local, "player_item_id": item["Id"], "player_user": user["Id"],
+                "position": ticks / TICKS_PER_SECOND, "total": 0.0, "playcount": count,
+                "lastplayed": data.get("LastPlayedDate"), "played": 1 if data.get("Played") else 0,
+                "was_playing": 0,
+            })
+    wanted = {player.to_player(local): local for local in files if local not in known}
+    for session in await jellyfin.sessions() if wanted else []:
         local = wanted.get(session.get("path") or "")
         if local is None:
             continue
@@ -77,6 +103,21 @@ async def capture_jellyfin(player: Player, files: list[str]) -> list[dict[str, A
                 "was_playing": 1,
             }
         )
+    return rows
+
+
+async def capture_plex(player: Player, entity: str, files: list[str]) -> list[dict[str, Any]]:
+    """The token's user's view count and offset of each old file Plex lists (one row per file seen)."""
+    rows = []
+    for local in files:
+        item = await player.plex.find_item(entity, player.to_player(local))
+        if item is None or not (item["viewCount"] or item["viewOffset"]):
+            continue
+        rows.append({
+            "old_file": local, "player_item_id": item["ratingKey"], "position": item["viewOffset"] / 1000.0,
+            "total": item["duration"] / 1000.0, "playcount": item["viewCount"], "lastplayed": None,
+            "played": 1 if item["viewCount"] else 0, "was_playing": 0,
+        })
     return rows
 
 
@@ -115,9 +156,12 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
         if player.name in done:
             continue
         try:
-            rows = await (
-                capture_kodi(player, entity, files) if player.is_kodi else capture_jellyfin(player, files)
-            )
+            if player.is_kodi:
+                rows = await capture_kodi(player, entity, files)
+            elif player.is_plex:
+                rows = await capture_plex(player, entity, files)
+            else:
+                rows = await capture_jellyfin(player, entity, files)
         except RetryLater as exc:
             await registry.mark(player, exc)
             retry[player.name] = exc
@@ -130,7 +174,8 @@ async def run_capture(db: Database, registry: PlayerRegistry, clock: Clock, emit
         await registry.mark(player)
         await db.write(store.replace_captures, player.name, entity, item_id, rows, now, expires)
         captured[player.name] = len(rows)
-        all_rows += rows
+        if not player.is_plex:  # the NFO's watched state is Kodi's (and a live Jellyfin session's)
+            all_rows += [r for r in rows if not r.get("player_user")]
         done.append(player.name)
     # Remember the players asked, so a retry skips them.
     ctx.payload["done_players"] = done
@@ -183,14 +228,64 @@ async def restore_kodi(player: Player, entity: str, row: dict[str, Any], new_fil
         await setter(
             item[f"{entity}id"], playcount=playcount, lastplayed=row["lastplayed"] or None, resume=resume
         )
+    stale = await remove_stale_entries(player, entity, row["old_file"], new_file)
+    removed = f"; removed the old entry {', '.join(map(str, stale))}" if stale else ""
     if not row["was_playing"]:
-        return f"watched state set on {remote}"
+        return f"watched state set on {remote}{removed}"
     active = await kodi.active_video_player()
     old = player.to_player(row["old_file"])
     if active is not None and active["file"] not in (old, remote):
         return f"watched state set; not resuming playback: {player.name} now plays {active['file']}"
     await kodi.open_file(remote, position or None)
-    return f"resumed {remote} at {position:.0f} s"
+    return f"resumed {remote} at {position:.0f} s{removed}"
+
+
+async def remove_stale_entries(player: Player, entity: str, old_file: str, new_file: str) -> list[int]:
+    """Once the new file's entry exists, remove the entries Kodi still keeps for the replaced file.
+
+    Only entries whose file is exactly the old file (as Kodi sees it) go, and only when that file is
+    gone from disk and differs from the new one: never a library-wide clean. Returns the removed ids."""
+    old_remote, new_remote = player.to_player(old_file), player.to_player(new_file)
+    if old_remote == new_remote or await asyncio.to_thread(os.path.lexists, old_file):
+        return []
+    entries = await player.kodi.entries_in(entity, folder_of(old_remote))
+    stale = [int(e[f"{entity}id"]) for e in entries if e.get("file") == old_remote]
+    for item_id in stale:
+        await player.kodi.remove_entry(entity, item_id)
+        log.info("%s: removed the stale %s entry %d of %s", player.name, entity, item_id, old_remote)
+    return stale
+
+
+async def restore_jellyfin(player: Player, entity: str, row: dict[str, Any], new_file: str) -> str | None:
+    """Give one Jellyfin user back their Played, PlayCount, position and LastPlayedDate on the new item;
+    None while Jellyfin does not list the new file yet."""
+    remote = player.to_player(new_file)
+    item = await player.jellyfin.find_item(entity, remote)
+    if item is None:
+        return None
+    ticks = round(float(row["position"] or 0.0) * TICKS_PER_SECOND)
+    data = {"Played": bool(row["played"]), "PlayCount": int(row["playcount"] or 0),
+            "PlaybackPositionTicks": ticks, "LastPlayedDate": row["lastplayed"] or None}
+    await player.jellyfin.set_user_data(item["Id"], row["player_user"], data)
+    return f"user {row['player_user']}: restored on item {item['Id']} ({remote})"
+
+
+async def restore_plex(player: Player, entity: str, row: dict[str, Any], new_file: str) -> str | None:
+    """Mark the new item watched (when it was) and set its view offset for the token's user; None while
+    Plex does not list the new file yet. Plex's scrobble adds one view: a count above one is not copied."""
+    remote = player.to_player(new_file)
+    item = await player.plex.find_item(entity, remote)
+    if item is None:
+        return None
+    done = []
+    if row["playcount"] and not item["viewCount"]:
+        await player.plex.scrobble(item["ratingKey"])
+        done.append("watched")
+    offset = round(float(row["position"] or 0.0) * 1000)
+    if offset > 0:
+        await player.plex.set_progress(item["ratingKey"], offset)
+        done.append(f"offset {offset / 1000:.0f} s")
+    return f"{' and '.join(done) or 'nothing to set'} on item {item['ratingKey']} ({remote})"
 
 
 async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx: JobContext,
@@ -214,16 +309,21 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
         done: str | None = None
         if player is None:
             error = f"player '{row['player']}' is no longer configured"
-        elif not player.is_kodi:
+        elif not player.is_kodi and not player.is_plex and not row.get("player_user"):
             skipped[row["player"]] = (
-                f"Jellyfin keeps its own resume points; the agent restores only on Kodi "
-                f"(captured position {float(row['position'] or 0):.0f} s)"
+                f"only a live session was captured (Jellyfin did not list the old file); "
+                f"captured position {float(row['position'] or 0):.0f} s"
             )
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, skipped[row["player"]])
             continue
         else:
             try:
-                done = await restore_kodi(player, entity, row, new_file)
+                if player.is_kodi:
+                    done = await restore_kodi(player, entity, row, new_file)
+                elif player.is_plex:
+                    done = await restore_plex(player, entity, row, new_file)
+                else:
+                    done = await restore_jellyfin(player, entity, row, new_file)
             except RetryLater as exc:
                 await registry.mark(player, exc)
                 waiting[player.name] = exc.message
@@ -239,11 +339,12 @@ async def run_restore(db: Database, registry: PlayerRegistry, clock: Clock, ctx:
                     waiting[player.name] = f"{new_file} is not in {player.name}'s library yet"
                     if final:
                         error = f"the new file {new_file} never appeared in {player.name}'s library"
+        who = f"{row['player']}/{row['player_user']}" if row.get("player_user") else row["player"]
         if done is not None:
-            restored[row["player"]] = done
+            restored[who] = done
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, None)
         elif error is not None:
-            errors[row["player"]] = error
+            errors[who] = error
             await db.write(store.finish_capture, row["id"], clock.now(), new_file, error)
     result = {
         "entity": entity,

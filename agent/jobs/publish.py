@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from agent.players.jobs import NotifyPayload, RestorePayload, enqueue_notify, enqueue_restore
 from agent.publish import publish_item
@@ -10,6 +10,8 @@ from agent.publish.request import PublishRequest
 from agent.queue import JobContext
 from agent.services import Services
 from agent.store import players
+
+IMAGE_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp", ".tbn", ".gif")
 
 
 def register(services: Services) -> None:
@@ -23,7 +25,8 @@ def register(services: Services) -> None:
             return result
         update = req.update or ("Modified" if result["written"] or result["removed"] else None)
         if update and services.cfg.players:
-            job = await enqueue_notify(ctx, NotifyPayload(entity=req.entity, id=req.id, update=update),
+            art = tuple(p for p in [*result["written"], *result["removed"]] if p.lower().endswith(IMAGE_SUFFIXES))
+            job = await enqueue_notify(ctx, NotifyPayload(entity=req.entity, id=req.id, update=update, art=art),
                                        priority=req.priority, depends_on=[ctx.job.id])
             result["notify_job"] = job.id
             if await services.db.read(players.has_open_capture, req.entity, req.id, services.clock.now()):

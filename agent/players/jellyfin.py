@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -17,6 +18,11 @@ log = logging.getLogger(__name__)
 
 UPDATE_TYPES: Final = ("Created", "Modified", "Deleted")
 TICKS_PER_SECOND: Final = 10_000_000  # Jellyfin positions are .NET ticks (100 ns)
+ITEM_TYPES: Final = {"movie": "Movie", "episode": "Episode", "series": "Series"}
+# POST /Items/{id}/Refresh: re-read the NFO and the local images of one item, replacing what Jellyfin has.
+FULL_REFRESH: Final = {"metadataRefreshMode": "FullRefresh", "imageRefreshMode": "FullRefresh",
+                       "replaceAllMetadata": "true", "replaceAllImages": "true"}
+USER_DATA_KEYS: Final = ("Played", "PlayCount", "PlaybackPositionTicks", "LastPlayedDate")
 
 
 def authorization_header(api_key: str) -> str:
@@ -97,6 +103,52 @@ class JellyfinClient:
         if not body:
             return
         await self._request("POST", "/Library/Media/Updated", {"Updates": body})
+
+    async def find_item(self, entity: str, path: str) -> dict[str, Any] | None:
+        """The library item of this kind whose Path (as Jellyfin sees it) is `path`: Id, Name, Path,
+        ProviderIds; None when Jellyfin does not know it (yet)."""
+        if entity not in ITEM_TYPES:
+            raise UserError(f"unknown item kind {entity!r} for Jellyfin; expected movie, episode or series")
+        query = urllib.parse.urlencode({"Recursive": "true", "IncludeItemTypes": ITEM_TYPES[entity],
+                                        "Fields": "Path,ProviderIds"})
+        answer = await self._request("GET", f"/Items?{query}")
+        items = answer.get("Items") if isinstance(answer, dict) else None
+        wanted = path.rstrip("/\\") if entity == "series" else path
+        for item in items or []:
+            found = item.get("Path") if isinstance(item, dict) else None
+            if isinstance(found, str) and (found.rstrip("/\\") if entity == "series" else found) == wanted:
+                return dict(item)
+        return None
+
+    async def refresh_item(self, item_id: str) -> None:
+        """Ask for a full metadata and image refresh of one item (it re-reads the NFO and local art)."""
+        query = urllib.parse.urlencode(FULL_REFRESH)
+        await self._request("POST", f"/Items/{urllib.parse.quote(item_id, safe='')}/Refresh?{query}")
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every Jellyfin user: Id and Name."""
+        answer = await self._request("GET", "/Users")
+        return [{"Id": u["Id"], "Name": u.get("Name", "")} for u in answer or []
+                if isinstance(u, dict) and isinstance(u.get("Id"), str)]
+
+    def _user_data_path(self, item_id: str, user_id: str) -> str:
+        """/UserItems/{itemId}/UserData?userId= (Jellyfin 10.9+)."""
+        return (f"/UserItems/{urllib.parse.quote(item_id, safe='')}/UserData?"
+                + urllib.parse.urlencode({"userId": user_id}))
+
+    async def user_data(self, item_id: str, user_id: str) -> dict[str, Any]:
+        """One user's data for one item: Played, PlayCount, PlaybackPositionTicks, LastPlayedDate."""
+        answer = await self._request("GET", self._user_data_path(item_id, user_id))
+        if not isinstance(answer, dict):
+            raise PlayerRequestError(self.name, f"Jellyfin answered the user data of {item_id} with {answer!r}")
+        return {key: answer.get(key) for key in USER_DATA_KEYS}
+
+    async def set_user_data(self, item_id: str, user_id: str, data: dict[str, Any]) -> None:
+        """Set one user's Played, PlayCount, PlaybackPositionTicks and LastPlayedDate on one item."""
+        body = {key: data[key] for key in USER_DATA_KEYS if data.get(key) is not None}
+        if not body:
+            raise UserError("setting Jellyfin user data needs at least one of " + ", ".join(USER_DATA_KEYS))
+        await self._request("POST", self._user_data_path(item_id, user_id), body)
 
     async def sessions(self) -> list[dict[str, Any]]:
         """Return what is playing: session, user, client, item, path, position/runtime (s), paused."""

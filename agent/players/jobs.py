@@ -75,7 +75,8 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
 class NotifyPayload:
     """Tell every player group about one item: `update` is Created, Modified or Deleted (paths are ours).
 
-    `file`/`folder` stand in for the item's row when it is gone (Deleted); `done_groups` is the handler's
+    `file`/`folder` stand in for the item's row when it is gone (Deleted); `art` lists the image files just
+    written or removed (ours), whose cached thumbnails every Kodi drops; `done_groups` is the handler's
     progress, so a retry skips the groups already told."""
 
     entity: str
@@ -84,6 +85,7 @@ class NotifyPayload:
     file: str | None = None
     folder: str | None = None
     priority: int | None = None
+    art: tuple[str, ...] = ()
     done_groups: tuple[str, ...] = ()
 
     @classmethod
@@ -98,13 +100,14 @@ class NotifyPayload:
                    file=_optional_path(NOTIFY, "file", payload.get("file")),
                    folder=_optional_path(NOTIFY, "folder", payload.get("folder")),
                    priority=_priority(NOTIFY, payload.get("priority")),
+                   art=_names(NOTIFY, "art", payload.get("art")),
                    done_groups=_names(NOTIFY, "done_groups", payload.get("done_groups")))
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON payload queued for this job."""
         return _without_none({"entity": self.entity, "id": self.id, "update": self.update,
                               "priority": self.priority, "file": self.file, "folder": self.folder,
-                              "done_groups": list(self.done_groups)})
+                              "art": list(self.art), "done_groups": list(self.done_groups)})
 
 
 async def enqueue_notify(queue: Enqueuer, payload: NotifyPayload, *, priority: int | None = None,

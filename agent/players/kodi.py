@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import logging
+import urllib.parse
 from typing import Any, Final
 
 import aiohttp
@@ -71,6 +72,13 @@ def time_from_seconds(seconds: float) -> dict[str, int]:
     minutes, rest = divmod(rest, 60_000)
     secs, millis = divmod(rest, 1000)
     return {"hours": hours, "minutes": minutes, "seconds": secs, "milliseconds": millis}
+
+
+def unwrap_image_url(url: str) -> str:
+    """The source path of a Kodi `image://<url-encoded path>/` texture url (other urls come back as they are)."""
+    if url.startswith("image://") and url.endswith("/") and "@" not in url[8:].split("/", 1)[0]:
+        return urllib.parse.unquote(url[len("image://"):-1])
+    return url
 
 
 def basic_auth(username: str, password: str) -> str:
@@ -267,6 +275,48 @@ class KodiClient:
     async def remove_item(self, folder: str) -> None:
         """Have Kodi forget the items whose files were removed from `folder` (VideoLibrary.Clean on it)."""
         await self.clean(folder)
+
+    async def remove_entry(self, kind: str, item_id: int) -> None:
+        """Forget one movie or episode entry (VideoLibrary.RemoveMovie / RemoveEpisode); files are untouched."""
+        if kind not in ("movie", "episode"):
+            raise UserError(f"only a movie or an episode entry can be removed from Kodi, not {kind!r}")
+        method = "VideoLibrary.RemoveMovie" if kind == "movie" else "VideoLibrary.RemoveEpisode"
+        await self.call(method, {f"{kind}id": int(item_id)})
+
+    async def entries_in(self, kind: str, folder: str) -> list[dict[str, Any]]:
+        """Every movie or episode entry whose file lies under `folder` (id key, file, title)."""
+        method, key, _id_key, _refresh = _KIND_API[kind]
+        result = await self.call(method, {
+            "properties": ["file", "title"],
+            "filter": {"field": "path", "operator": "startswith", "value": as_directory(folder)},
+        })
+        return [dict(i) for i in ((result.get(key) or []) if isinstance(result, dict) else [])]
+
+    async def textures_under(self, folder: str) -> list[dict[str, Any]]:
+        """Cached thumbnails (Textures13.db) whose source lies under `folder`: textureid, url (as Kodi keeps
+        it, `image://...` wrapped) and path (the source path unwrapped)."""
+        result = await self.call("Textures.GetTextures", {
+            "properties": ["url"],
+            "filter": {"field": "url", "operator": "startswith", "value": as_directory(folder)},
+        })
+        textures = (result.get("textures") or []) if isinstance(result, dict) else []
+        return [{**t, "path": unwrap_image_url(str(t.get("url", "")))} for t in textures]
+
+    async def remove_texture(self, textureid: int) -> None:
+        """Drop one cached thumbnail; Kodi caches the source again the next time it shows it."""
+        await self.call("Textures.RemoveTexture", {"textureid": int(textureid)})
+
+    async def drop_textures(self, paths: list[str]) -> list[str]:
+        """Drop the cached thumbnails of these image paths (as Kodi sees them); returns the paths dropped."""
+        dropped: list[str] = []
+        folders = sorted({folder_of(p) for p in paths})
+        wanted = set(paths)
+        for folder in folders:
+            for texture in await self.textures_under(folder):
+                if texture["path"] in wanted:
+                    await self.remove_texture(texture["textureid"])
+                    dropped.append(texture["path"])
+        return dropped
 
     async def set_movie_details(
         self, movieid: int, playcount: int | None = None, lastplayed: str | None = None,

@@ -107,7 +107,7 @@ class PlayerLinks:
             await player.listener.wait_disconnected()
 
     async def _poll_jellyfin(self, player: Player) -> None:
-        """Poll one Jellyfin's sessions forever."""
+        """Poll one Jellyfin's (or Plex's) sessions forever."""
         while True:
             try:
                 await self.registry.refresh_jellyfin_activity(player)

@@ -17,6 +17,7 @@ from agent.players import PlayerError, PlayerUnreachable
 from agent.players.group import PlayerGroup, build_groups
 from agent.players.jellyfin import JellyfinClient
 from agent.players.kodi import KodiClient
+from agent.players.plex import PlexClient
 from agent.store import Database
 from agent.store import players as players_store
 
@@ -34,7 +35,7 @@ class Player:
     """One configured player: its config, client, path mapper and (Kodi) notification listener."""
 
     cfg: PlayerConfig
-    client: KodiClient | JellyfinClient
+    client: KodiClient | JellyfinClient | PlexClient
     mapper: PathMapper
     listener: KodiEventListener | None = None
     activity: dict[str, Any] = field(default_factory=lambda: {"state": "idle"})
@@ -53,6 +54,17 @@ class Player:
     def kodi(self) -> KodiClient:
         """The Kodi client (only for Kodi players)."""
         assert isinstance(self.client, KodiClient)
+        return self.client
+
+    @property
+    def is_plex(self) -> bool:
+        """Whether this is a Plex Media Server."""
+        return self.cfg.type == "plex"
+
+    @property
+    def plex(self) -> PlexClient:
+        """The Plex client (only for Plex players)."""
+        assert isinstance(self.client, PlexClient)
         return self.client
 
     @property
@@ -132,9 +144,10 @@ class PlayerRegistry:
         return activity
 
     async def refresh_jellyfin_activity(self, player: Player) -> dict[str, Any]:
-        """Ask Jellyfin what its sessions play, record the first one, and return the activity dict."""
+        """Ask Jellyfin (or Plex) what its sessions play, record the first one, and return the activity dict."""
+        client = player.plex if player.is_plex else player.jellyfin
         try:
-            sessions = await player.jellyfin.sessions()
+            sessions = await client.sessions()
         except PlayerError as exc:
             await self.mark(player, exc)
             raise
@@ -184,8 +197,10 @@ def build_player(cfg: PlayerConfig, http: aiohttp.ClientSession) -> Player:
     mapper = PathMapper(
         [{"remote": m.remote, "local": m.local} for m in cfg.path_mappings], name=f"player '{cfg.name}'"
     )
-    client: KodiClient | JellyfinClient
-    if cfg.type == "kodi":
+    client: KodiClient | JellyfinClient | PlexClient
+    if cfg.type == "plex":
+        client = PlexClient(cfg.name, cfg.url, cfg.token, session=http)
+    elif cfg.type == "kodi":
         client = KodiClient(
             cfg.name,
             cfg.url if cfg.url.endswith("/jsonrpc") else cfg.url + "/jsonrpc",

@@ -54,20 +54,22 @@ def replace_captures(
     now: float,
     expires: float,
 ) -> None:
-    """Replace this player's open captures of the same old files with `rows` (one per old file)."""
+    """Replace this player's open captures of the same old files with `rows` (one per old file and user)."""
     key = media_key(entity, item_id)
-    for row in rows:
+    for old_file in sorted({row["old_file"] for row in rows}):
         conn.execute(
             "DELETE FROM playback_state WHERE player = ? AND media_key = ? AND old_file = ?"
             " AND restored_at IS NULL",
-            (player, key, row["old_file"]),
+            (player, key, old_file),
         )
+    for row in rows:
         conn.execute(
             "INSERT INTO playback_state (player, entity_type, entity_id, media_key, old_file, player_item_id,"
-            " position, total, playcount, lastplayed, was_playing, captured_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " position, total, playcount, lastplayed, was_playing, captured_at, expires_at, player_user,"
+            " played) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (player, entity, item_id, key, row["old_file"], row["player_item_id"], row["position"],
-             row["total"], row["playcount"], row["lastplayed"], row["was_playing"], now, expires),
+             row["total"], row["playcount"], row["lastplayed"], row["was_playing"], now, expires,
+             row.get("player_user"), row.get("played")),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,12 +119,19 @@ class FakeKodi:
         self.fail_status: list[int] = []  # HTTP statuses to answer the next calls with, in order
         self.sockets: set[web.WebSocketResponse] = set()
         self.ws_connects = 0
+        self.textures: dict[int, str] = {}  # Textures13.db: textureid -> url as Kodi keeps it (image://...)
         self.url = ""
         self.ws_url = ""
         self._next_id = 1
         self._scans: set[asyncio.Task[None]] = set()
 
     # -- test controls ------------------------------------------------------------------------------
+
+    def cache_texture(self, path: str) -> int:
+        """Cache a thumbnail of a local image, as Kodi does when a skin shows it; return its textureid."""
+        textureid = len(self.textures) + 1
+        self.textures[textureid] = "image://" + urllib.parse.quote(path, safe="()") + "/"
+        return textureid
 
     def add_item(self, kind: str, file: str, title: str, **fields: Any) -> int:
         """Put an item straight into the library; return its id."""
@@ -271,6 +279,24 @@ class FakeKodi:
             return await self._player(method, p)
         if method == "GUI.ShowNotification":
             self.notifications.append((_required(p, "title", str), _required(p, "message", str)))
+            return "OK"
+        if method in ("VideoLibrary.RemoveMovie", "VideoLibrary.RemoveEpisode"):
+            kind = "movie" if "Movie" in method else "episode"
+            item = self.items.get(_required(p, f"{kind}id", int))
+            if item is None or item.kind != kind:
+                raise RpcError(-32602, f"Invalid params: no {kind} with that id")
+            del self.items[item.id]
+            await self.push("VideoLibrary.OnRemove", {"id": item.id, "type": kind})
+            return "OK"
+        if method == "Textures.GetTextures":
+            flt = p.get("filter") or {}
+            if flt.get("field") != "url" or flt.get("operator") != "startswith":
+                raise RpcError(-32602, f"Invalid params: fake supports only url/startswith, got {flt!r}")
+            return {"textures": [{"textureid": tid, "url": url} for tid, url in self.textures.items()
+                                 if urllib.parse.unquote(url[8:-1]).startswith(flt["value"])]}
+        if method == "Textures.RemoveTexture":
+            if self.textures.pop(_required(p, "textureid", int), None) is None:
+                raise RpcError(-32602, "Invalid params: no texture with that id")
             return "OK"
         raise RpcError(-32601, "Method not found.")
 
