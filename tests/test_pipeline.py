@@ -19,6 +19,7 @@ from fakes.tmdb import FakeTmdb, sample_fanart_movie, sample_movie, sample_show
 
 from agent import cli
 from agent.clock import FakeClock
+from agent.providers import base as provider_base
 
 MATRIX = "The Matrix (1999)"
 SHOW = "Game of Thrones (2011)"
@@ -288,6 +289,7 @@ async def test_crash_mid_publish_leaves_no_partial_files(app: Any, tmp_path: Pat
     """os.replace failing on the 2nd library file: the job retries, no temp or half file stays, re-run ends."""
     folder = movie_folder(tmp_path)
     calls: list[str] = []
+    before: dict[str, bytes | None] = {}  # what the failed target held just before the failing replace
     real_replace = os.replace
 
     def flaky(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
@@ -298,17 +300,21 @@ async def test_crash_mid_publish_leaves_no_partial_files(app: Any, tmp_path: Pat
         if where.startswith(str(folder)):
             calls.append(where)
             if len(calls) == 2:
+                target = Path(where)
+                before[where] = target.read_bytes() if target.is_file() else None
                 raise OSError(errno.EIO, "injected I/O error")
         real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", flaky)
     await app.post("/api/libraries/Movies/scan", headers=HEADERS)
     await app.agent.queue.run_until_idle()
-    [job] = (await app.agent.queue.list(type_="publish"))[0]
+    jobs = (await app.agent.queue.list(type_="publish"))[0]  # fields first, then the republish with artwork
+    [job] = [j for j in jobs if j.status.value != "completed"]
     assert job.status.value == "pending" and "injected I/O error" in (job.error or ""), job
     names = os.listdir(folder)
     assert not [n for n in names if ".metarr-tmp-" in n], names
-    assert Path(calls[1]).name not in names  # the failed file is absent, not half written
+    failed = Path(calls[1])  # absent, or exactly as it was before: never half written
+    assert (failed.read_bytes() if failed.name in names else None) == before[calls[1]]
     first = Path(calls[0])
     root = nfo_root(first) if first.suffix == ".nfo" else None
     assert root is None or root.findtext("title") == "The Matrix"
@@ -321,17 +327,23 @@ async def test_crash_mid_publish_leaves_no_partial_files(app: Any, tmp_path: Pat
     assert not [n for n in os.listdir(folder) if ".metarr-tmp-" in n]
 
 
-async def test_tmdb_429_retries_after_retry_after(app: Any, tmp_path: Path, fake: FakeTmdb) -> None:
-    """TMDB 429 with Retry-After: 30 -> the enrich job is pending again, due in exactly 30 s."""
+async def test_tmdb_429_retries_after_retry_after(app: Any, tmp_path: Path, fake: FakeTmdb,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """TMDB 429 with a Retry-After too long to wait inline -> the enrich job is pending again, due then.
+
+    The inline limit is lowered to 0 s so the limiter's own (real-time) pause lasts one second, not 30.
+    """
+    monkeypatch.setattr(provider_base, "THROTTLE_WAIT_MAX", 0.0)
+    wait = 1.0
     movie_folder(tmp_path)
-    fake.fail("/3/movie/603", status=429, retry_after=30)
+    fake.fail("/3/movie/603", status=429, retry_after=wait)
     await app.post("/api/libraries/Movies/scan", headers=HEADERS)
     await app.agent.queue.run_until_idle()
     [job] = (await app.agent.queue.list(type_="enrich"))[0]
     assert job.status.value == "pending" and "429" in (job.error or "")
-    assert job.run_after == pytest.approx(app.agent.clock.now() + 30, abs=0.01)
+    assert job.run_after == pytest.approx(app.agent.clock.now() + wait, abs=0.01)
     assert not (await app.agent.queue.list(type_="publish"))[0]
-    app.agent.clock.advance(30)
+    app.agent.clock.advance(wait)
     await app.agent.queue.run_until_idle()
     assert (await app.agent.queue.get(job.id)).status.value == "completed"
     assert (tmp_path / "media" / "movies" / MATRIX / f"{MATRIX}.nfo").is_file()
@@ -406,12 +418,12 @@ async def test_cache_cli_without_database(tmp_path: Path, capsys: pytest.Capture
 
 async def test_tmdb_rate_limit_is_configurable(make_client: Factory, tmp_path: Path, fake: FakeTmdb,
                                                fake_url: str) -> None:
-    """providers.tmdb.rate_limit sets the token bucket (requests per 10 s, default 40); 0 is refused."""
+    """providers.tmdb.rate_limit sets the token bucket (requests per 10 s, default 400); 0 is refused."""
     from agent.config import ConfigError
 
     extra = provider_extra(fake, fake_url, fanart=False)
     client = await make_client(make_config(tmp_path, extra={"providers": extra}))
-    assert (client.agent.providers.tmdb.limiter.capacity, client.agent.providers.tmdb.limiter.period) == (40, 10.0)
+    assert (client.agent.providers.tmdb.limiter.capacity, client.agent.providers.tmdb.limiter.period) == (400, 10.0)
     extra["tmdb"]["rate_limit"] = 500
     fast = await make_client(make_config(tmp_path / "fast", extra={"providers": extra}))
     assert fast.agent.providers.tmdb.limiter.capacity == 500

@@ -206,7 +206,11 @@ async def test_429_waits_retry_after_then_sends_again(harness: Harness, fake: Fa
 async def test_429_with_a_long_retry_after_is_retry_later(harness: Harness, fake: FakeTmdb) -> None:
     """A Retry-After longer than THROTTLE_WAIT_MAX fails the request with that delay (the job retries then)."""
     clock = FakeClock()
-    provider = harness.build(limiter=TokenBucket(400, 10.0, clock=clock, burst=1))
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    provider = harness.build(limiter=TokenBucket(400, 10.0, clock=clock, sleep=sleep, burst=1))
     try:
         fake.fail(harness.path, status=429, retry_after=THROTTLE_WAIT_MAX + 1)
         with pytest.raises(RetryLater) as info:
@@ -332,9 +336,10 @@ async def test_token_bucket_slows_on_429_and_climbs_back() -> None:
     start = clock.monotonic()
     await bucket.acquire()
     assert clock.monotonic() - start >= 2.0  # nothing goes out before Retry-After has passed
-    for _ in range(200):
+    for _ in range(30):  # 0.38/s a step: from 30/s to just under the 40/s that met the 429
         bucket.answered()
     assert bucket.rate == pytest.approx(40.0 * 0.97, rel=0.02)
+    assert bucket.rate < 40.0 * 0.98
     for _ in range(3000):
         bucket.answered()
     assert bucket.rate == pytest.approx(40.0)

@@ -15,6 +15,7 @@ from conftest import HEADERS, make_config
 from agent import schedule
 from agent.clock import FakeClock
 from agent.store import migrate_file
+from agent.store.db import _split_sql, migrations
 from agent.webhooks import parse
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -225,12 +226,11 @@ async def test_unreadable_recorded_events_fail_naming_the_event(setup: Any) -> N
 def test_migration_0004_leaves_earlier_events_without_an_event(tmp_path: Path) -> None:
     """A database at schema 3 keeps its webhook rows; they get a NULL event, which the job parses from payload."""
     path = tmp_path / "metarr.sqlite"
-    migrate_file(path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE webhook_events DROP COLUMN event")
-        for column in ("player_user", "played"):  # added by 0007, which runs again from schema 3
-            conn.execute(f"ALTER TABLE playback_state DROP COLUMN {column}")
-        conn.execute("PRAGMA user_version = 3")
+    with sqlite3.connect(path, isolation_level=None) as conn:  # schema 3 as the migrations of that day left it
+        for version, _, sql in migrations()[:3]:
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
         conn.execute(
             "INSERT INTO webhook_events (source, event_type, payload, received_at)"
             " VALUES ('radarr', 'Download', '{}', 0)"

@@ -22,7 +22,7 @@ DEFAULT_PERIOD: Final = 10.0
 DECREASE: Final = 0.75  # a 429 multiplies the current rate by this
 MARGIN: Final = 0.97  # ... and the rate it recovers to is this share of the rate that met the 429
 RECOVER_STEPS: Final = 100  # answered requests to climb from the floor back to that rate
-PROBE_STEPS: Final = 2000  # answered requests to probe from there back up to the configured ceiling
+PROBE_STEPS: Final = 5000  # answered requests a probe from the floor to the ceiling would take (~4 s from 97%)
 EPSILON: Final = 1e-9  # seconds or tokens that count as none
 FLOOR_SHARE: Final = 0.05  # the rate never drops below this share of the ceiling (or 1 request per period)
 
