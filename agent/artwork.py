@@ -73,11 +73,14 @@ class ArtworkRequest:
         return cls(entity, item_id, priority, tuple(HintImage(i["type"], i["url"]) for i in raw))
 
 
-def artwork_spec(entity: str, item_id: int, priority: int, max_retries: int) -> dict[str, Any]:
-    """The queue spec enqueue_artwork builds, for a batch insert (a scan retrying items with an artwork_error)."""
+def artwork_spec(entity: str, item_id: int, priority: int, max_retries: int, origin: int | None = None
+                 ) -> dict[str, Any]:
+    """The queue spec enqueue_artwork builds, for a batch insert (a scan retrying items with an artwork_error);
+    `origin` is the scan's job."""
     request = ArtworkRequest(entity, item_id, priority)
     return {"type": ARTWORK, "payload": request.to_payload(), "priority": priority, "max_retries": max_retries,
-            "dedupe_key": request.dedupe_key, "lock_key": None, "depends_on": [], "delay": 0.0, "chain": None}
+            "dedupe_key": request.dedupe_key, "lock_key": None, "depends_on": [], "delay": 0.0, "chain": None,
+            "origin": origin}
 
 
 async def enqueue_artwork(queue: Queue | JobContext, request: ArtworkRequest) -> Job:

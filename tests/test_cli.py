@@ -167,7 +167,7 @@ def test_jobs_filters_are_validated(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["jobs", "--type", "scna", "--config", str(path)]) == 1
     out, err = capsys.readouterr()
     assert out == "" and "unknown job type 'scna'" in err
-    assert "webhook, scan, enrich, publish, notify_players" in err
+    assert "webhook, scan, enrich, artwork, publish, notify_players" in err
     assert main(["jobs", "--status", "faild", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "unknown status 'faild'" in err and "pending, running, completed, failed, cancelled" in err
@@ -311,7 +311,7 @@ def test_scan_wait_into_a_pipe_has_no_progress_frames(tmp_path: Path) -> None:
     """stdout and stderr are pipes: the summary only, no carriage-return frames anywhere."""
     done = cli("scan", "Movies", "--wait", "--config", str(_media(tmp_path)))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "Movies: 2 added, 0 updated, 0 unchanged, 0 missing\n"
+    assert done.stdout == "Movies: 2 added, 0 updated, 0 unchanged, 0 missing; 2 of 2 items published\n"
     assert "\r" not in done.stderr and "[" not in done.stderr
 
 
@@ -341,5 +341,5 @@ def test_scan_wait_on_a_terminal_draws_progress(tmp_path: Path) -> None:
     finally:
         os.close(master)
     assert proc.returncode == 0, drawn
-    assert out == "Movies: 2 added, 0 updated, 0 unchanged, 0 missing\n"
+    assert out == "Movies: 2 added, 0 updated, 0 unchanged, 0 missing; 2 of 2 items published\n"
     assert b"\rMovies: " in drawn

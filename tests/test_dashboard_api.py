@@ -233,7 +233,7 @@ async def test_activity_groups_a_scan_and_names_items(make_client: Any, tmp_path
     chain = await get(client, f"/api/activity/{scan.id}")
     labels = {j["subject"]["label"] for j in chain["followups"] if j["type"] == "enrich"}
     assert labels == {"Heat (1995)", "Alien (1979)"}
-    assert all(j["chain"] == scan.id for j in chain["followups"])
+    assert all(j["origin"] == scan.id for j in chain["followups"])
     jobs = await get(client, "/api/jobs?type=publish")
     assert {j["subject"]["label"] for j in jobs["items"]} == {"Heat (1995)", "Alien (1979)"}
     await get(client, "/api/activity/999999", status=404)

@@ -87,13 +87,15 @@ async def test_series_episodes_enrich_after_their_show(agent: Agent) -> None:
 
 async def test_scan_jobs_enrich_jobs_each_start_an_item_chain(agent: Agent) -> None:
     """Enrich jobs a scan job queues each start their item's chain (chain NULL: their own id), so each item's
-    follow-ups sort before the next item's lookup rather than behind every lookup of the scan."""
+    follow-ups sort before the next item's lookup rather than behind every lookup of the scan; every job the
+    scan caused names it as its origin."""
     for name in ("Heat (1995)", "Ronin (1998)"):
         touch(agent.cfg.libraries[0].path / name / f"{name}.mkv")
-    await scan_job.enqueue_scan(agent.queue, "Movies")
+    scan = await scan_job.enqueue_scan(agent.queue, "Movies")
     await agent.queue.run_until_idle()
-    rows = await agent.db.fetchall("SELECT chain FROM job_queue WHERE type = 'enrich'")
+    rows = await agent.db.fetchall("SELECT chain, origin FROM job_queue WHERE type = 'enrich'")
     assert [r["chain"] for r in rows] == [None, None]
+    assert [r["origin"] for r in rows] == [scan.id, scan.id]  # still the scan's work, for the dashboard
 
 
 async def test_watcher_service_queues_folder_scans(make_client: Any, tmp_path: Path) -> None:

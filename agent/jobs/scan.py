@@ -93,6 +93,7 @@ def register(services: Services) -> None:
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
         req = build_request(services.cfg, ctx.payload)
+        req.origin = ctx.job.origin or ctx.job.id
         last = 0.0
 
         async def progress(seen: int, total: int | None) -> None:

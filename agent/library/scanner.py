@@ -133,9 +133,11 @@ def enrich_spec(
     hints: Hints | None,
     update: str,
     max_retries: int,
+    origin: int | None = None,
 ) -> dict[str, Any]:
     """A queue spec for an `enrich` job, the same payload, dedupe key and chain as enqueue_enrich builds: each
-    enrich job starts its item's chain, so the item's publish runs before the next item's lookup."""
+    enrich job starts its item's chain, so the item's publish runs before the next item's lookup; `origin` is
+    the job of the scan that found the item (the dashboard lists the scan with everything it caused)."""
     payload: dict[str, Any] = {"entity": entity, "id": item_id, "priority": priority, "update": update}
     if hints:
         payload["hints"] = hints.to_payload()
@@ -149,6 +151,7 @@ def enrich_spec(
         "depends_on": [],
         "delay": 0.0,
         "chain": None,
+        "origin": origin,
     }
 
 
@@ -166,6 +169,7 @@ class ScanRequest:
     priority: int = Priority.NORMAL
     upgrade: bool = False
     library_id: int = 0
+    origin: int | None = None  # the job this scan's work counts towards (the scan's own, or its webhook's)
 
 
 @dataclass
@@ -308,7 +312,8 @@ class Scanner:
             return None
         update = "Created" if created and not self.req.upgrade else "Modified"
         hinted = self.req.hints if hints else None
-        spec = enrich_spec(entity, item_id, self.req.priority, hinted, update, self.max_retries)
+        spec = enrich_spec(entity, item_id, self.req.priority, hinted, update, self.max_retries,
+                           self.req.origin)
         if after is not None:
             spec["after"] = after
         self.specs.append(spec)
@@ -353,7 +358,8 @@ class Scanner:
         artwork of an unchanged item is otherwise never looked at again by a scan); new job ids."""
         found = [(entity, item_id) for entity, item_id, path in media.artwork_errors_in(conn, self.req.library_id)
                  if in_scope(path, self.scope)]
-        specs = [artwork_spec(entity, item_id, self.req.priority, self.max_retries) for entity, item_id in found]
+        specs = [artwork_spec(entity, item_id, self.req.priority, self.max_retries, self.req.origin)
+                 for entity, item_id in found]
         created = [job_id for job_id, new in job_rows.insert_batch(conn, specs, self.now) if new]
         self.report.artwork_jobs += len(created)
         return created

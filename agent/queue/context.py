@@ -53,6 +53,8 @@ class JobContext:
             raise JobCancelled()
 
     async def enqueue(self, type_: str, payload: dict[str, Any] | None = None, **kw: Any) -> Job:
-        """Enqueue a follow-up job; it runs next to this job's chain among equal priorities."""
+        """Enqueue a follow-up job; it runs next to this job's chain among equal priorities (unless the caller
+        starts a chain of its own with chain=None), and it counts as work of this job's origin."""
         kw.setdefault("chain", self.job.chain or self.job.id)
+        kw.setdefault("origin", self.job.origin or self.job.id)
         return await self.queue.enqueue(type_, payload, **kw)

@@ -64,6 +64,7 @@ class Job:
     updated_at: float = 0.0
     depends_on: list[int] = field(default_factory=list)
     chain: int | None = None  # the job that started this chain (None: this job itself)
+    origin: int | None = None  # the job that started this piece of work (a scan, a webhook), or None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, depends_on: list[int] | None = None) -> Job:
@@ -74,6 +75,7 @@ class Job:
             result=json.loads(row["result"]) if row["result"] else None,
             error=row["error"], attempts=row["attempts"], max_retries=row["max_retries"],
             run_after=row["run_after"], dedupe_key=row["dedupe_key"], lock_key=row["lock_key"], chain=row["chain"],
+            origin=row["origin"],
             progress=row["progress"], message=row["message"],
             worker=row["worker"], created_at=row["created_at"], started_at=row["started_at"],
             completed_at=row["completed_at"], updated_at=row["updated_at"], depends_on=depends_on or [],
@@ -87,6 +89,7 @@ class Job:
             "payload": self.payload, "result": self.result, "error": self.error, "attempts": self.attempts,
             "max_retries": self.max_retries, "progress": self.progress, "message": self.message,
             "depends_on": self.depends_on, "dedupe_key": self.dedupe_key, "chain": self.chain,
+            "origin": self.origin,
             "created_at": iso(self.created_at), "started_at": iso(self.started_at),
             "completed_at": iso(self.completed_at), "next_retry_at": iso(self.run_after) if waiting else None,
         }
@@ -105,6 +108,7 @@ class JobSpec:
     depends_on: list[int] = field(default_factory=list)
     delay: float = 0.0
     chain: int | None = None  # order next to this chain's jobs (JobContext.enqueue sets it for follow-ups)
+    origin: int | None = None  # the scan or webhook job this work came from (JobContext.enqueue sets it)
 
     def validate(self) -> None:
         """Raise UserError naming the problem when a field is out of range or the wrong kind."""
@@ -122,6 +126,9 @@ class JobSpec:
         if self.chain is not None and (isinstance(self.chain, bool) or not isinstance(self.chain, int)
                                        or self.chain < 1):
             raise UserError(f"chain must be a positive job id, got {self.chain!r}")
+        if self.origin is not None and (isinstance(self.origin, bool) or not isinstance(self.origin, int)
+                                        or self.origin < 1):
+            raise UserError(f"origin must be a positive job id, got {self.origin!r}")
         for dep in self.depends_on:
             if isinstance(dep, bool) or not isinstance(dep, int) or dep < 1:
                 raise UserError(f"depends_on must list positive job ids, got {dep!r}")
@@ -131,7 +138,7 @@ class JobSpec:
         return {"type": self.type, "payload": self.payload, "priority": int(self.priority),
                 "max_retries": default_retries if self.max_retries is None else self.max_retries,
                 "dedupe_key": self.dedupe_key, "lock_key": self.lock_key, "depends_on": list(self.depends_on),
-                "delay": float(self.delay), "chain": self.chain}
+                "delay": float(self.delay), "chain": self.chain, "origin": self.origin}
 
 
 @dataclass(frozen=True)

@@ -108,14 +108,14 @@ class Queue:
                       priority: int = Priority.NORMAL, max_retries: int | None = None,
                       dedupe_key: str | None = None, lock_key: str | None = None,
                       depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0,
-                      chain: int | None = None) -> Job:
+                      chain: int | None = None, origin: int | None = None) -> Job:
         """Add a job (or return the pending one with the same dedupe_key) and wake the workers.
 
         Enqueues made in the same loop turn (a webhook burst, a gather) share one transaction;
         each still succeeds or fails on its own.
         """
         spec = JobSpec(type_, {} if payload is None else payload, priority, max_retries, dedupe_key, lock_key,
-                       list(depends_on), delay, chain)
+                       list(depends_on), delay, chain, origin)
         spec.validate()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Job] = loop.create_future()

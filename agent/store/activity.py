@@ -1,5 +1,5 @@
-"""The activity read model: top-level jobs with a summary of the follow-ups they started (their chain),
-a chain's members, and what each job is about (an item's title, a library, a webhook) for the dashboard."""
+"""The activity read model: top-level jobs with a summary of the follow-ups they caused (the jobs whose
+`origin` they are), those follow-ups, and what each job is about (an item, a library, a webhook)."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def _with_deps(conn: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
 
 def heads(conn: sqlite3.Connection, status: str | None, limit: int, offset: int
           ) -> tuple[list[Job], int, dict[int, dict[str, Any]]]:
-    """Jobs that started a chain (newest first), the total, and per head its follow-ups' counts.
+    """Jobs asked for directly (no origin; newest first), the total, and per head its follow-ups' counts.
 
     The summary of a head is {"total": n, "by_status": {status: n}, "by_type": {type: {status: n}}}.
     """
-    where = "WHERE chain IS NULL" + (" AND status = ?" if status else "")
+    where = "WHERE origin IS NULL" + (" AND status = ?" if status else "")
     params: list[Any] = [status] if status else []
     total = conn.execute(f"SELECT COUNT(*) FROM job_queue {where}", params).fetchone()[0]
     rows = conn.execute(f"SELECT * FROM job_queue {where} ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -43,10 +43,10 @@ def heads(conn: sqlite3.Connection, status: str | None, limit: int, offset: int
     summary: dict[int, dict[str, Any]] = {}
     if jobs:
         ids = [j.id for j in jobs]
-        for chain, type_, state, count in conn.execute(
-                "SELECT chain, type, status, COUNT(*) FROM job_queue"
-                f" WHERE chain IN ({','.join('?' * len(ids))}) GROUP BY chain, type, status", ids):
-            entry = summary.setdefault(chain, {"total": 0, "by_status": {}, "by_type": {}})
+        for origin, type_, state, count in conn.execute(
+                "SELECT origin, type, status, COUNT(*) FROM job_queue"
+                f" WHERE origin IN ({','.join('?' * len(ids))}) GROUP BY origin, type, status", ids):
+            entry = summary.setdefault(origin, {"total": 0, "by_status": {}, "by_type": {}})
             entry["total"] += count
             entry["by_status"][state] = entry["by_status"].get(state, 0) + count
             entry["by_type"].setdefault(type_, {})[state] = count
@@ -54,9 +54,9 @@ def heads(conn: sqlite3.Connection, status: str | None, limit: int, offset: int
 
 
 def chain_members(conn: sqlite3.Connection, head: int, limit: int = MAX_MEMBERS) -> tuple[list[Job], int]:
-    """The follow-ups of one chain in the order they were queued (at most `limit`), and how many there are."""
-    total = conn.execute("SELECT COUNT(*) FROM job_queue WHERE chain = ?", (head,)).fetchone()[0]
-    rows = conn.execute("SELECT * FROM job_queue WHERE chain = ? ORDER BY id LIMIT ?", (head, limit)).fetchall()
+    """The follow-ups of one head in the order they were queued (at most `limit`), and how many there are."""
+    total = conn.execute("SELECT COUNT(*) FROM job_queue WHERE origin = ?", (head,)).fetchone()[0]
+    rows = conn.execute("SELECT * FROM job_queue WHERE origin = ? ORDER BY id LIMIT ?", (head, limit)).fetchall()
     return _with_deps(conn, [Job.from_row(r) for r in rows]), total
 
 

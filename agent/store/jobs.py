@@ -34,7 +34,7 @@ Cascade = tuple[int, str, str, str]  # (job id, type, new status, message): jobs
 _KEYS_PER_QUERY: Final = 500  # values per `IN (...)` lookup (SQLite allows 32,766 variables)
 _INSERT_JOB: Final = (
     "INSERT INTO job_queue (id, type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
-    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -96,7 +96,7 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
         new_rows.append(
             [top + 1 + len(new_rows), spec["type"], spec["priority"], payload_json(spec.get("payload") or {}),
              spec["max_retries"], now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"),
-             spec.get("chain"), now, now]
+             spec.get("chain"), spec.get("origin"), now, now]
         )
     placed: list[tuple[int, bool]] = []
     deps: list[tuple[int, int]] = []
