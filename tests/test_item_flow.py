@@ -211,3 +211,57 @@ async def test_own_writes_of_a_large_publish_schedule_no_scan(tmp_path: Path, ma
         await asyncio.sleep(0.05)
     assert found, "a person's change after the publish was not noticed"
     assert [p["folder"] for p in found] == [str(folder)], "the agent's own writes were taken for news"
+
+
+async def test_libraries_show_items_published_of_items_found(tmp_path: Path, aiohttp_server: Any,
+                                                              make_client: Any) -> None:
+    """/api/libraries `progress` counts items found and those with the agent's NFO: read after each publish,
+    it climbs one item at a time to every item while the others' lookups still wait."""
+    count = 6
+    fake = films(count)
+    url = str((await aiohttp_server(fake.app)).make_url("")).rstrip("/")
+    library_of(tmp_path, count)
+    client = await make_client(make_config(tmp_path, extra={"providers": providers(fake, url),
+                                                            "jobs": {"workers": 1}}), FakeClock())
+    before = await (await client.get("/api/libraries", headers=HEADERS)).json()
+    assert {lib["name"]: lib["progress"] for lib in before["items"]}["Movies"] == {"found": 0, "published": 0}
+    seen: list[dict[str, int]] = []
+    reads: list[asyncio.Task[None]] = []
+
+    async def read() -> None:
+        body = await (await client.get("/api/libraries", headers=HEADERS)).json()
+        seen.extend(lib["progress"] for lib in body["items"] if lib["name"] == "Movies")
+
+    def listen(type_: str, data: dict[str, Any]) -> None:
+        if type_ == "job:completed" and data["type"] == "publish":
+            reads.append(asyncio.get_running_loop().create_task(read()))
+
+    client.agent.events.subscribe(listen)
+    resp = await client.post("/api/libraries/Movies/scan", headers=HEADERS)
+    assert resp.status == 202
+    await client.agent.queue.run_until_idle()
+    await asyncio.gather(*reads)
+    assert seen and all(p["found"] == count for p in seen)
+    published = [p["published"] for p in seen]
+    assert published == sorted(published) and published[0] < count and published[-1] == count, published
+    assert len(set(published)) >= count // 2, f"progress jumped instead of climbing: {published}"
+
+
+def test_scan_wait_progress_line_draws_published_of_found() -> None:
+    """`scan --wait` on a terminal: the walk's bar and then items published of items found on one line."""
+    import io
+
+    from agent.cli.scan import ProgressLine
+
+    stream = io.StringIO()
+    line = ProgressLine(stream)
+    line("scan:progress", {"library": "Movies", "seen": 2, "total": 4})
+    line.progress("Movies", 4, 1)
+    line.progress("Movies", 4, 1)  # unchanged: not drawn again
+    line.progress("Movies", 4, 4)
+    frames = stream.getvalue().split("\r")[1:]
+    assert [f.rstrip() for f in frames] == [
+        "Movies: [############............] 2/4",
+        "Movies: [############............] 2/4 · 1 of 4 published",
+        "Movies: [############............] 2/4 · 4 of 4 published",
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +22,11 @@ from agent.process import DataDirLock, lock_holder
 from agent.queue import Queue
 from agent.queue.model import Priority, Status
 from agent.root import open_agent
-from agent.store import Database
+from agent.store import Database, api
 
 EXIT_OK, EXIT_USER = 0, 1
 BAR_WIDTH = 24
+PUBLISHED_EVERY = 0.5  # seconds between looks at items published of items found while the queue runs
 
 
 def pick_libraries(cfg: Config, name: str | None) -> list[LibraryConfig]:
@@ -45,6 +47,8 @@ class ProgressLine:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.shown = False
+        self.scanned: dict[str, str] = {}  # library -> its walk's bar
+        self.published: dict[str, str] = {}  # library -> "412 of 1000 published"
 
     def __call__(self, type_: str, data: dict[str, Any]) -> None:
         """Redraw the line for a scan:progress event; other events are ignored."""
@@ -53,10 +57,23 @@ class ProgressLine:
         seen, total = int(data.get("seen") or 0), data.get("total")
         if total:
             filled = int(BAR_WIDTH * min(1.0, seen / total))
-            text = f"{data.get('library')}: [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {seen}/{total}"
+            text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {seen}/{total}"
         else:
-            text = f"{data.get('library')}: {seen} seen"
-        self.stream.write("\r" + text.ljust(60))
+            text = f"{seen} seen"
+        self.scanned[str(data.get("library"))] = text
+        self.draw(str(data.get("library")))
+
+    def progress(self, library: str, found: int, published: int) -> None:
+        """Redraw the line with a library's items published of items found."""
+        text = f"{published} of {found} published"
+        if self.published.get(library) != text:
+            self.published[library] = text
+            self.draw(library)
+
+    def draw(self, library: str) -> None:
+        """Write one library's line over the last one."""
+        parts = [p for p in (self.scanned.get(library), self.published.get(library)) if p]
+        self.stream.write("\r" + f"{library}: {' · '.join(parts)}".ljust(72))
         self.stream.flush()
         self.shown = True
 
@@ -97,12 +114,23 @@ async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[st
         await db.close()
 
 
-async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> list[tuple[str, Any]]:
-    """Open the agent here (no server, no watchers), queue the scans and run the queue until idle."""
+async def _published(db: Database, names: set[str]) -> dict[str, dict[str, int]]:
+    """Items found and items published (with an NFO the agent wrote) of the named libraries."""
+    return {r["name"]: api.library_progress(r) for r in await db.read(api.libraries) if r["name"] in names}
+
+
+async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO
+                    ) -> list[tuple[str, Any, dict[str, int]]]:
+    """Open the agent here (no server, no watchers), queue the scans and run the queue until idle.
+
+    Returns per library its scan job and {found, published} once the queue is idle.
+    """
     line = ProgressLine(stream)
     events = Events()
-    if _is_terminal(stream):  # a redrawn line is for a person; a pipe or a log file gets the summary only
+    terminal = _is_terminal(stream)  # a redrawn line is for a person; a pipe or a log file gets the summary only
+    if terminal:
         events.subscribe(line)
+    names = {lib.name for lib in libs}
     try:
         async with open_agent(cfg, events=events, start_workers=False, background=False) as services:
             jobs = []
@@ -114,9 +142,26 @@ async def _run_here(cfg: Config, libs: list[LibraryConfig], stream: TextIO) -> l
                     **scan_keys(lib.name, None),
                 )
                 jobs.append((lib.name, job.id))
-            await services.queue.run_until_idle()
+
+            async def watch() -> None:
+                """Draw items published of items found while lookups and publishes run."""
+                while True:
+                    await asyncio.sleep(PUBLISHED_EVERY)
+                    for name, figures in (await _published(services.db, names)).items():
+                        line.progress(name, figures["found"], figures["published"])
+
+            watcher = asyncio.create_task(watch()) if terminal else None
+            try:
+                await services.queue.run_until_idle()
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
             line.end()
-            return [(name, await services.queue.get(job_id)) for name, job_id in jobs]
+            published = await _published(services.db, names)
+            empty = {"found": 0, "published": 0}
+            return [(name, await services.queue.get(job_id), published.get(name, empty)) for name, job_id in jobs]
     finally:
         line.end()
 
@@ -134,14 +179,17 @@ def not_running(cfg: Config, config_arg: str | None, library: str | None) -> str
             f"or scan here without it: `metarr-agent scan{lib} --wait{config}`")
 
 
-def summary(name: str, result: dict[str, Any]) -> str:
-    """One line per library: added, updated, unchanged, missing (and NFO errors)."""
+def summary(name: str, result: dict[str, Any], progress: dict[str, int] | None = None) -> str:
+    """One line per library: added, updated, unchanged, missing (and NFO errors; items published of found)."""
     text = (
         f"{name}: {result.get('added', 0)} added, {result.get('updated', 0)} updated, "
         f"{result.get('unchanged', 0)} unchanged, {result.get('missing', 0)} missing"
     )
     errors = result.get("errors") or []
-    return text + (f", {len(errors)} NFO error(s)" if errors else "")
+    text += f", {len(errors)} NFO error(s)" if errors else ""
+    if progress is not None:
+        text += f"; {progress['published']} of {progress['found']} items published"
+    return text
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -160,9 +208,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with DataDirLock(cfg.data_dir, "run `scan --wait` here (without --wait the running agent does the scan)"):
         finished = asyncio.run(_run_here(cfg, libs, sys.stderr))
     failed = []
-    for name, job in finished:
+    for name, job, progress in finished:
         if job.status == Status.COMPLETED:
-            print(summary(name, job.result or {}))
+            print(summary(name, job.result or {}, progress))
             for error in (job.result or {}).get("errors") or []:
                 print(f"  {error}")
         else:

@@ -179,15 +179,36 @@ def lock(conn: sqlite3.Connection, entity: str, item_id: int, names: list[str], 
     return detail(conn, entity, item_id)
 
 
+_HAS_NFO: Final = ("EXISTS (SELECT 1 FROM published_files p WHERE p.entity_type = '{entity}'"
+                   " AND p.entity_id = {alias}.id AND p.kind = 'nfo')")
+
+
 def libraries(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every library row with its present movie, series and episode counts, by name."""
+    """Every library row with its present movie, series and episode counts, and how many of each have an
+    NFO the agent wrote (`*_published`: the first run's progress is items published of items found)."""
+    movie_nfo = _HAS_NFO.format(entity="movie", alias="m")
+    series_nfo = _HAS_NFO.format(entity="series", alias="s")
+    episode_nfo = _HAS_NFO.format(entity="episode", alias="e")
     return conn.execute(
         "SELECT l.*,"
         " (SELECT COUNT(*) FROM movies m WHERE m.library_id = l.id AND m.missing_since IS NULL) AS movies,"
         " (SELECT COUNT(*) FROM series s WHERE s.library_id = l.id AND s.missing_since IS NULL) AS series,"
         " (SELECT COUNT(*) FROM episodes e JOIN series s ON s.id = e.series_id"
-        "   WHERE s.library_id = l.id AND e.missing_since IS NULL) AS episodes"
+        "   WHERE s.library_id = l.id AND e.missing_since IS NULL) AS episodes,"
+        " (SELECT COUNT(*) FROM movies m WHERE m.library_id = l.id AND m.missing_since IS NULL"
+        f"   AND {movie_nfo}) AS movies_published,"
+        " (SELECT COUNT(*) FROM series s WHERE s.library_id = l.id AND s.missing_since IS NULL"
+        f"   AND {series_nfo}) AS series_published,"
+        " (SELECT COUNT(*) FROM episodes e JOIN series s ON s.id = e.series_id"
+        f"   WHERE s.library_id = l.id AND e.missing_since IS NULL AND {episode_nfo}) AS episodes_published"
         " FROM libraries l ORDER BY l.name").fetchall()
+
+
+def library_progress(row: sqlite3.Row | dict[str, Any]) -> dict[str, int]:
+    """{found, published} of one `libraries()` row: items (movies; or shows and episodes) and those with an
+    NFO the agent wrote."""
+    kinds = ("movies", "series", "episodes")
+    return {"found": sum(row[k] or 0 for k in kinds), "published": sum(row[f"{k}_published"] or 0 for k in kinds)}
 
 
 def players(conn: sqlite3.Connection) -> list[dict[str, Any]]:

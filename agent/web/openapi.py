@@ -174,6 +174,10 @@ SCHEMAS: JsonObj = {
             "path": {"type": "string"}, "watch": {"enum": ["auto", "poll", "off"]},
             "counts": {"type": "object", "properties": {k: {"type": "integer"} for k in
                                                         ("movies", "series", "episodes")}},
+            "progress": {"type": "object", "required": ["found", "published"],
+                         "description": "items found (movies; or shows and episodes) and how many of them have "
+                                        "an NFO the agent wrote: a first run's progress",
+                         "properties": {"found": {"type": "integer"}, "published": {"type": "integer"}}},
             "last_scan_at": nullable("string", format="date-time"), "last_scan_job_id": nullable("integer"),
         },
     },
@@ -219,8 +223,10 @@ SCHEMAS: JsonObj = {
             "attempts": {"type": "integer"}, "max_retries": {"type": "integer"},
             "progress": {"type": "number", "minimum": 0, "maximum": 1}, "message": nullable("string"),
             "depends_on": {"type": "array", "items": {"type": "integer"}}, "dedupe_key": nullable("string"),
-            "chain": nullable("integer", description="the job whose chain this follow-up belongs to (null: it"
-                                                     " started its own)"),
+            "chain": nullable("integer", description="the job whose chain this follow-up runs in, next to its item"
+                                                     " (null: it started its own; each item's lookup does)"),
+            "origin": nullable("integer", description="the job whose work this is (the scan or webhook that found"
+                                                      " the item; null: asked for directly)"),
             "subject": nullable("object", description="what the job is about, in list replies: {kind: movie|"
                                                       "series|episode|library|webhook, label, id?, title?}"),
             "created_at": nullable("string", format="date-time"), "started_at": nullable("string", format="date-time"),
@@ -231,7 +237,7 @@ SCHEMAS: JsonObj = {
     "Player": {
         "type": "object", "required": ["name", "type", "group", "url", "state"],
         "properties": {
-            "name": {"type": "string"}, "type": {"enum": ["kodi", "jellyfin"]}, "group": {"type": "string"},
+            "name": {"type": "string"}, "type": {"enum": ["kodi", "jellyfin", "plex"]}, "group": {"type": "string"},
             "url": {"type": "string"}, "state": {"enum": ["connected", "unreachable", "unknown"]},
             "last_seen_at": nullable("string", format="date-time"), "last_error": nullable("string"),
             "now_playing": nullable("object", description="{state, file, position, total, updated_at}"),
@@ -242,7 +248,7 @@ SCHEMAS: JsonObj = {
             "total": {"type": "integer"},
             "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
             "by_type": {"type": "object", "additionalProperties": {"type": "object"}}},
-            description="counts of the jobs this one started (its chain), or null")}}],
+            description="counts of the jobs this one caused (their origin), or null")}}],
     },
     "ActivityChain": {
         "type": "object", "required": ["job", "followups", "total"],

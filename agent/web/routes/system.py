@@ -57,6 +57,7 @@ def setup(app: web.Application) -> None:
                 "id": r["id"], "name": r["name"], "kind": r["kind"], "path": r["path"],
                 "watch": lib.watch if lib else "off",
                 "counts": {"movies": r["movies"], "series": r["series"], "episodes": r["episodes"]},
+                "progress": api.library_progress(r),
                 "last_scan_at": iso(r["last_scan_at"]), "last_scan_job_id": r["last_scan_job_id"],
             })
         return web.json_response({"items": items, "total": len(items)})

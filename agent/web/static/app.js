@@ -2,7 +2,7 @@
 // Routes: #/library (default), #/activity, #/system, #/movie/ID, #/series/ID, #/episode/ID.
 
 import { api, clearKey, getKey, onUnauthorized, setKey, takeKeyFromUrl } from './api.js';
-import { debounce } from './dom.js';
+import { debounce, throttle } from './dom.js';
 import { ActivityView, QueueFigures } from './activity.js';
 import { ItemPage } from './item.js';
 import { LibrariesView } from './libraries.js';
@@ -110,6 +110,8 @@ async function loadAll() {
 
 const reloadLibrariesSoon = debounce(() => { libraries.load(); loadHealth(); }, 500);
 const reloadHealthSoon = debounce(() => loadHealth(), 2000);
+// Items published of items found, while a first run publishes dozens a second: at most once a second.
+const reloadPublishedSoon = throttle(() => libraries.load(), 1000);
 
 /** Route one server frame to the views. */
 function handleFrame(frame) {
@@ -118,6 +120,7 @@ function handleFrame(frame) {
   if (type.startsWith('job:')) {
     activity.applyFrame(frame);
     if (libraries.applyJobFrame(frame)) reloadLibrariesSoon();
+    else if (type === 'job:completed' && data.type === 'publish') reloadPublishedSoon();
     if (type === 'job:failed' || type === 'job:completed') reloadHealthSoon();
   } else if (type === 'queue:stats') {
     queue.show(data);

@@ -16,6 +16,15 @@ function describeCounts(library) {
   return parts.join(' · ') || 'not scanned yet';
 }
 
+/** "412 of 1000 published" while items found still wait for their NFO; "" when every one has it. */
+export function describeProgress(library) {
+  const progress = library.progress || {};
+  const found = typeof progress.found === 'number' ? progress.found : 0;
+  const published = typeof progress.published === 'number' ? progress.published : 0;
+  if (!found || published >= found) return '';
+  return `${published} of ${found} published (${Math.floor((published / found) * 100)}%)`;
+}
+
 /** The libraries cards and their scan progress. */
 export class LibrariesView {
   /** list: the <ul> to fill; lookupJob(id) returns the job as the jobs table last saw it. */
@@ -117,6 +126,10 @@ export class LibrariesView {
       },
         el('span', { class: 'library-name', text: library.name }),
         el('span', { class: 'muted library-counts', text: describeCounts(library) }),
+        el('span', {
+          class: 'library-published', 'data-testid': `library-published-${library.name}`,
+          title: 'Items with an NFO the agent wrote, of the items found', text: describeProgress(library),
+        }),
         button,
         el('span', {
           class: 'scan-progress',
