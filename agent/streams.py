@@ -43,6 +43,22 @@ class StreamInfo:
         return f"{self.source}: {self.error}" if self.error else self.source
 
 
+async def _open(file: str, roots: Sequence[Path]) -> int:
+    """open_user_file off the event loop; a descriptor opened after the caller was cancelled is closed, not leaked."""
+    opening = asyncio.ensure_future(asyncio.to_thread(open_user_file, file, roots))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_opened)
+        raise
+
+
+def _close_opened(done: asyncio.Future[int]) -> None:
+    """Close the descriptor an abandoned open returned (nothing when it failed)."""
+    if not done.cancelled() and done.exception() is None:
+        os.close(done.result())
+
+
 class StreamProber:
     """Stream details of the agent's media files; `ffprobe` None means no probing (not installed or turned off)."""
 
@@ -67,7 +83,7 @@ class StreamProber:
             return StreamInfo(None, "ffprobe is not available", "none")
         name = os.path.basename(file)
         try:
-            fd = await asyncio.to_thread(open_user_file, file, self.roots)
+            fd = await _open(file, self.roots)
         except UnsafeUserFile as exc:
             return self._failed(file, exc.message)
         except OSError as exc:

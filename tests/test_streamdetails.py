@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from conftest import HEADERS, make_config
 from test_pipeline import Factory, assert_no_failures, get, nfo_root, only_movie, scan
 
+from agent import streams as streams_module
 from agent.cli import main
 from agent.clock import FakeClock
 from agent.errors import ConfigError
@@ -511,3 +513,39 @@ async def test_probing_turned_off_runs_nothing_and_says_so_once(make_client: Fac
     assert nfo_root(video.with_suffix(".nfo")).find("fileinfo") is None
     assert await client.agent.db.read(probes.cached, str(video), FileSignature(*[
         getattr(video.stat(), k) for k in ("st_size", "st_mtime_ns", "st_ino")])) is None
+
+
+async def test_a_cancelled_open_leaks_no_descriptor(tmp_path: Path, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled while the file is being opened in its thread: the descriptor that open returns is closed."""
+    root = tmp_path / "media"
+    video = root / "v.mkv"
+    video.parent.mkdir()
+    video.write_bytes(b"x")
+    opened: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_open(path: str, roots: Any) -> int:
+        started.set()
+        release.wait(10)
+        opened.append(os.open(path, os.O_RDONLY))
+        return opened[0]
+
+    monkeypatch.setattr(streams_module, "open_user_file", slow_open)
+    task = asyncio.create_task(StreamProber(db, FakeClock(), "/nonexistent/ffprobe", 5, [root]).details(str(video)))
+    assert await asyncio.to_thread(started.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    deadline = asyncio.get_running_loop().time() + 10
+
+    def closed() -> bool:
+        try:
+            os.fstat(opened[0])
+        except (IndexError, OSError) as exc:
+            return isinstance(exc, OSError)
+        return False
+
+    while not closed():
+        assert asyncio.get_running_loop().time() < deadline, "the abandoned descriptor was never closed"
+        await asyncio.sleep(0.01)
