@@ -169,12 +169,15 @@ class Enricher:
         elif gaps:
             report.source = "webhook"
         # 3. the file's own streams (ffprobe, cached by file signature): a property of the file, not a provider's
+        info = None
         if entity in STREAM_ENTITIES and self.prober.available and item.row.get("file"):
             info = await self.prober.details(str(item.row["file"]))
             report.streamdetails = info.summary()
             if info.details:
                 incoming["streamdetails"] = info.details
         held = await held_fields(self.db, self.cfg, item, refresh)
+        if info is not None and info.replaced:
+            held.discard("streamdetails")  # another tool's fileinfo described the file before it was replaced
         report.skipped_locked = sorted(k for k in incoming if k in item.locked)
         report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
         changes = media.merge(item, incoming, held=held)

@@ -5,7 +5,8 @@ signature (size, mtime_ns, inode) read from the open descriptor, and the answer 
 cache: an unchanged file never runs ffprobe again, a replaced one (an upgrade) is probed afresh. ffprobe
 reads that same descriptor, at most PROBE_CONCURRENCY at a time, one run per file even when several
 episodes of one file ask together. A broken or partial file is a logged reason, never an error for the
-item; without ffprobe nothing is probed and the NFO's tags are left as they are.
+item; without ffprobe nothing is probed and the NFO's tags are left as they are. `replaced` tells the
+enricher a file changed since its last probe, so stream details held from another tool's NFO give way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class StreamInfo:
     details: dict[str, Any] | None
     error: str | None = None
     source: str = "cache"  # "cache" (an earlier run on the same bytes), "ffprobe" (run now) or "none"
+    replaced: bool = False  # probed now because the file changed since its last probe (an upgrade)
 
     def summary(self) -> str:
         """One word or a reason, for the enrich job's result."""
@@ -96,11 +98,12 @@ class StreamProber:
                 hit = await self.db.read(probes.cached, file, sig)
                 if hit is not None:
                     return StreamInfo(hit.streamdetails, hit.error, "cache")
-                return await self._probe(file, fd, sig, name)
+                replaced = await self.db.read(probes.probed_before, file)
+                return await self._probe(file, fd, sig, name, replaced)
         finally:
             os.close(fd)
 
-    async def _probe(self, file: str, fd: int, sig: FileSignature, name: str) -> StreamInfo:
+    async def _probe(self, file: str, fd: int, sig: FileSignature, name: str, replaced: bool) -> StreamInfo:
         """Run ffprobe on the open file and remember its answer (a timeout is not remembered)."""
         assert self.ffprobe is not None
         async with self._slots:
@@ -115,7 +118,7 @@ class StreamProber:
         await self.db.write(probes.save, file, sig, details, error, self.clock.now())
         if error:
             return self._failed(file, error, "ffprobe")
-        return StreamInfo(details, None, "ffprobe")
+        return StreamInfo(details, None, "ffprobe", replaced)
 
     @staticmethod
     def _failed(file: str, reason: str, source: str = "none") -> StreamInfo:

@@ -239,6 +239,29 @@ async def test_another_tools_streamdetails_are_held_until_a_refresh(make_client:
 
 
 @needs_ffmpeg
+async def test_an_upgrade_replaces_another_tools_held_streamdetails(make_client: Factory, tmp_path: Path) -> None:
+    """Held fileinfo describes the file it was written for: once that file is replaced, the new probe wins."""
+    wrapper, log = counting_ffprobe(tmp_path)
+    client = await probing_client(make_client, tmp_path, wrapper)
+    video = h264_with_subtitle(tmp_path / "media" / "movies" / "Swap (2011)" / "Swap (2011).mkv")
+    video.with_suffix(".nfo").write_text(
+        "<?xml version='1.0' encoding='utf-8'?>\n<movie><title>Swap</title><year>2011</year><plot>Theirs.</plot>"
+        "<fileinfo><streamdetails><video><codec>x264</codec><width>1920</width></video></streamdetails></fileinfo>"
+        "</movie>\n", encoding="utf-8")
+    await scan(client)
+    assert streams(video.with_suffix(".nfo"))["video"] == [{"codec": "x264", "width": "1920"}]
+    hevc_two_audio(video.parent / "new.mkv").replace(video)
+    await scan(client)
+    assert runs(log) == 2
+    result = (await enrich_results(client))[0]
+    assert result["streamdetails"] == "ffprobe" and "streamdetails" not in result["skipped_held"]
+    assert streams(video.with_suffix(".nfo"))["video"][0]["codec"] == "hevc"
+    movie = await only_movie(client)
+    assert "streamdetails" not in movie["nfo_held_fields"] and "plot" in movie["nfo_held_fields"]
+    assert nfo_root(video.with_suffix(".nfo")).findtext("plot") == "Theirs."  # the other held values stay
+
+
+@needs_ffmpeg
 async def test_a_broken_file_is_a_logged_reason_not_a_failed_item(make_client: Factory, tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Bytes that are no video: the item is published without fileinfo, the reason is logged and kept."""

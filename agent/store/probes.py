@@ -37,6 +37,11 @@ def cached(conn: sqlite3.Connection, file: str, sig: FileSignature) -> CachedPro
     return CachedProbe(details, row["error"])
 
 
+def probed_before(conn: sqlite3.Connection, file: str) -> bool:
+    """Whether some version of `file` was probed before (asked when its current one has no answer)."""
+    return conn.execute("SELECT 1 FROM media_probes WHERE file = ?", (file,)).fetchone() is not None
+
+
 def save(conn: sqlite3.Connection, file: str, sig: FileSignature, streamdetails: dict[str, Any] | None,
          error: str | None, now: float) -> None:
     """Remember what ffprobe said about this version of `file` (replacing what it said about an older one)."""
