@@ -26,6 +26,7 @@ from agent import streams as streams_module
 from agent.cli import main
 from agent.clock import FakeClock
 from agent.errors import ConfigError
+from agent.housekeeping import enqueue_cache_gc
 from agent.probe import ProbeError, ffprobe_available, find_ffprobe, hdr_type, kodi_streamdetails, run_ffprobe
 from agent.store import probes
 from agent.store.probes import FileSignature
@@ -572,3 +573,13 @@ async def test_a_cancelled_open_leaks_no_descriptor(tmp_path: Path, db: Any, mon
     while not closed():
         assert asyncio.get_running_loop().time() < deadline, "the abandoned descriptor was never closed"
         await asyncio.sleep(0.01)
+
+
+async def test_cache_gc_job_forgets_probes_of_files_no_item_holds(make_client: Factory, tmp_path: Path) -> None:
+    """The daily cache_gc job also prunes media_probes and says how many it forgot."""
+    client = await make_client(make_config(tmp_path), clock=FakeClock())
+    await client.agent.db.write(probes.save, "/gone/a.mkv", FileSignature(1, 2, 3), None, "broken", 1.0)
+    job = await enqueue_cache_gc(client.agent.queue)
+    await client.agent.queue.run_until_idle()
+    done = await client.agent.queue.get(job.id)
+    assert done.status == "completed" and done.result["probes_forgotten"] == 1, done
