@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -25,6 +26,7 @@ from agent.config_model import (
     PathMappingConfig,
     PlaybackConfig,
     PlayerConfig,
+    ProbeConfig,
     ProvidersConfig,
     PublishConfig,
     ServerConfig,
@@ -140,6 +142,7 @@ def _build(root: Reader, base: Path, path: Path | None) -> Config:
         players=_players(root), watcher=section(_watcher, "watcher", WatcherConfig()),
         playback=section(_playback, "playback", PlaybackConfig()),
         publish=section(_publish, "publish", PublishConfig()),
+        probe=section(lambda r: _probe(r, base), "probe", ProbeConfig()),
     )
 
 
@@ -362,6 +365,29 @@ def _publish(r: Reader | None) -> PublishConfig:
             r.problem("umask", f"must be octal digits such as '022' or '002', got {value!r}")
     r.done()
     return PublishConfig(umask=umask)
+
+
+def _probe(r: Reader | None, base: Path) -> ProbeConfig:
+    """probe.ffprobe: auto (ffprobe on PATH, if any), off, or the path of an ffprobe that must exist; its time limit."""
+    if r is None:
+        return ProbeConfig()
+    value = r.get("ffprobe", (str, bool), "auto")
+    ffprobe = "off" if value is False else str(value).strip()
+    if ffprobe not in ("auto", "off"):
+        if "/" not in ffprobe:
+            found = shutil.which(ffprobe) if ffprobe else None
+            if found is None:
+                r.problem("ffprobe", f"must be auto, off or the path of ffprobe; {ffprobe!r} is not a command "
+                                     "on PATH")
+            ffprobe = found or "auto"
+        else:
+            path = _path_key(r, "ffprobe", base)
+            if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+                r.problem("ffprobe", f"{path} is not an executable file (use auto, off or the path of ffprobe)")
+            ffprobe = str(path) if path is not None else "auto"
+    cfg = ProbeConfig(ffprobe=ffprobe, timeout_seconds=r.number("timeout_seconds", 30.0, 0, 3600, above=True))
+    r.done()
+    return cfg
 
 
 # ---------------------------------------------------------------- output

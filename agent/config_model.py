@@ -152,6 +152,14 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class ProbeConfig:
+    """ffprobe for NFOs' fileinfo/streamdetails: "auto" (ffprobe on PATH), "off", or its path; its time limit."""
+
+    ffprobe: str = "auto"
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration."""
 
@@ -169,6 +177,7 @@ class Config:
     watcher: WatcherConfig
     playback: PlaybackConfig
     publish: PublishConfig = PublishConfig()
+    probe: ProbeConfig = ProbeConfig()
 
     def library(self, name: str) -> LibraryConfig | None:
         """Find a library by name (case-insensitive)."""

@@ -1,5 +1,6 @@
 """Enrichment: fill an item's fields from providers and webhook hints, never over a lock, and adopt the user's own
-artwork beside the media (remote artwork is agent.artwork's step);
+artwork beside the media (remote artwork is agent.artwork's step), and give movies and episodes their file's
+stream details (agent.streams);
 `EnrichRequest` is the enrich job's payload and `enqueue_enrich` its enqueue call."""
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from agent.queue.model import Job, Priority
 from agent.store import assets, media
 from agent.store.db import Database
 from agent.store.media import Item
+from agent.streams import StreamProber
 
 log = logging.getLogger("agent.enrich")
 ID_FIELDS = ("tmdb_id", "imdb_id", "tvdb_id")
+STREAM_ENTITIES = ("movie", "episode")  # items that are a video file; series and seasons have no fileinfo
 
 
 @dataclass
@@ -43,11 +46,13 @@ class EnrichReport:
     source: str = "local"
     skipped_locked: list[str] = field(default_factory=list)
     skipped_held: list[str] = field(default_factory=list)  # kept from another tool's NFO (`nfo.existing: keep`)
+    streamdetails: str | None = None  # where the file's stream details came from (None: ffprobe not available)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for the job result."""
-        return {"fields": self.fields, "artwork": self.artwork, "source": self.source,
-                "skipped_locked": self.skipped_locked, "skipped_held": self.skipped_held}
+        out = {"fields": self.fields, "artwork": self.artwork, "source": self.source,
+               "skipped_locked": self.skipped_locked, "skipped_held": self.skipped_held}
+        return out if self.streamdetails is None else {**out, "streamdetails": self.streamdetails}
 
 
 def hint_fields(hints: Hints) -> dict[str, Any]:
@@ -130,13 +135,15 @@ async def held_fields(db: Database, cfg: Config, item: Item, refresh: bool) -> s
 
 @dataclass(frozen=True, kw_only=True)
 class Enricher:
-    """Enriches items with the parts it needs: the database, config, clock, artwork cache, providers and events."""
+    """Enriches items with the parts it needs: the database, config, clock, artwork cache, providers, the stream
+    prober and events."""
 
     db: Database
     cfg: Config
     clock: Clock
     cache: AssetCache
     providers: Providers
+    prober: StreamProber
     emit: Emit
 
     async def enrich_item(self, entity: str, item_id: int, hints: Hints | None = None, refresh: bool = False
@@ -161,7 +168,16 @@ class Enricher:
             report.source = "tmdb"
         elif gaps:
             report.source = "webhook"
+        # 3. the file's own streams (ffprobe, cached by file signature): a property of the file, not a provider's
+        info = None
+        if entity in STREAM_ENTITIES and self.prober.available and item.row.get("file"):
+            info = await self.prober.details(str(item.row["file"]))
+            report.streamdetails = info.summary()
+            if info.details:
+                incoming["streamdetails"] = info.details
         held = await held_fields(self.db, self.cfg, item, refresh)
+        if info is not None and info.replaced:
+            held.discard("streamdetails")  # another tool's fileinfo described the file before it was replaced
         report.skipped_locked = sorted(k for k in incoming if k in item.locked)
         report.skipped_held = sorted(k for k in incoming if k in held and k not in item.locked)
         changes = media.merge(item, incoming, held=held)

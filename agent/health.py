@@ -133,9 +133,9 @@ def player_warnings(players: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     return out
 
 
-def ffprobe_warnings(probes: Probes) -> list[dict[str, Any]]:
-    """ffprobe not on PATH: NFOs carry no stream details."""
-    if probes.which("ffprobe"):
+def ffprobe_warnings(probes: Probes, configured: str = "auto") -> list[dict[str, Any]]:
+    """ffprobe not on PATH (or not at probe.ffprobe): NFOs carry no stream details; none when turned off."""
+    if configured == "off" or probes.which("ffprobe" if configured == "auto" else configured):
         return []
     return [_warning(FFPROBE_MISSING,
                      "ffprobe is not installed: NFOs get no stream details (codec, resolution, audio "
@@ -175,7 +175,7 @@ def check_system(cfg: Config, players: Iterable[Mapping[str, Any]], probes: Prob
     """Every checked warning, now (blocking: run it in a thread)."""
     probes = probes or Probes()
     return (provider_warnings(cfg) + library_warnings(cfg, probes) + player_warnings(players)
-            + ffprobe_warnings(probes) + disk_warnings(cfg, probes))
+            + ffprobe_warnings(probes, cfg.probe.ffprobe) + disk_warnings(cfg, probes))
 
 
 def merge_warnings(raised: list[dict[str, Any]], checked: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,12 +24,14 @@ from agent.jobs import register_all
 from agent.library.watcher import LibraryWatchers
 from agent.players.links import PlayerLinks
 from agent.players.registry import build_registry
+from agent.probe import OFF, ffprobe_status, find_ffprobe
 from agent.providers.configured import build_providers
 from agent.publish import Publisher
 from agent.queue import Queue
 from agent.schedule import Maintenance
 from agent.services import Services
 from agent.store import Database
+from agent.streams import StreamProber
 
 log = logging.getLogger("agent")
 DATABASE_DISK_FULL = "database_disk_full"  # the /api/health warning code while writes fail for a full disk
@@ -101,13 +103,16 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
         providers = build_providers(cfg, db, clock, http)
         stack.push_async_callback(providers.close)
         players = build_registry(cfg.players, http, db, clock, events.emit)
+        prober = StreamProber(db, clock, _ffprobe(cfg), cfg.probe.timeout_seconds,
+                              [lib.path for lib in cfg.libraries])
         services = Services(
             cfg=cfg, clock=clock, version=__version__, api_key=api_key or "", events=events, warnings=warnings,
             db=db, queue=queue, http=http, recent_writes=recent_writes, cache=cache,
             publisher=Publisher(db, cache, clock, recent_writes, [str(lib.path) for lib in cfg.libraries],
                                 umask=cfg.publish.umask),
             providers=providers, players=players, player_links=PlayerLinks(players, http),
-            watchers=LibraryWatchers(cfg, queue, recent_writes), maintenance=Maintenance(cfg, db, queue, clock))
+            watchers=LibraryWatchers(cfg, queue, recent_writes), maintenance=Maintenance(cfg, db, queue, clock),
+            prober=prober)
         register_all(services)
         if start_workers:
             await queue.start()
@@ -117,6 +122,14 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
                 stack.push_async_callback(_stop, part)
                 await part.start()
         yield services
+
+
+def _ffprobe(cfg: Config) -> str | None:
+    """The ffprobe stream details come from, or None; a missing one is said once, here, at start."""
+    found = find_ffprobe(cfg.probe.ffprobe)
+    if found is None:
+        (log.info if cfg.probe.ffprobe == OFF else log.warning)(ffprobe_status(cfg.probe.ffprobe, None))
+    return found
 
 
 async def _stop(part: LibraryWatchers | PlayerLinks | Maintenance) -> None:

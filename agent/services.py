@@ -25,6 +25,7 @@ from agent.publish import Publisher
 from agent.queue import Queue
 from agent.schedule import Maintenance
 from agent.store import Database
+from agent.streams import StreamProber
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,7 @@ class Services:
     player_links: PlayerLinks
     watchers: LibraryWatchers
     maintenance: Maintenance
+    prober: StreamProber  # ffprobe's stream details of media files, cached by file signature
 
     def emit(self, type_: str, data: dict[str, Any]) -> None:
         """Broadcast an event on /ws and to in-process listeners."""

@@ -118,6 +118,7 @@ async def make_agent(tmp: Path, server: FakeServer, n: int, workers: int, rate_l
         "libraries": [{"name": "Movies", "kind": "movies", "path": str(library), "watch": "off"}],
         "providers": {"tmdb": {"api_key": server.fake.api_key, "base_url": f"{server.url}/3",
                                "image_base_url": f"{server.url}/t/p/original", "rate_limit": rate_limit}},
+        "probe": {"ffprobe": "off"},  # the bench's files are a few bytes: no streams to time
     }
     path = tmp / "agent.yaml"
     path.write_text(yaml.safe_dump(cfg_data, sort_keys=False), encoding="utf-8")
@@ -255,7 +256,7 @@ async def profile_enrich(server: FakeServer) -> str:
             await scan(agent)
             ids = [r["id"] for r in await agent.db.fetchall("SELECT id FROM movies ORDER BY id")]
             enrich_item = Enricher(db=agent.db, cfg=agent.cfg, clock=agent.clock, cache=agent.cache,
-                                   providers=agent.providers, emit=agent.emit).enrich_item
+                                   providers=agent.providers, prober=agent.prober, emit=agent.emit).enrich_item
             await enrich_item("movie", ids[0])  # warm-up: first connection, first cache folders
             tmdb = agent.providers.tmdb
             assert tmdb is not None

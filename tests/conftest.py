@@ -71,6 +71,8 @@ def write_config(tmp_path: Path, extra: dict[str, Any] | None = None, libraries:
             {"name": "Movies", "kind": "movies", "path": str(movies), "watch": "off"},
             {"name": "TV", "kind": "series", "path": str(tv), "watch": "off"},
         ],
+        # the same NFOs whether or not this machine has ffmpeg; tests of stream details turn it on
+        "probe": {"ffprobe": "off"},
     }
     for key, value in (extra or {}).items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

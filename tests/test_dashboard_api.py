@@ -70,7 +70,7 @@ def fine_probes(**changes: Any) -> Probes:
 
 def test_checks_name_the_problem_and_the_fix(tmp_path: Path) -> None:
     """No key, a missing and an empty root, ffprobe missing, a full disk: one warning each, saying what to do."""
-    cfg = make_config(tmp_path)
+    cfg = make_config(tmp_path, extra={"probe": {"ffprobe": "auto"}})
     touch(cfg.libraries[0].path / "Heat (1995)" / "Heat (1995).mkv")
     (cfg.libraries[1].path / ".DS_Store").write_text("litter")  # OS litter does not count as content
     assert codes(check_system(cfg, [], fine_probes(junk=lambda n: n.startswith(".")))) == {
@@ -84,6 +84,8 @@ def test_checks_name_the_problem_and_the_fix(tmp_path: Path) -> None:
     found = {w["code"]: w for w in check_system(cfg, [], full)}
     assert found[LIBRARY_ROOT_MISSING]["subject"] == "TV" and "does not exist" in found[LIBRARY_ROOT_MISSING]["message"]
     assert "apt install ffmpeg" in found[FFPROBE_MISSING]["message"]
+    off = make_config(tmp_path / "off")  # probe.ffprobe: off is the user's choice, not a problem
+    assert FFPROBE_MISSING not in {w["code"] for w in check_system(off, [], full)}
     assert "0.5 GiB free" in found[DISK_LOW]["message"]
     # one warning per disk: every path on one device gives one warning
     same_disk = fine_probes(disk_usage=lambda path: (100 * GIB, 97 * GIB, 3 * GIB), device=lambda path: 1)

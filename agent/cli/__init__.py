@@ -22,6 +22,7 @@ from agent.config import Config, default_config_path, load_config
 from agent.config_checks import MASK, effective, mask_values, secrets
 from agent.config_model import JOB_TYPES
 from agent.errors import UserError
+from agent.probe import ffprobe_status, find_ffprobe
 from agent.process import DataDirLock, bind, close_all
 from agent.queue.model import Job, Status
 from agent.root import api_key_file, resolve_api_key
@@ -122,6 +123,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate and print the effective config with secrets masked."""
     cfg = _load(args)
     print(f"# {cfg.path}: OK")
+    print(f"# {ffprobe_status(cfg.probe.ffprobe, find_ffprobe(cfg.probe.ffprobe))}")
     print(yaml.safe_dump(effective(cfg), sort_keys=False, default_flow_style=False), end="")
     return EXIT_OK
 

@@ -16,7 +16,7 @@ from agent.services import Services
 def register(services: Services) -> None:
     """Register the enrich handler."""
     enricher = Enricher(db=services.db, cfg=services.cfg, clock=services.clock, cache=services.cache,
-                        providers=services.providers, emit=services.emit)
+                        providers=services.providers, prober=services.prober, emit=services.emit)
 
     async def handle(ctx: JobContext) -> dict[str, Any]:
         req = EnrichRequest.from_payload(ctx.payload)

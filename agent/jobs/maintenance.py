@@ -1,4 +1,5 @@
-"""Housekeeping jobs: `cleanup` (an item gone from its library) and `cache_gc` (the artwork cache's GC)."""
+"""Housekeeping jobs: `cleanup` (an item gone from its library) and `cache_gc` (the artwork cache's GC, and the
+stream probes of files no item holds)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from agent.queue import JobContext
 from agent.queue.model import Priority
 from agent.services import Services
 from agent.store import Database, media
+from agent.streams import StreamProber
 
 log = logging.getLogger("agent.maintenance")
 
@@ -67,9 +69,10 @@ async def cleanup(db: Database, clock: Clock, emit: Emit, ctx: JobContext, p: Cl
 # ---------------------------------------------------------------- cache gc
 
 
-async def cache_gc(cache: AssetCache) -> dict[str, Any]:
-    """Run the asset cache's GC and return its report."""
-    return dataclasses.asdict(await cache.gc())
+async def cache_gc(cache: AssetCache, prober: StreamProber) -> dict[str, Any]:
+    """Run the asset cache's GC and forget the stream probes of files no item holds; return its report."""
+    report = dataclasses.asdict(await cache.gc())
+    return {**report, "probes_forgotten": await prober.prune()}
 
 
 def register(services: Services) -> None:
@@ -83,7 +86,7 @@ def register(services: Services) -> None:
     async def handle_cache_gc(ctx: JobContext) -> dict[str, Any]:
         """Run one cache_gc job."""
         CacheGcPayload.from_payload(ctx.payload)
-        return await cache_gc(services.cache)
+        return await cache_gc(services.cache, services.prober)
 
     services.queue.register(CLEANUP, handle_cleanup)
     services.queue.register(CACHE_GC, handle_cache_gc)

@@ -218,6 +218,14 @@ def _namedseason(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
     return [_el("namedseason", named[n], number=str(n)) for n in sorted(named, key=lambda n: int(n))]
 
 
+# Kodi's own order (CStreamDetailVideo/Audio/Subtitle::Archive); tags it does not know follow, sorted.
+STREAM_TAG_ORDER: Final = {
+    "video": ("codec", "aspect", "width", "height", "durationinseconds", "stereomode", "hdrtype"),
+    "audio": ("codec", "language", "channels"),
+    "subtitle": ("language",),
+}
+
+
 def _fileinfo(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
     """<fileinfo><streamdetails><video|audio|subtitle>...</...></streamdetails></fileinfo>."""
     details = fields.get("streamdetails") or {}
@@ -225,11 +233,13 @@ def _fileinfo(kind: str, fields: dict[str, Any]) -> list[ET.Element]:
         return []
     fileinfo = ET.Element("fileinfo")
     streamdetails = ET.SubElement(fileinfo, "streamdetails")
-    for stream_type in ("video", "audio", "subtitle"):
+    for stream_type, order in STREAM_TAG_ORDER.items():
         for stream in details.get(stream_type) or []:
             el = ET.SubElement(streamdetails, stream_type)
-            for key, value in stream.items():
-                _sub(el, key, repr(value) if isinstance(value, float) else value)
+            keys = [k for k in order if k in stream] + sorted(k for k in stream if k not in order)
+            for key in keys:
+                value = stream[key]
+                _sub(el, key, f"{value:.6f}" if isinstance(value, float) else value)
     return [fileinfo]
 
 

@@ -129,6 +129,14 @@ COMMON_STATE: JsonObj = {
     "missing": {"type": "boolean"}, "missing_since": nullable("string", format="date-time"),
     "created_at": nullable("string", format="date-time"), "updated_at": nullable("string", format="date-time"),
 }
+STREAMDETAILS: JsonObj = {
+    "streamdetails": {
+        "type": ["object", "null"], "description": "the video file's streams as Kodi's fileinfo/streamdetails (ffprobe"
+        ", cached by file signature; or another tool's NFO): video codec (h264, hevc, av1), aspect, width, height,"
+        " durationinseconds, hdrtype (hdr10, dolbyvision, hlg); audio codec, language, channels; subtitle language",
+        "properties": {kind: {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+                       for kind in ("video", "audio", "subtitle")}},
+}
 DETAIL_EXTRAS: JsonObj = {
     "artwork": {"type": "array", "items": ref("Artwork"), "description": "cached artwork (detail replies only)"},
     "files": {"type": "array", "items": ref("PublishedFile"),
@@ -193,7 +201,7 @@ SCHEMAS: JsonObj = {
                        "written_at": nullable("string", format="date-time")},
     },
     "Movie": media_schema("A movie (the detail reply adds artwork and files).",
-                          {"path": {"type": "string"}, "file": nullable("string")}, ["path"]),
+                          {"path": {"type": "string"}, "file": nullable("string"), **STREAMDETAILS}, ["path"]),
     "Series": media_schema(
         "A show; lists add episode_count, the detail reply adds seasons and episodes.",
         {"path": {"type": "string"}, "episode_count": {"type": "integer"},
@@ -206,7 +214,7 @@ SCHEMAS: JsonObj = {
         "One episode of a show.",
         {"series_id": {"type": "integer"}, "file": nullable("string"), "season": nullable("integer"),
          "episode": nullable("integer"), "episode_end": nullable("integer"),
-         "aired": nullable("string", format="date")},
+         "aired": nullable("string", format="date"), **STREAMDETAILS},
         ["series_id"]),
     "Job": {
         "type": "object",
