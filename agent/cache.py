@@ -31,6 +31,7 @@ from agent.userfiles import open_user_file
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
+SPOOL_BYTES = 1024 * 1024  # a download's bytes held in memory before a worker thread writes them
 GRACE_SECONDS = 7 * 86400.0
 TEMP_MAX_AGE = 3600.0  # a download temp file older than this was left by a crash
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=15, sock_read=30)
@@ -40,13 +41,22 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class _Sink:
-    """A temp file that hashes and counts while it is written, and refuses to grow past a cap."""
+    """A temp file that hashes and counts while it is written, and refuses to grow past a cap.
+
+    Every method touches the disk (open, write, fsync): call them from a worker thread, never the loop.
+    """
 
     def __init__(self, path: Path, max_bytes: int, what: str) -> None:
         self.path, self.max_bytes, self.what = path, max_bytes, what
         self.size = 0
         self._hash = hashlib.sha256()
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(path, "xb")  # noqa: SIM115 - closed in close()
+
+    def write_all(self, chunks: list[bytes]) -> None:
+        """Append several chunks (one thread hop for a spooled batch of a download)."""
+        for chunk in chunks:
+            self.write(chunk)
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk, or raise AssetError past the size cap."""
@@ -184,10 +194,8 @@ class AssetCache:
     # ------------------------------------------------------------ adding images
 
     def _new_temp(self) -> Path:
-        """A fresh temp file name under root/tmp/."""
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        return tmp_dir / f"{secrets.token_hex(8)}.part"
+        """A fresh temp file name under root/tmp/ (the _Sink that opens it makes the folder)."""
+        return self.root / "tmp" / f"{secrets.token_hex(8)}.part"
 
     async def fetch(self, url: str) -> CachedAsset:
         """Download an image into the cache (streamed, hashed, size-capped, type-checked, deduplicated)."""
@@ -202,21 +210,32 @@ class AssetCache:
             self._own_session = True
         tmp = self._new_temp()
         try:
-            sink = _Sink(tmp, self.max_bytes, url)
+            # The body is spooled in memory up to SPOOL_BYTES, then handed to a worker thread that writes,
+            # hashes and at the end fsyncs it: the loop never waits on the disk (an fsync there held up
+            # every other job's network and database work, measured in bench/first_run_bench.py).
+            sink = await asyncio.to_thread(_Sink, tmp, self.max_bytes, url)
             try:
                 async with self._session.get(parsed, timeout=FETCH_TIMEOUT) as resp:
                     self._check_response(url, resp)
+                    spooled: list[bytes] = []
+                    held = 0
                     async for chunk in resp.content.iter_chunked(CHUNK):
-                        sink.write(chunk)
+                        spooled.append(chunk)
+                        held += len(chunk)
+                        if held >= SPOOL_BYTES:
+                            await asyncio.to_thread(sink.write_all, spooled)
+                            spooled, held = [], 0
+                    if spooled:
+                        await asyncio.to_thread(sink.write_all, spooled)
             finally:
-                sink.close()
+                await asyncio.to_thread(sink.close)
             return await self._finish(tmp, sink.sha256, sink.size, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             if isinstance(exc, aiohttp.InvalidURL):
                 raise AssetError(f"'{url}' is not a valid URL") from exc
             raise RetryLater(f"downloading {url} failed: {exc.__class__.__name__}: {exc}") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
     def _check_response(self, url: str, resp: aiohttp.ClientResponse) -> None:
         """Turn an HTTP status or an announced size into RetryLater or AssetError."""
@@ -242,7 +261,7 @@ class AssetCache:
             sha, size = await asyncio.to_thread(self._copy_in, [data], tmp, source_url or "image data")
             return await self._finish(tmp, sha, size, source_url)
         finally:
-            tmp.unlink(missing_ok=True)
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
     async def store_file(self, path: Path, source_url: str | None = None,
                          roots: Sequence[Path] | None = None) -> CachedAsset:
@@ -265,7 +284,7 @@ class AssetCache:
             sha, size = await asyncio.to_thread(self._copy_file_in, path, tmp, roots)
             return await self._finish(tmp, sha, size, source_url)
         finally:
-            tmp.unlink(missing_ok=True)
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
     def _copy_in(self, chunks: list[bytes], tmp: Path, what: str) -> tuple[str, int]:
         """Write chunks through a hashing, size-capped sink (worker thread)."""
