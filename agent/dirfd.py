@@ -334,8 +334,13 @@ def _copy_original(dir_fd: int, name: str, candidate: str) -> bool:
         os.close(src)
 
 
-def _replace(dir_fd: int, name: str, fill_from: int | bytes, umask: int | None, keep: bool) -> Written:
-    """Fill a temp file from bytes or an open file, settle its owner/mode, keep the old file, rename over."""
+def _replace(dir_fd: int, name: str, fill_from: int | bytes, umask: int | None, keep: bool,
+             sync_folder: bool = True) -> Written:
+    """Fill a temp file from bytes or an open file, settle its owner/mode, keep the old file, rename over.
+
+    The folder is fsynced after the rename unless `sync_folder` is False: then the caller fsyncs it once
+    after several files (a publish does, before it records any of them).
+    """
     old = _lstat(dir_fd, name)
     if old is not None and stat.S_ISDIR(old.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a folder", name)
@@ -357,21 +362,24 @@ def _replace(dir_fd: int, name: str, fill_from: int | bytes, umask: int | None, 
     except BaseException:
         _discard(dir_fd, tmp)
         raise
-    fsync_folder(dir_fd)
+    if sync_folder:
+        fsync_folder(dir_fd)
     return Written(True, kept)
 
 
-def write_at(dir_fd: int, name: str, data: bytes, umask: int | None = None, keep: bool = False) -> Written:
+def write_at(dir_fd: int, name: str, data: bytes, umask: int | None = None, keep: bool = False,
+             sync_folder: bool = True) -> Written:
     """Put `data` at `name` in the folder atomically; identical bytes are left alone.
 
     With `keep`, whatever `name` held before is first kept as `<name>-orig` (or a free `.N` variant).
     """
     if _holds(dir_fd, name, data):
         return Written(False)
-    return _replace(dir_fd, name, data, umask, keep)
+    return _replace(dir_fd, name, data, umask, keep, sync_folder)
 
 
-def copy_at(dir_fd: int, name: str, src: str | os.PathLike[str], umask: int | None = None) -> Written:
+def copy_at(dir_fd: int, name: str, src: str | os.PathLike[str], umask: int | None = None,
+            sync_folder: bool = True) -> Written:
     """Put a copy of `src` (a cache file) at `name` atomically; a copy with the same bytes is left alone.
 
     Never a hardlink: writing into the published file must not change the cache. A file that is the
@@ -388,4 +396,4 @@ def copy_at(dir_fd: int, name: str, src: str | os.PathLike[str], umask: int | No
             if hash_at(dir_fd, name) == digest.hexdigest():
                 return Written(False)
             os.lseek(source.fileno(), 0, os.SEEK_SET)
-        return _replace(dir_fd, name, source.fileno(), umask, False)
+        return _replace(dir_fd, name, source.fileno(), umask, False, sync_folder)

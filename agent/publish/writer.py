@@ -16,7 +16,17 @@ from typing import TypeVar
 
 from agent.cache import ENTITY_TYPES, AssetCache
 from agent.clock import Clock
-from agent.dirfd import NAME_MAX, SymlinkInPath, Written, copy_at, hash_at, open_path, open_real, write_at
+from agent.dirfd import (
+    NAME_MAX,
+    SymlinkInPath,
+    Written,
+    copy_at,
+    fsync_folder,
+    hash_at,
+    open_path,
+    open_real,
+    write_at,
+)
 from agent.errors import AgentError, PathError, PermanentFailure, RetryLater, UserError
 from agent.fsutil import RecentWrites, is_temp_name
 from agent.imageinfo import AssetError
@@ -159,6 +169,7 @@ class Publisher:
             raise UserError(f"entity type '{entity_type}' is not one of {', '.join(ENTITY_TYPES)}")
         base, real, fd = await _in_thread(self._open_folder, Path(folder))
         report = PublishReport()
+        records: list[tuple[object, ...]] = []  # record_published's arguments, written in one transaction
         try:
             targets: dict[str, tuple[Path, PlannedFile]] = {}
             for plan in files:
@@ -167,8 +178,18 @@ class Publisher:
                 if path in targets:
                     raise UserError(f"'{plan.name}' is planned twice")
                 targets[path] = (rel, plan)
-            for path, (rel, plan) in targets.items():
-                await self._publish_one(entity_type, entity_id, Path(path), rel, (real, fd), plan, report)
+            owners = await self.db.read(assets.published_owners, list(targets))
+            try:
+                for path, (rel, plan) in targets.items():
+                    await self._publish_one(entity_type, entity_id, Path(path), rel, (real, fd), plan, report,
+                                            owners.get(path), records)
+            finally:
+                # One fsync of the folder for every rename in it, then one transaction recording every file
+                # written, also when a later file failed: what is on disk is always known as the agent's.
+                if report.written or report.kept_original:
+                    await _in_thread(fsync_folder, fd)
+                if records:
+                    await self.db.write(assets.record_published_many, records)
         finally:
             os.close(fd)
         if remove_stale:
@@ -176,21 +197,18 @@ class Publisher:
         return report
 
     async def _publish_one(self, entity_type: str, entity_id: int, target: Path, rel: Path,
-                           folder: tuple[Path, int], plan: PlannedFile, report: PublishReport) -> None:
-        """Write one file atomically and record it."""
-        write: Callable[[int, str], Written]
+                           folder: tuple[Path, int], plan: PlannedFile, report: PublishReport,
+                           owner: tuple[str, int] | None, records: list[tuple[object, ...]]) -> None:
+        """Write one file atomically and add its record to `records` (the caller writes them)."""
+        write: Callable[..., Written]  # (dir_fd, name, sync_folder=...)
         if plan.kind == "nfo":
             data = plan.data or b""
             digest = hashlib.sha256(data).hexdigest()
             write = partial(write_at, data=data, umask=self.umask, keep=plan.keep_original)
         else:
             digest = plan.sha256 or ""
-            source = self.cache.path_for(digest, plan.ext or "")
-            if not source.is_file():
-                raise AssetError(f"asset {digest} for '{target.name}' is missing from the cache;"
-                                 " fetch it again")
-            write = partial(copy_at, src=source, umask=self.umask)
-        owner = await self.db.read(assets.published_owner, str(target))
+            write = partial(_copy_cached, src=self.cache.path_for(digest, plan.ext or ""), digest=digest,
+                            umask=self.umask)
         self.recent_writes.expect(target)
         done = await _in_thread(self._write, target, rel, folder, write)
         if done.kept:
@@ -198,12 +216,12 @@ class Publisher:
             log.info("kept the previous %s as %s before writing the agent's own", target, kept)
             report.kept_original.append(kept)
         own = done.wrote or owner == (entity_type, entity_id)
-        await self.db.write(assets.record_published, str(target), entity_type, entity_id, plan.kind, digest,
-                            self.clock.now(), own, plan.art_type if plan.kind == "asset" else None, plan.position)
+        records.append((str(target), entity_type, entity_id, plan.kind, digest, self.clock.now(), own,
+                        plan.art_type if plan.kind == "asset" else None, plan.position))
         (report.written if done.wrote else report.skipped).append(str(target))
 
     def _write(self, target: Path, rel: Path, folder: tuple[Path, int],
-               write: Callable[[int, str], Written]) -> Written:
+               write: Callable[..., Written]) -> Written:
         """Open (creating) the file's sub-folders below the media folder's handle, then write through it."""
         real_folder, folder_fd = folder
         done: Written | None = None
@@ -216,7 +234,9 @@ class Publisher:
         else:
             dir_fd = folder_fd
         try:
-            done = write(dir_fd, rel.name)
+            # In the media folder itself the publish fsyncs the folder once for all its files; a sub-folder
+            # (extrafanart) is synced with each file, as its handle closes right after.
+            done = write(dir_fd, rel.name, sync_folder=dir_fd != folder_fd)
             return done
         except IsADirectoryError as exc:
             raise PathError(f"'{target}' is a folder; the agent will not replace it with a file") from exc
@@ -337,6 +357,14 @@ def _remove_empty(fd: int) -> None:
         pass
     finally:
         os.close(parent_fd)
+
+
+def _copy_cached(dir_fd: int, name: str, *, src: Path, digest: str, umask: int | None,
+                 sync_folder: bool = True) -> Written:
+    """copy_at from the asset cache, or AssetError when the cache no longer holds the asset (worker thread)."""
+    if not src.is_file():
+        raise AssetError(f"asset {digest} for '{name}' is missing from the cache; fetch it again")
+    return copy_at(dir_fd, name, src=src, umask=umask, sync_folder=sync_folder)
 
 
 async def _in_thread(fn: Callable[..., T], *args: object) -> T:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from agent.errors import NotFound
 from agent.imageinfo import AssetError
@@ -141,6 +142,17 @@ def published_owner(conn: sqlite3.Connection, path: str) -> tuple[str, int] | No
     return (row["entity_type"], row["entity_id"]) if row else None
 
 
+def published_owners(conn: sqlite3.Connection, paths: list[str]) -> dict[str, tuple[str, int]]:
+    """path -> (entity_type, entity_id) it was published for, for those of `paths` the agent published."""
+    out: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(paths), 500):
+        chunk = paths[start:start + 500]
+        for row in conn.execute("SELECT path, entity_type, entity_id FROM published_files"
+                                f" WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+            out[row["path"]] = (row["entity_type"], row["entity_id"])
+    return out
+
+
 def published_of(conn: sqlite3.Connection, entity_type: str, entity_id: int) -> list[sqlite3.Row]:
     """(path, sha256) of every file published for one entity, by path."""
     return conn.execute(
@@ -151,6 +163,12 @@ def published_of(conn: sqlite3.Connection, entity_type: str, entity_id: int) -> 
 def published_paths(conn: sqlite3.Connection) -> list[str]:
     """Every path the agent has published."""
     return [r["path"] for r in conn.execute("SELECT path FROM published_files")]
+
+
+def record_published_many(conn: sqlite3.Connection, records: list[tuple[Any, ...]]) -> None:
+    """record_published for each tuple of its arguments (after `conn`), in one transaction."""
+    for record in records:
+        record_published(conn, *record)
 
 
 def record_published(conn: sqlite3.Connection, path: str, entity_type: str, entity_id: int, kind: str,
