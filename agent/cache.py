@@ -12,7 +12,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -77,6 +77,50 @@ class _Sink:
     def sha256(self) -> str:
         """Hex digest of everything written."""
         return self._hash.hexdigest()
+
+
+class _Placing:
+    """Who may move files in the cache: one placement per hash at a time, any number of hashes at once, and
+    GC or verify alone (a placement waits while they run; they wait for running placements to end).
+
+    One lock for every placement made each image's move and row write wait for every other image's: the
+    first-run bench's artwork steps queued behind it.
+    """
+
+    def __init__(self) -> None:
+        self._per_hash: dict[str, tuple[asyncio.Lock, int]] = {}  # hash -> (its lock, placements waiting or in)
+        self._gate = asyncio.Lock()  # held by GC/verify for their whole run; a placement passes through it
+        self._running = 0
+        self._none_running = asyncio.Event()
+        self._none_running.set()
+
+    @contextlib.asynccontextmanager
+    async def one(self, sha: str) -> AsyncIterator[None]:
+        """Hold `sha` for a placement (or a check of its file)."""
+        async with self._gate:  # not held across the placement: only waits out a running GC
+            self._running += 1
+            self._none_running.clear()
+        lock, users = self._per_hash.get(sha, (asyncio.Lock(), 0))
+        self._per_hash[sha] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._per_hash[sha]
+            if users == 1:
+                del self._per_hash[sha]
+            else:
+                self._per_hash[sha] = (lock, users - 1)
+            self._running -= 1
+            if not self._running:
+                self._none_running.set()
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        """Hold the whole cache: no placement starts, and those running have ended."""
+        async with self._gate:
+            await self._none_running.wait()
+            yield
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -165,7 +209,7 @@ class AssetCache:
         self.grace_seconds = grace_seconds
         self._session = session
         self._own_session = False
-        self._lock = asyncio.Lock()  # placing a file + its row, and GC/verify moves, never interleave
+        self._placing = _Placing()  # a file and its row placed together per hash; GC/verify moves alone
 
     @property
     def assets_dir(self) -> Path:
@@ -316,7 +360,7 @@ class AssetCache:
             raise AssetError(f"{where}{exc.message}") from exc
         dest = self.path_for(sha, ext)
         now = self.clock.now()
-        async with self._lock:
+        async with self._placing.one(sha):
             row = await self.db.read(assets.asset, sha)
             keep_existing = row is not None and not row["quarantined"]
             await asyncio.to_thread(self._place, tmp, dest, size, keep_existing)
@@ -330,7 +374,7 @@ class AssetCache:
         if row is None or row["quarantined"] or row["size"] != size:
             return None
         dest = self.path_for(sha, row["ext"])
-        async with self._lock:
+        async with self._placing.one(sha):
             if not await asyncio.to_thread(_intact, dest, size):
                 return None  # gone or damaged on disk: store it again through the temp file
             saved = await self.db.write(assets.upsert_asset, sha, row["ext"], size, row["mime"], row["width"],
@@ -357,6 +401,17 @@ class AssetCache:
             raise UserError("art_type must not be empty")
         await self.db.write(assets.add_reference, (sha256, entity_type, entity_id, art_type, position, source,
                                              self.clock.now()))
+
+    async def add_references(self, entity_type: str, entity_id: int, refs: Sequence[tuple[str, str, int, str]]
+                             ) -> None:
+        """add_reference for each (sha256, art_type, position, source), in one transaction."""
+        _check_entity(entity_type)
+        if any(not art_type for _, art_type, _, _ in refs):
+            raise UserError("art_type must not be empty")
+        if refs:
+            now = self.clock.now()
+            await self.db.write(assets.add_references, [(sha, entity_type, entity_id, art_type, position, source, now)
+                                                       for sha, art_type, position, source in refs])
 
     async def set_library_path(self, entity_type: str, entity_id: int, art_type: str, position: int,
                                path: str | os.PathLike[str] | None) -> None:
@@ -385,7 +440,7 @@ class AssetCache:
         now = self.clock.now() if now is None else now
         cutoff = now - self.grace_seconds
         report = GcReport()
-        async with self._lock:
+        async with self._placing.alone():
             gone = await self.db.write(assets.delete_expired, cutoff)
             for row in gone:
                 if not row["quarantined"]:
@@ -422,7 +477,7 @@ class AssetCache:
                 continue
             if actual == sha:
                 continue
-            async with self._lock:
+            async with self._placing.alone():
                 moved = await asyncio.to_thread(self._quarantine, path)
                 await self.db.write(assets.quarantine, sha)
             report.mismatched.append(VerifyProblem(sha, str(path), actual, str(moved)))
