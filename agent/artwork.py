@@ -11,6 +11,7 @@ payload and `enqueue_artwork` its enqueue call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -97,6 +98,7 @@ class ArtworkReport:
     artwork: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "<slot>: <why>"
     transient: bool = False  # a failure worth trying again (a host unreachable, a 5xx, a 429)
+    had_error: bool = False  # the item carried an artwork_error before this step
 
     @property
     def error(self) -> str | None:
@@ -166,32 +168,37 @@ class Artworker:
         """Fetch and reference the item's chosen images; locked types and the user's own files are left alone."""
         cfg, cache = self.cfg, self.cache
         item = await self.db.read(media.load, request.entity, request.id)
-        report = ArtworkReport()
+        report = ArtworkReport(had_error=item.row.get("artwork_error") is not None)
         offered = await self.candidates(item, report) + hint_candidates(request.images)
         own = {r.art_type for r in await cache.references(item.entity, item.id) if r.source == "local"}
         types = list(cfg.artwork.types) + (["thumb"] if item.entity == "episode" else [])
         chosen = choose_artwork(offered, language=cfg.providers.tmdb.language, types=types,
                                 extrafanart=cfg.artwork.extrafanart if item.entity == "movie" else 0)
-        for slot, picks in chosen.items():
-            base_type = slot.split("-")[-1]
-            if slot in own or f"{ART_LOCK_PREFIX}{slot}" in item.locked \
-                    or f"{ART_LOCK_PREFIX}{base_type}" in item.locked:
+        wanted = [(slot, cand) for slot, picks in chosen.items()
+                  if slot not in own and f"{ART_LOCK_PREFIX}{slot}" not in item.locked
+                  and f"{ART_LOCK_PREFIX}{slot.split('-')[-1]}" not in item.locked
+                  for cand in picks]
+        # The item's images download together (each is one host round trip), then are referenced in order in
+        # one transaction: positions count only the images that arrived, as when they were fetched in turn.
+        fetched = await asyncio.gather(*(cache.fetch(cand.url) for _, cand in wanted), return_exceptions=True)
+        references: list[tuple[str, str, int, str]] = []  # (sha256, slot, position, source)
+        positions: dict[str, int] = {}
+        for (slot, cand), got in zip(wanted, fetched, strict=True):
+            if isinstance(got, RetryLater):
+                report.failed.append(f"{slot}: {got.message}")
+                report.transient = True
                 continue
-            position = 0
-            for cand in picks:
-                try:
-                    asset = await cache.fetch(cand.url)
-                except RetryLater as exc:
-                    report.failed.append(f"{slot}: {exc.message}")
-                    report.transient = True
-                    continue
-                except AgentError as exc:
-                    log.info("skipping %s image %s: %s", slot, cand.url, exc.message)
-                    report.failed.append(f"{slot}: {exc.message}")
-                    continue
-                await cache.add_reference(asset.sha256, item.entity, item.id, slot, position, source=cand.source)
-                report.artwork.append(slot if position == 0 else f"{slot}{position}")
-                position += 1
+            if isinstance(got, AgentError):
+                log.info("skipping %s image %s: %s", slot, cand.url, got.message)
+                report.failed.append(f"{slot}: {got.message}")
+                continue
+            if isinstance(got, BaseException):
+                raise got
+            position = positions.get(slot, 0)
+            positions[slot] = position + 1
+            references.append((got.sha256, slot, position, cand.source))
+            report.artwork.append(slot if position == 0 else f"{slot}{position}")
+        await cache.add_references(item.entity, item.id, references)
         return report
 
     async def record_error(self, entity: str, item_id: int, error: str | None) -> None:

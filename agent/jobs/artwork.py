@@ -28,7 +28,8 @@ def register(services: Services) -> None:
             out["publish_job"] = job.id
         if report.transient and ctx.job.attempts <= ctx.job.max_retries:
             raise RetryLater(f"artwork for {req.entity} {req.id}: {report.error}")  # what was fetched is kept
-        await artworker.record_error(req.entity, req.id, report.error)
+        if report.error is not None or report.had_error:  # nothing to write when it was and stays fine
+            await artworker.record_error(req.entity, req.id, report.error)
         return out
 
     services.queue.register(ARTWORK, handle)

@@ -59,6 +59,12 @@ def refresh(conn: sqlite3.Connection, shas: set[str], now: float) -> None:
         conn.execute(REFRESH_SQL, (now, sha))
 
 
+def add_references(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """add_reference for each row of its arguments, in one transaction (all or none)."""
+    for args in rows:
+        add_reference(conn, args)
+
+
 def add_reference(conn: sqlite3.Connection, args: tuple) -> None:
     """Upsert one reference and fix unreferenced_since on the old and new assets."""
     sha, entity_type, entity_id, art_type, position, source, now = args
