@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import time
@@ -351,3 +352,45 @@ async def test_gc_drops_copies_of_nfos_no_longer_published(db: Database, tmp_pat
     assert report.baselines_deleted == 1 and report.bytes_freed == len(b"<movie/>")
     assert copies[live].exists() and copies[recent].exists() and not copies[gone].exists()
     assert not copies[gone].parent.exists() or copies[gone].parent == copies[live].parent
+
+
+async def test_placements_of_different_hashes_overlap_and_gc_runs_alone() -> None:
+    """Two hashes are placed at once; one hash waits for itself; GC waits for running placements and holds
+    new ones back until it ends (agent.cache._Placing)."""
+    from agent.cache import _Placing
+
+    placing = _Placing()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def place(sha: str, name: str) -> None:
+        async with placing.one(sha):
+            order.append(f"{name} in")
+            await release.wait()
+            order.append(f"{name} out")
+
+    async def gc() -> None:
+        async with placing.alone():
+            order.append("gc")
+
+    a = asyncio.create_task(place("aa", "a"))
+    b = asyncio.create_task(place("bb", "b"))
+    a2 = asyncio.create_task(place("aa", "a2"))  # the same hash as a: waits for it
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert order == ["a in", "b in"]
+    collect = asyncio.create_task(gc())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert "gc" not in order  # a and b still run
+    release.set()
+    await asyncio.gather(a, b, a2, collect)
+    assert order.index("a out") < order.index("a2 in")
+    assert order.index("gc") > max(order.index("a out"), order.index("b out"))
+    late = asyncio.create_task(place("cc", "c"))
+    async with placing.alone():
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert "c in" not in order  # no placement starts while GC holds the cache
+    await late
+    assert order[-2:] == ["c in", "c out"]
