@@ -125,7 +125,7 @@ class RecentWrites:
         self._clock = clock or Clock()
         self._ttl = ttl  # an expected write that never settles (a crash mid-write) stops counting after this
         self._max = max_entries
-        self._expected: dict[str, float] = {}  # path -> deadline
+        self._expected: dict[str, tuple[float, int]] = {}  # path -> (deadline, writes under way)
         self._left: OrderedDict[str, Signature] = OrderedDict()  # path -> how the agent left it
         self._lock = threading.Lock()  # the watcher asks from its own thread
 
@@ -138,7 +138,8 @@ class RecentWrites:
         """The agent is about to write (or remove) `path`."""
         key = self._key(path)
         with self._lock:
-            self._expected[key] = self._clock.monotonic() + self._ttl
+            _, under_way = self._expected.get(key, (0.0, 0))
+            self._expected[key] = (self._clock.monotonic() + self._ttl, under_way + 1)
 
 
     def settle(self, path: str | os.PathLike[str]) -> None:
@@ -146,7 +147,11 @@ class RecentWrites:
         key = self._key(path)
         left = signature(key)
         with self._lock:
-            self._expected.pop(key, None)
+            # Two writes of one path can overlap (two publishes of an item): the path stays expected until
+            # the last of them settles, or the second one's rename would look like someone else's change.
+            deadline, under_way = self._expected.pop(key, (0.0, 1))
+            if under_way > 1:
+                self._expected[key] = (deadline, under_way - 1)
             self._left[key] = left
             self._left.move_to_end(key)
             while len(self._left) > self._max:
@@ -156,9 +161,9 @@ class RecentWrites:
         """True if an event about `path` is the agent's own (blocking: one lstat; the watcher's thread calls it)."""
         key = self._key(path)
         with self._lock:
-            deadline = self._expected.get(key)
-            if deadline is not None:
-                if deadline > self._clock.monotonic():
+            expected = self._expected.get(key)
+            if expected is not None:
+                if expected[0] > self._clock.monotonic():
                     return True
                 del self._expected[key]
             left = self._left.get(key, _UNKNOWN)

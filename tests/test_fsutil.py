@@ -285,3 +285,20 @@ def test_temp_names() -> None:
     assert len(fsutil.temp_path_for(Path("/m") / ("x" * 251 + ".nfo")).name.encode()) <= 24
     assert is_temp_name(".poster.jpg.metarr-tmp-abc123")
     assert not is_temp_name("poster.jpg")
+
+
+def test_recent_writes_overlapping_writes_of_one_path(tmp_path: Path) -> None:
+    """Two writes of one file overlap (two publishes of an item): the first one settling does not end the
+    second one's grace; the second's rename is still the agent's own, and a person's change afterwards is not."""
+    writes = RecentWrites()
+    nfo = tmp_path / "movie.nfo"
+    writes.expect(nfo)  # publish 1
+    writes.expect(nfo)  # publish 2
+    nfo.write_bytes(b"<movie>fields</movie>")
+    writes.settle(nfo)  # publish 1 is done; publish 2 is still writing
+    nfo.write_bytes(b"<movie>fields and artwork</movie>")  # publish 2's rename lands before it settles
+    assert writes.contains(nfo)
+    writes.settle(nfo)
+    assert writes.contains(nfo)
+    nfo.write_bytes(b"<movie>a person's edit, longer than ours</movie>")
+    assert not writes.contains(nfo)
