@@ -68,6 +68,9 @@ async def test_a_scan_publishes_each_item_before_the_next_lookups(tmp_path: Path
         failed, _ = await agent.queue.list(status="failed")
         assert not failed, [(j.type, j.error) for j in failed]
         assert resp_job.id
+        # an item's publishes never run at once (fields, then the artwork step's): they share a lock key
+        locks = await agent.db.fetchall("SELECT lock_key, payload FROM job_queue WHERE type = 'publish'")
+        assert locks and all(r["lock_key"] == f"publish:movie:{json.loads(r['payload'])['id']}" for r in locks)
     nfos = sorted(root.glob("*/*.nfo"))
     assert len(nfos) == count
     assert len(nfo_seen_at) >= count

@@ -52,6 +52,11 @@ class PublishRequest:
 
 async def enqueue_publish(queue: Queue | JobContext, request: PublishRequest, *, depends_on: Sequence[int] = ()
                           ) -> Job:
-    """Queue a publish (deduplicated against a pending one of the same item); from a handler, pass its context."""
+    """Queue a publish (deduplicated against a pending one of the same item); from a handler, pass its context.
+
+    Its lock key is the dedupe key: a publish queued while the item's last one runs (the artwork step's,
+    after the fields') waits for it rather than writing the same files at the same time.
+    """
     return await queue.enqueue("publish", request.to_payload(), priority=request.priority,
-                               depends_on=list(depends_on), dedupe_key=request.dedupe_key)
+                               depends_on=list(depends_on), dedupe_key=request.dedupe_key,
+                               lock_key=request.dedupe_key)
