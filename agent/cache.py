@@ -396,11 +396,7 @@ class AssetCache:
     async def add_reference(self, sha256: str, entity_type: str, entity_id: int, art_type: str,
                             position: int = 0, source: str = "provider") -> None:
         """Point an entity's artwork slot at an asset (replacing whatever was there)."""
-        _check_entity(entity_type)
-        if not art_type:
-            raise UserError("art_type must not be empty")
-        await self.db.write(assets.add_reference, (sha256, entity_type, entity_id, art_type, position, source,
-                                             self.clock.now()))
+        await self.add_references(entity_type, entity_id, [(sha256, art_type, position, source)])
 
     async def add_references(self, entity_type: str, entity_id: int, refs: Sequence[tuple[str, str, int, str]]
                              ) -> None:

@@ -142,12 +142,6 @@ def published_hash(conn: sqlite3.Connection, path: str) -> str | None:
     return row["sha256"] if row else None
 
 
-def published_owner(conn: sqlite3.Connection, path: str) -> tuple[str, int] | None:
-    """(entity_type, entity_id) the file at `path` was published for, or None."""
-    row = conn.execute("SELECT entity_type, entity_id FROM published_files WHERE path = ?", (path,)).fetchone()
-    return (row["entity_type"], row["entity_id"]) if row else None
-
-
 def published_owners(conn: sqlite3.Connection, paths: list[str]) -> dict[str, tuple[str, int]]:
     """path -> (entity_type, entity_id) it was published for, for those of `paths` the agent published."""
     out: dict[str, tuple[str, int]] = {}
