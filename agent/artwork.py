@@ -28,7 +28,7 @@ from agent.providers.configured import Providers
 from agent.queue import JobContext, Queue
 from agent.queue.model import Job, Priority
 from agent.store import media
-from agent.store.db import Database
+from agent.store.base import Database
 from agent.store.media import ART_LOCK_PREFIX, Item
 
 log = logging.getLogger("agent.artwork")

@@ -25,7 +25,7 @@ from agent.fsutil import CHUNK, fsync_dir, sha256_file
 from agent.imageinfo import AssetError, sniff_path
 from agent.nfo.baseline import baseline_name
 from agent.store import assets
-from agent.store.db import Database
+from agent.store.base import Database
 from agent.userfiles import open_user_file
 
 log = logging.getLogger(__name__)

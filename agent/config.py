@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +18,7 @@ from agent.config_model import (
     JOB_TYPES,
     LOG_LEVELS,
     SOURCES,
+    AgentConfig,
     ArtworkConfig,
     Config,
     FanartConfig,
@@ -31,6 +33,7 @@ from agent.config_model import (
     PublishConfig,
     ServerConfig,
     SourceConfig,
+    StoreConfig,
     TmdbConfig,
     WatcherConfig,
 )
@@ -143,6 +146,8 @@ def _build(root: Reader, base: Path, path: Path | None) -> Config:
         playback=section(_playback, "playback", PlaybackConfig()),
         publish=section(_publish, "publish", PublishConfig()),
         probe=section(lambda r: _probe(r, base), "probe", ProbeConfig()),
+        store=section(_store, "store", StoreConfig()),
+        agent=section(_agent, "agent", AgentConfig(name=_host_name())),
     )
 
 
@@ -391,6 +396,38 @@ def _probe(r: Reader | None, base: Path) -> ProbeConfig:
 
 
 # ---------------------------------------------------------------- output
+
+
+def _store(r: Reader | None) -> StoreConfig:
+    """store.url: empty (SQLite in data_dir) or a postgresql:// URL."""
+    if r is None:
+        return StoreConfig()
+    url = r.get("url", str, "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        r.problem("url", f"must be empty (SQLite in data_dir) or a postgresql:// URL, got {mask_url(url)!r}")
+    r.done()
+    return StoreConfig(url=url)
+
+
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _host_name() -> str:
+    """The default agent name: this machine's host name (its first label)."""
+    name = socket.gethostname().split(".")[0] or "agent"
+    return name if _AGENT_NAME.match(name) else "agent"
+
+
+def _agent(r: Reader | None) -> AgentConfig:
+    """agent.name: letters, digits, '.', '_' and '-' (it names the agent in the dashboard and in the queue)."""
+    if r is None:
+        return AgentConfig(name=_host_name())
+    name = r.get("name", str, "").strip() or _host_name()
+    if not _AGENT_NAME.match(name):
+        r.problem("name", f"must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit),"
+                          f" got {name!r}")
+    r.done()
+    return AgentConfig(name=name)
 
 
 def default_config_path() -> Path:

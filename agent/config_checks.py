@@ -146,6 +146,7 @@ def effective(cfg: Config, mask: bool = True) -> dict[str, Any]:
 def secrets(cfg: Config) -> list[str]:
     """Every secret value in the config (for log redaction)."""
     found = [cfg.server.api_key, cfg.providers.tmdb.api_key, cfg.providers.fanart.api_key]
+    found.append(url_password(cfg.store.url))
     for p in cfg.players:
         found += [p.password, p.api_key, p.token, url_password(p.url)]
     return [s for s in found if s]  # validation refused any shorter than MIN_SECRET

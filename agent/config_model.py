@@ -160,6 +160,20 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where the store lives: empty for SQLite in data_dir, or a postgresql:// URL shared by several agents."""
+
+    url: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """This agent's name among the agents sharing a store (default: the host name)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration."""
 
@@ -178,6 +192,18 @@ class Config:
     playback: PlaybackConfig
     publish: PublishConfig = PublishConfig()
     probe: ProbeConfig = ProbeConfig()
+    store: StoreConfig = StoreConfig()
+    agent: AgentConfig = AgentConfig()
+
+    @property
+    def store_target(self) -> str:
+        """The store: store.url when set, else the SQLite file in data_dir."""
+        return self.store.url or str(self.data_dir / "metarr.sqlite")
+
+    @property
+    def shared_store(self) -> bool:
+        """Whether other agents may share this store (PostgreSQL)."""
+        return bool(self.store.url)
 
     def library(self, name: str) -> LibraryConfig | None:
         """Find a library by name (case-insensitive)."""

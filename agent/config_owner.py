@@ -26,6 +26,7 @@ from typing import Final
 from agent.config import Config
 from agent.errors import UserError
 from agent.fsutil import atomic_write
+from agent.store import agents
 from agent.store import config as store
 
 log = logging.getLogger(__name__)
@@ -76,16 +77,22 @@ def record_owner(cfg: Config) -> None:
         log.warning("cannot record the config that owns %s: %s", cfg.data_dir, exc.strerror or exc)
 
 
+def store_agent(cfg: Config) -> str | None:
+    """The agent name libraries are stored under: this agent's on a shared store, None on SQLite (one agent)."""
+    return cfg.agent.name if cfg.shared_store else None
+
+
 def rename_libraries(conn: sqlite3.Connection, cfg: Config) -> None:
     """A configured library new by name but with a stored library's kind and path is that one, renamed."""
-    stored = {name: (kind, path) for name, kind, path in store.libraries(conn)}
+    me = store_agent(cfg)
+    stored = {name: (kind, path) for name, kind, path in store.libraries(conn, me)}
     names = {lib.name for lib in cfg.libraries}
     for lib in cfg.libraries:
         if lib.name in stored:
             continue
         for old, (kind, path) in stored.items():
             if old not in names and kind == lib.kind and path == str(lib.path):
-                store.rename_library(conn, old, lib.name)
+                store.rename_library(conn, old, lib.name, me)
                 del stored[old]
                 break
 
@@ -96,7 +103,7 @@ def _dropped_with_items(conn: sqlite3.Connection, cfg: Config) -> list[str]:
     renamed = {(lib.kind, str(lib.path)) for lib in cfg.libraries}
     names = {lib.name for lib in cfg.libraries}
     lost = []
-    for name, kind, path, items in store.libraries_with_items(conn):
+    for name, kind, path, items in store.libraries_with_items(conn, store_agent(cfg)):
         kept = (name, kind, path) in wanted or (name not in names and (kind, path) in renamed)
         if items and not kept:
             lost.append(f"{name} at {path} ({items} item{'s' if items != 1 else ''})")
@@ -122,23 +129,29 @@ def mirror_config(conn: sqlite3.Connection, cfg: Config, now: float) -> None:
     """Make the store's libraries, players, groups and mappings the config's (one transaction).
 
     The config is the source of truth; another config's libraries are refused before anything changes.
+    On a shared store (PostgreSQL) the libraries are this agent's only; other agents' libraries, players
+    they listed, and path mappings (each agent maps its own paths, from its own config) are left alone.
     """
+    me = store_agent(cfg)
     check_owner(conn, cfg)
     rename_libraries(conn, cfg)
     for lib in cfg.libraries:
-        store.put_library(conn, lib.name, lib.kind, str(lib.path), now)
-    store.keep_only_libraries(conn, [lib.name for lib in cfg.libraries])
-    store.clear_mappings(conn)
-    for source, scfg in cfg.sources.items():
-        for i, m in enumerate(scfg.path_mappings):
-            store.add_mapping(conn, "source", source, i, m.remote, m.local)
+        store.put_library(conn, lib.name, lib.kind, str(lib.path), now, me)
+    store.keep_only_libraries(conn, [lib.name for lib in cfg.libraries], me)
+    if me is None:
+        store.clear_mappings(conn)
+        for source, scfg in cfg.sources.items():
+            for i, m in enumerate(scfg.path_mappings):
+                store.add_mapping(conn, "source", source, i, m.remote, m.local)
     groups = store.player_groups(conn)
     for pos, p in enumerate(cfg.players):
         group = p.group or p.name
         if group not in groups:
             groups[group] = store.add_player_group(conn, group)
         store.put_player(conn, p.name, p.type, groups[group], pos, p.url)
-        for i, m in enumerate(p.path_mappings):
-            store.add_mapping(conn, "player", p.name, i, m.remote, m.local)
-    store.keep_only_players(conn, [p.name for p in cfg.players])
+        if me is None:
+            for i, m in enumerate(p.path_mappings):
+                store.add_mapping(conn, "player", p.name, i, m.remote, m.local)
+    others = agents.others_players(conn, me) if me is not None else set()
+    store.keep_only_players(conn, [*(p.name for p in cfg.players), *sorted(others)])
     record_owner(cfg)

@@ -28,7 +28,7 @@ from agent.publish.names import KIND
 from agent.queue import JobContext, Queue
 from agent.queue.model import Job, Priority
 from agent.store import assets, media
-from agent.store.db import Database
+from agent.store.base import Database
 from agent.store.media import Item
 from agent.streams import StreamProber
 

@@ -18,6 +18,7 @@ from agent.clock import Clock
 from agent.config import Config
 from agent.config_owner import mirror_config
 from agent.events import Events
+from agent.fleet import EventRelay
 from agent.fsutil import RecentWrites
 from agent.health import HealthWarnings
 from agent.jobs import register_all
@@ -30,7 +31,8 @@ from agent.publish import Publisher
 from agent.queue import Queue
 from agent.schedule import Maintenance
 from agent.services import Services
-from agent.store import Database
+from agent.store import Database, agents, open_database
+from agent.store.jobs import ANYWHERE
 from agent.streams import StreamProber
 
 log = logging.getLogger("agent")
@@ -86,14 +88,23 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
     events = events or Events()
     warnings = HealthWarnings()
     async with contextlib.AsyncExitStack() as stack:
-        db = Database(cfg.data_dir / "metarr.sqlite")
+        db = open_database(cfg.store_target)
         _full_disk_warning(warnings, db)
         await db.open()
         stack.push_async_callback(db.close)
         await db.write(mirror_config, cfg, clock.now())
+        await db.write(agents.register, cfg.agent.name, [lib.name for lib in cfg.libraries],
+                       [p.name for p in cfg.players], __version__, clock.now())
+        stack.push_async_callback(_say_stopped, db, cfg.agent.name, clock)
+        if cfg.shared_store:
+            relay = EventRelay(db, events, cfg.agent.name)
+            relay.start()
+            stack.push_async_callback(relay.stop)
+        # on a shared store, an agent without players leaves player jobs to the agents that have them
         queue = Queue(db, clock, emit=events.emit, workers=cfg.jobs.workers, limits=cfg.jobs.limits,
                       timeout=cfg.jobs.timeout_seconds, max_retries=cfg.jobs.max_retries,
-                      grace=cfg.jobs.grace_seconds, prune_after=cfg.jobs.prune_completed_days * 86400)
+                      grace=cfg.jobs.grace_seconds, prune_after=cfg.jobs.prune_completed_days * 86400,
+                      agent=cfg.agent.name, cannot_run=ANYWHERE if cfg.shared_store and not cfg.players else ())
         http = aiohttp.ClientSession(timeout=HTTP_TIMEOUT, headers={"User-Agent": f"metarr-agent/{__version__}"})
         stack.push_async_callback(http.close)
         recent_writes = RecentWrites(clock)
@@ -130,6 +141,14 @@ def _ffprobe(cfg: Config) -> str | None:
     if found is None:
         (log.info if cfg.probe.ffprobe == OFF else log.warning)(ffprobe_status(cfg.probe.ffprobe, None))
     return found
+
+
+async def _say_stopped(db: Database, name: str, clock: Clock) -> None:
+    """Record a clean stop in the agents table (a failure is logged: the store may be gone)."""
+    try:
+        await db.write(agents.stopped, name, clock.now())
+    except Exception as exc:
+        log.warning("could not record this agent's stop: %s", exc)
 
 
 async def _stop(part: LibraryWatchers | PlayerLinks | Maintenance) -> None:

@@ -192,7 +192,7 @@ def noisy_png(width: int, height: int, seed: int) -> bytes:
 async def cache_throughput(images: int, side: int) -> dict[str, Any]:
     """AssetCache.store_bytes over distinct PNGs vs hashlib.sha256 over the same bytes."""
     from agent.cache import AssetCache
-    from agent.store import Database
+    from agent.store import SqliteDatabase
 
     blobs = [noisy_png(side, side, i) for i in range(images)]
     total = sum(len(b) for b in blobs)
@@ -201,7 +201,7 @@ async def cache_throughput(images: int, side: int) -> dict[str, Any]:
         hashlib.sha256(blob).hexdigest()
     bare = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="metarr-cache-bench-") as name:
-        db = Database(Path(name) / "metarr.sqlite")
+        db = SqliteDatabase(Path(name) / "metarr.sqlite")
         await db.open()
         cache = AssetCache(db, Path(name) / "cache")
         try:

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
+from pgcluster import session_cluster
 
 from agent.clock import FakeClock
 from agent.config import Config, parse_config
 from agent.root import open_agent
 from agent.services import Services
-from agent.store import Database
+from agent.store import Database, PgDatabase, SqliteDatabase
 from agent.web.keys import SERVICES
 
 API_KEY = "test-key-0123456789"
@@ -74,6 +75,8 @@ def write_config(tmp_path: Path, extra: dict[str, Any] | None = None, libraries:
         # the same NFOs whether or not this machine has ffmpeg; tests of stream details turn it on
         "probe": {"ffprobe": "off"},
     }
+    if ON_POSTGRES:  # METARR_TEST_STORE=postgresql: the whole suite on a fresh PostgreSQL database each
+        data["store"] = {"url": pg_database()}
     for key, value in (extra or {}).items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
@@ -102,10 +105,31 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# METARR_TEST_STORE=postgresql runs every test that uses these fixtures on PostgreSQL (a throwaway cluster,
+# tests/pgcluster.py) instead of SQLite: the check that the store's SQL holds on both. CI runs SQLite, plus
+# tests/test_store_contract.py and tests/test_agents_shared.py on both.
+ON_POSTGRES = os.environ.get("METARR_TEST_STORE") == "postgresql"
+
+
+def pg_database() -> str:
+    """A fresh, empty database on the session's throwaway PostgreSQL cluster; skips the test without one."""
+    cluster = session_cluster()
+    if cluster is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed")
+    return cluster.new_database()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The URL of a fresh PostgreSQL database (the test is skipped when PostgreSQL is not installed)."""
+    return pg_database()
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A real, migrated SQLite database file."""
-    database = Database(tmp_path / "data" / "metarr.sqlite")
+    """A real, migrated SQLite database file (a PostgreSQL database with METARR_TEST_STORE=postgresql)."""
+    database: Database = (PgDatabase(pg_database()) if ON_POSTGRES
+                          else SqliteDatabase(tmp_path / "data" / "metarr.sqlite"))
     await database.open()
     yield database
     await database.close()

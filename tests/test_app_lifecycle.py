@@ -20,10 +20,11 @@ def record_opened(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Keep the database and HTTP session open_agent builds, to check they were closed."""
     opened: dict[str, Any] = {}
 
-    class RecordedDatabase(Database):
-        def __init__(self, path: Path) -> None:
-            super().__init__(path)
-            opened["db"] = self
+    real_open = root.open_database
+
+    def recorded_database(target: str) -> Database:
+        opened["db"] = db = real_open(target)
+        return db
 
     real = aiohttp.ClientSession
 
@@ -31,7 +32,7 @@ def record_opened(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         opened["http"] = session = real(*args, **kwargs)
         return session
 
-    monkeypatch.setattr(root, "Database", RecordedDatabase)
+    monkeypatch.setattr(root, "open_database", recorded_database)
     monkeypatch.setattr(root.aiohttp, "ClientSession", recorded_session)
     return opened
 

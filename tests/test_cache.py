@@ -18,7 +18,7 @@ from agent.clock import FakeClock
 from agent.errors import NotFound, RetryLater
 from agent.imageinfo import AssetError, sniff_image
 from agent.nfo.baseline import baseline_name
-from agent.store.db import Database
+from agent.store import Database, SqliteDatabase
 
 DAY = 86400.0
 
@@ -41,7 +41,7 @@ JPEG = make_jpeg(1920, 1080)
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A real, migrated database."""
-    database = Database(tmp_path / "metarr.sqlite")
+    database = SqliteDatabase(tmp_path / "metarr.sqlite")
     await database.open()
     yield database
     await database.close()

@@ -27,7 +27,7 @@ from agent.cli import main
 from agent.errors import PermanentFailure
 from agent.process import DataDirLock, lock_holder
 from agent.queue import JobContext, Queue
-from agent.store import Database
+from agent.store import SqliteDatabase
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0
@@ -145,7 +145,7 @@ def seed(tmp_path: Path) -> Path:
     cfg = make_config(tmp_path)
 
     async def run() -> None:
-        db = Database(cfg.data_dir / "metarr.sqlite")
+        db = SqliteDatabase(cfg.data_dir / "metarr.sqlite")
         await db.open()
         try:
             q = Queue(db, max_retries=0)

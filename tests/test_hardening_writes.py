@@ -18,7 +18,7 @@ from agent.clock import FakeClock
 from agent.errors import AgentError, ConfigError, PathError
 from agent.fsutil import RecentWrites, is_temp_name
 from agent.publish import PlannedFile, Publisher
-from agent.store.db import Database
+from agent.store import Database
 
 MATRIX = "The Matrix (1999)"
 SCENE_NFO = (b"\xdb\xdb\xdb\xdb\xdb\xdb  THE.MATRIX.1999.1080p.BluRay.x264-GROUP  \xdb\xdb\xdb\xdb\xdb\xdb\r\n"

@@ -33,7 +33,7 @@ from agent.providers.fanart import FanartProvider
 from agent.providers.ratelimit import TokenBucket
 from agent.providers.response_cache import SqliteResponseCache, cache_key
 from agent.providers.tmdb import TmdbProvider
-from agent.store.db import Database
+from agent.store import Database, SqliteDatabase
 
 OPERATIONS = {"search_movie", "movie", "search_tv", "tv", "episode", "artwork"}
 
@@ -98,7 +98,7 @@ async def provider(harness: Harness) -> AsyncIterator[HttpProvider]:
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated database file."""
-    database = Database(tmp_path / "metarr.sqlite")
+    database = SqliteDatabase(tmp_path / "metarr.sqlite")
     await database.open()
     yield database
     await database.close()

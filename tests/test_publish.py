@@ -17,7 +17,7 @@ from agent.clock import FakeClock
 from agent.errors import AgentError, PathError, UserError
 from agent.fsutil import RecentWrites, is_temp_name
 from agent.publish import PlannedFile, Publisher, art_filename, nfo_target
-from agent.store.db import Database
+from agent.store import Database, SqliteDatabase
 from agent.store.media import Item
 
 
@@ -42,7 +42,7 @@ def _item(entity: str, stem: str | None) -> Item:
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A real, migrated database."""
-    database = Database(tmp_path / "metarr.sqlite")
+    database = SqliteDatabase(tmp_path / "metarr.sqlite")
     await database.open()
     yield database
     await database.close()

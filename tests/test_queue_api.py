@@ -16,7 +16,7 @@ from agent.config import Config
 from agent.errors import PermanentFailure, RetryLater
 from agent.queue import JobContext
 from agent.queue.model import Status
-from agent.store import Database
+from agent.store import SqliteDatabase
 from agent.store import jobs as sql
 
 MakeClient = Callable[..., Awaitable[Any]]
@@ -189,7 +189,7 @@ def seed_jobs(tmp_path: Path) -> Path:
 
     async def run() -> None:
         """Insert and finish two jobs."""
-        db = Database(cfg.data_dir / "metarr.sqlite")
+        db = SqliteDatabase(cfg.data_dir / "metarr.sqlite")
         await db.open()
         from agent.queue import Queue
 

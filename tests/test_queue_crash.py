@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from agent.queue import Queue
-from agent.store import Database
+from agent.store import SqliteDatabase
 
 data, mode = Path(sys.argv[1]), sys.argv[2]
 marker, started = data / "effects.txt", data / "started"
@@ -43,7 +43,7 @@ async def touch(ctx):
 
 
 async def main():
-    db = Database(data / "metarr.sqlite")
+    db = SqliteDatabase(data / "metarr.sqlite")
     await db.open()
     queue = Queue(db)
     queue.register("touch", touch)

@@ -9,7 +9,7 @@ import pytest
 from conftest import write_config
 
 from agent.cli import main
-from agent.store import Database, DatabaseTooNew, migrate_file, schema_version
+from agent.store import Database, DatabaseTooNew, SqliteDatabase, migrate_file, schema_version
 from agent.store import db as dbmod
 
 # DESIGN section 9: "Tables, at least".
@@ -47,7 +47,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 async def test_migrates_from_empty_with_every_design_table(tmp_path: Path) -> None:
     """A new file gets the whole schema: every table DESIGN section 9 names, at the code's version."""
     path = tmp_path / "data" / "metarr.sqlite"
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         assert schema_version() >= 1
@@ -75,12 +75,12 @@ async def test_wal_and_foreign_keys(db: Database) -> None:
 async def test_reopen_is_a_no_op(tmp_path: Path) -> None:
     """Opening a current database again changes nothing: same version, data kept."""
     path = tmp_path / "metarr.sqlite"
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     await db.execute("INSERT INTO libraries (name, kind, path, created_at) VALUES ('M', 'movies', '/m', 1)")
     await db.close()
     before = user_version(path)
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         assert (await db.fetchone("SELECT name FROM libraries"))["name"] == "M"
@@ -96,7 +96,7 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
     assert migrate_file(path) == (0, schema_version())
     too_new = schema_version() + 5
     set_user_version(path, too_new)
-    db = Database(path)
+    db = SqliteDatabase(path)
     with pytest.raises(DatabaseTooNew) as info:
         await db.open()
     assert f"schema version {too_new}" in info.value.message
@@ -112,7 +112,7 @@ async def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.M
     real = dbmod.migrations()
     broken = "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"
     monkeypatch.setattr(dbmod, "migrations", lambda: [*real, (len(real) + 1, "broken", broken)])
-    db = Database(path)
+    db = SqliteDatabase(path)
     expected = rf"{len(real) + 1:04d}_broken failed and was rolled back"
     with pytest.raises(dbmod.MigrationFailed, match=expected):
         await db.open()
@@ -149,7 +149,7 @@ async def test_reader_is_read_only(db: Database) -> None:
 
 async def test_path_with_special_characters(tmp_path: Path) -> None:
     """A data folder with spaces, '?' and '#' in its name still opens both connections."""
-    db = Database(tmp_path / "my data ?#%" / "metarr.sqlite")
+    db = SqliteDatabase(tmp_path / "my data ?#%" / "metarr.sqlite")
     await db.open()
     try:
         sql = "INSERT INTO libraries (name, kind, path, created_at) VALUES ('M', 'movies', '/m', 1)"

@@ -15,7 +15,8 @@ from conftest import HEADERS, make_config
 from agent import schedule
 from agent.clock import FakeClock
 from agent.store import migrate_file
-from agent.store.db import _split_sql, migrations
+from agent.store.migrate import migrations
+from agent.store.migrate import split_sql as _split_sql
 from agent.webhooks import parse
 
 PAYLOADS = Path(__file__).parent / "payloads"

@@ -26,8 +26,10 @@ from agent.probe import ffprobe_status, find_ffprobe
 from agent.process import DataDirLock, bind, close_all
 from agent.queue.model import Job, Status
 from agent.root import api_key_file, resolve_api_key
-from agent.store import Database, migrate_file
+from agent.store import check_store, open_database
 from agent.store import jobs as sql
+from agent.store.copy import copy_sqlite_to_postgres
+from agent.store.pg import redact
 from agent.web.app import create_app, server_options
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
@@ -84,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sockets = bind(host, cfg.server.port)
         try:
             # damaged, read-only, full or newer than this agent: one line, before any key is made
-            migrate_file(cfg.data_dir / "metarr.sqlite", check=True)
+            check_store(cfg.store_target)
             api_key, generated = resolve_api_key(cfg)
         except BaseException:
             close_all(sockets)
@@ -129,11 +131,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Bring the database to the current schema."""
+    """Bring the database to the current schema; with --to, copy the SQLite store into an empty PostgreSQL."""
+    if args.to is not None and not args.to.startswith(("postgresql://", "postgres://")):
+        raise UserError(f"--to must be a postgresql:// URL (an empty PostgreSQL database), got {redact(args.to)!r}")
     cfg = _load(args)
+    if args.to is not None:  # copy data_dir's SQLite store into an empty PostgreSQL, the file left untouched
+        source = cfg.data_dir / "metarr.sqlite"
+        with DataDirLock(cfg.data_dir, "run `metarr-agent migrate` (the agent migrates at start)"):
+            counts = copy_sqlite_to_postgres(source, args.to, cfg.agent.name)
+        width = max(map(len, counts))
+        for table, rows in counts.items():
+            print(f"{table:<{width}}  {rows:>8} row{'' if rows == 1 else 's'}")
+        print(f"copied {sum(counts.values())} rows into {redact(args.to)} (libraries owned by agent"
+              f" {cfg.agent.name!r}); to use it, put `store: {{url: {redact(args.to)}}}` (with the real password)"
+              f" in {cfg.path or 'the config'}; the SQLite file {source} was left untouched")
+        return EXIT_OK
     with DataDirLock(cfg.data_dir, "run `metarr-agent migrate` (the agent migrates at start)"):
-        before, after = migrate_file(cfg.data_dir / "metarr.sqlite")
-    print(f"database {cfg.data_dir / 'metarr.sqlite'}: schema {before} -> {after}"
+        before, after = check_store(cfg.store_target, check=False)
+    print(f"database {redact(cfg.store_target)}: schema {before} -> {after}"
           + (" (already current)" if before == after else ""))
     return EXIT_OK
 
@@ -153,13 +168,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.id is not None and args.id < 1:
         raise UserError(f"--id must be a job id (1 or more), got {args.id}")
     cfg = _load(args)
-    path = cfg.data_dir / "metarr.sqlite"
-    if not path.exists():
+    path = redact(cfg.store_target)
+    if not cfg.shared_store and not (cfg.data_dir / "metarr.sqlite").exists():
         raise UserError(f"no database at {path}: start the agent once, or run `metarr-agent migrate`")
 
     async def run() -> tuple[list, int]:
         """Read one job (--id) or one page of jobs."""
-        db = Database(path)
+        db = open_database(cfg.store_target)
         await db.open()
         try:
             if args.id is not None:
@@ -253,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("serve", cmd_serve, "run the agent")
     add("check-config", cmd_check_config, "validate and print the effective config (secrets masked)")
-    add("migrate", cmd_migrate, "bring the database to the current schema, then exit")
+    p = add("migrate", cmd_migrate, "bring the database to the current schema, then exit")
+    p.add_argument("--to", metavar="URL", help="instead, copy data_dir's SQLite database into this empty PostgreSQL"
+                   " database (postgresql://...); the SQLite file is left untouched")
     p = add("jobs", cmd_jobs, "list jobs as a table (newest first), or show one job whole with --id")
     p.add_argument("--status", help=", ".join(s.value for s in Status))
     p.add_argument("--type", help=", ".join(JOB_TYPES))

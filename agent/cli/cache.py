@@ -11,24 +11,24 @@ from agent.cache import AssetCache, GcReport, VerifyReport
 from agent.config import Config, default_config_path, load_config
 from agent.errors import UserError
 from agent.process import DataDirLock
-from agent.store import Database
+from agent.store import open_database
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 ACTIONS = ("verify", "gc")
 
 
-def open_cache_args(cfg: Config) -> tuple[Path, Path]:
-    """(database file, cache root) of a config; a UserError when no database exists yet."""
+def open_cache_args(cfg: Config) -> tuple[str, Path]:
+    """(store, cache root) of a config; a UserError when no SQLite database exists yet."""
     db_path = cfg.data_dir / "metarr.sqlite"
-    if not db_path.exists():
+    if not cfg.shared_store and not db_path.exists():
         raise UserError(f"no database at {db_path}: start the agent once, or run `metarr-agent migrate`")
-    return db_path, cfg.data_dir / "cache"
+    return cfg.store_target, cfg.data_dir / "cache"
 
 
 async def run_action(cfg: Config, action: str) -> VerifyReport | GcReport:
     """Open the database and the cache with the config's artwork settings and run one action."""
     db_path, root = open_cache_args(cfg)
-    db = Database(db_path)
+    db = open_database(db_path)
     await db.open()
     cache = AssetCache(db, root, max_bytes=int(cfg.artwork.max_asset_mb * 1024 * 1024),
                        grace_seconds=cfg.artwork.gc_grace_days * 86400, baselines=cfg.data_dir / "published")

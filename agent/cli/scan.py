@@ -22,7 +22,7 @@ from agent.process import DataDirLock, lock_holder
 from agent.queue import Queue
 from agent.queue.model import Priority, Status
 from agent.root import open_agent
-from agent.store import Database, api
+from agent.store import Database, api, open_database
 
 EXIT_OK, EXIT_USER = 0, 1
 BAR_WIDTH = 24
@@ -96,7 +96,7 @@ def _is_terminal(stream: TextIO) -> bool:
 async def _enqueue_only(cfg: Config, libs: list[LibraryConfig]) -> list[tuple[str, int]]:
     """Put scan jobs in the database for the running agent to pick up (its idle poll finds them)."""
 
-    db = Database(cfg.data_dir / "metarr.sqlite")
+    db = open_database(cfg.store_target)
     await db.open()
     try:
         queue = Queue(db, max_retries=cfg.jobs.max_retries)

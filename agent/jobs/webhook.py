@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -16,12 +17,14 @@ from agent.errors import PathError, PermanentFailure, UnsafeUserFile
 from agent.events import Emit
 from agent.paths import resolve_inside
 from agent.queue import JobContext
-from agent.store import Database, assets, media, players
+from agent.store import Database, agents, assets, media, players
 from agent.userfiles import open_user_file
 from agent.webhooks.jobs import PRIORITY, event_id_of
-from agent.webhooks.locate import Locator, Place, hints_of
+from agent.webhooks.locate import Locator, OutsideLibraries, Place, hints_of
 from agent.webhooks.model import Action, WebhookEvent
 from agent.webhooks.record import load_event
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from agent.services import Services
@@ -349,6 +352,30 @@ def register(services: Services) -> None:
         work = WebhookWork(
             ctx, event, event_id, cfg=services.cfg, db=services.db, clock=services.clock, emit=services.emit
         )
-        return await work.run()
+        try:
+            return await work.run()
+        except OutsideLibraries as exc:
+            if not services.cfg.shared_store:
+                raise
+            return await hand_over(ctx, services, exc)
 
     services.queue.register("webhook", handle)
+
+
+async def hand_over(ctx: JobContext, services: Services, exc: OutsideLibraries) -> dict[str, Any]:
+    """On a shared store, a webhook for a path outside this agent's libraries goes to the next agent that has
+    not tried it (each maps the sender's paths with its own config); after the last, it fails as before."""
+    me = services.cfg.agent.name
+    tried = [*[str(t) for t in ctx.payload.get("tried") or [] if t != me], me]
+    others = [a["name"] for a in await services.db.read(agents.listing)
+              if a["name"] not in tried and a["stopped_at"] is None]
+    if not others:
+        tried_text = ", ".join(tried)
+        raise OutsideLibraries(f"{exc.message}; no agent on this store holds it (tried {tried_text})",
+                               detail=exc.detail) from None
+    job = await services.queue.enqueue("webhook", {**ctx.payload, "tried": tried}, priority=ctx.job.priority,
+                                       max_retries=ctx.job.max_retries, origin=ctx.job.origin or ctx.job.id,
+                                       agent=others[0])
+    log.info("webhook %s is outside this agent's libraries: handed to agent %s (job %d)",
+             ctx.payload.get("event_id"), others[0], job.id)
+    return {"handed_to": others[0], "job_id": job.id, "tried": tried}

@@ -14,7 +14,7 @@ from agent.providers.ratelimit import DEFAULT_PERIOD as RATE_PERIOD
 from agent.providers.ratelimit import TokenBucket
 from agent.providers.response_cache import SqliteResponseCache
 from agent.providers.tmdb import TmdbProvider
-from agent.store.db import Database
+from agent.store.base import Database
 
 # The limiters keep real time (a test agent's FakeClock would never refill them).
 # One token at a time: requests go out evenly spaced at the ceiling, never as a burst that meets a 429

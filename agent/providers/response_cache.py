@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from agent.clock import Clock
 from agent.store import provider_cache
-from agent.store.db import Database
+from agent.store.base import Database
 
 DEFAULT_TTL: Final = 7 * 24 * 3600.0  # a week: TMDB data changes rarely once a title is out
 SECRET_PARAMS: Final = frozenset({"api_key", "apikey", "client_key", "token"})

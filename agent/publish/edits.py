@@ -19,7 +19,7 @@ from agent.nfo.parse import parse_nfo_async
 from agent.nfo.render import existing_roots
 from agent.publish.names import KIND
 from agent.store import assets, media
-from agent.store.db import Database
+from agent.store.base import Database
 from agent.store.media import Item
 from agent.userfiles import read_user_file
 

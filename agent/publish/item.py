@@ -17,7 +17,7 @@ from agent.publish.edits import absorb_hand_edits, is_text_nfo, read_existing
 from agent.publish.names import KIND, art_filename, folder_and_stem, nfo_candidates, present_nfos
 from agent.publish.writer import PlannedFile, Publisher
 from agent.store import assets, media
-from agent.store.db import Database
+from agent.store.base import Database
 from agent.store.media import Item
 
 

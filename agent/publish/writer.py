@@ -32,7 +32,7 @@ from agent.fsutil import RecentWrites, is_temp_name
 from agent.imageinfo import AssetError
 from agent.paths import resolve_inside
 from agent.store import assets
-from agent.store.db import Database
+from agent.store.base import Database
 
 log = logging.getLogger("agent.publish")
 T = TypeVar("T")

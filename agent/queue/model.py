@@ -65,6 +65,7 @@ class Job:
     depends_on: list[int] = field(default_factory=list)
     chain: int | None = None  # the job that started this chain (None: this job itself)
     origin: int | None = None  # the job that started this piece of work (a scan, a webhook), or None
+    agent: str | None = None  # the agent that must run it (a shared store; None: any agent)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, depends_on: list[int] | None = None) -> Job:
@@ -75,7 +76,7 @@ class Job:
             result=json.loads(row["result"]) if row["result"] else None,
             error=row["error"], attempts=row["attempts"], max_retries=row["max_retries"],
             run_after=row["run_after"], dedupe_key=row["dedupe_key"], lock_key=row["lock_key"], chain=row["chain"],
-            origin=row["origin"],
+            origin=row["origin"], agent=row["agent"],
             progress=row["progress"], message=row["message"],
             worker=row["worker"], created_at=row["created_at"], started_at=row["started_at"],
             completed_at=row["completed_at"], updated_at=row["updated_at"], depends_on=depends_on or [],
@@ -89,7 +90,7 @@ class Job:
             "payload": self.payload, "result": self.result, "error": self.error, "attempts": self.attempts,
             "max_retries": self.max_retries, "progress": self.progress, "message": self.message,
             "depends_on": self.depends_on, "dedupe_key": self.dedupe_key, "chain": self.chain,
-            "origin": self.origin,
+            "origin": self.origin, "agent": self.agent, "worker": self.worker,
             "created_at": iso(self.created_at), "started_at": iso(self.started_at),
             "completed_at": iso(self.completed_at), "next_retry_at": iso(self.run_after) if waiting else None,
         }

@@ -27,12 +27,14 @@ __all__ = ["Handler", "JobContext", "Queue"]
 from agent.queue.context import JobContext
 from agent.queue.events import Emit, QueueEvents
 from agent.queue.model import Job, JobSpec, Outcome, Priority, Status, decide
-from agent.store import Database
+from agent.store import Database, agents
 from agent.store import jobs as sql
 from agent.store.db import DatabaseFull
+from agent.store.pg import JOBS_CHANNEL
 
 log = logging.getLogger("agent.queue")
 
+LEASE_SECONDS = 30.0  # a running job is its agent's while renewed (every third of this); then anyone's
 POLL_SECONDS = 1.0  # idle poll: covers delayed retries and jobs enqueued by another process (CLI)
 PRUNE_EVERY = 3600.0
 PREFETCH = 4  # cheap jobs: hold up to workers * PREFETCH claimed jobs
@@ -59,7 +61,8 @@ class Queue:
     def __init__(self, db: Database, clock: Clock | None = None, emit: Emit | None = None, workers: int = 2,
                  limits: dict[str, int] | None = None, timeout: float = 600.0, max_retries: int = 3,
                  grace: float = 10.0, prune_after: float = 7 * 86400.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, agent: str = "", cannot_run: Iterable[str] = (),
+                 lease: float = LEASE_SECONDS) -> None:
         if workers < 1:
             raise UserError(f"jobs.workers must be at least 1, got {workers}")
         self.db, self.clock = db, clock or Clock()
@@ -68,7 +71,11 @@ class Queue:
         self.timeout, self.max_retries = timeout, max_retries
         self.grace, self.prune_after = grace, prune_after
         self.rng = rng or random.Random()
-        self.worker_id = f"{os.getpid()}"
+        # the agent's name: it claims jobs bound to it (or to none) and holds them under this name
+        self.worker_id = agent or f"{os.getpid()}"
+        self.shared = db.dialect == "postgresql"  # other agents may share the queue
+        self.cannot_run = sorted(set(cannot_run))  # types this agent leaves to the others (no players here)
+        self.lease = lease
         self.handlers: dict[str, _Registration] = {}
         self._claimed: dict[int, JobContext] = {}  # claimed here: in the ready-list or running
         self._ready: asyncio.PriorityQueue[tuple[int, int, JobContext | None]] | None = None
@@ -80,6 +87,7 @@ class Queue:
         self._stopping = False
         self._stop_task: asyncio.Future[None] | None = None
         self._task: asyncio.Task | None = None
+        self._heart: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._enqueue_batch: list[tuple[dict[str, Any], asyncio.Future[Job]]] = []
         self._last_prune = float("-inf")
@@ -108,8 +116,11 @@ class Queue:
                       priority: int = Priority.NORMAL, max_retries: int | None = None,
                       dedupe_key: str | None = None, lock_key: str | None = None,
                       depends_on: list[int] | tuple[int, ...] = (), delay: float = 0.0,
-                      chain: int | None = None, origin: int | None = None) -> Job:
+                      chain: int | None = None, origin: int | None = None, agent: str | None = None) -> Job:
         """Add a job (or return the pending one with the same dedupe_key) and wake the workers.
+
+        `agent` names the agent that must run a job about no library (default: this one); a job about a
+        library or an item always runs on the agent owning that library.
 
         Enqueues made in the same loop turn (a webhook burst, a gather) share one transaction;
         each still succeeds or fails on its own.
@@ -119,7 +130,7 @@ class Queue:
         spec.validate()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Job] = loop.create_future()
-        self._enqueue_batch.append((spec.row(self.max_retries), fut))
+        self._enqueue_batch.append((self._row(spec, agent), fut))
         if len(self._enqueue_batch) == 1:
             task = loop.create_task(self._insert_batch())
             self._background.add(task)
@@ -154,13 +165,19 @@ class Queue:
             spec.validate()
         if not specs:
             return []
-        rows = [s.row(self.max_retries) for s in specs]
+        rows = [self._row(s) for s in specs]
         try:
             results = await self.db.write(sql.insert_many, rows, self.clock.now())
         except (ValueError, TypeError) as exc:
             raise UserError(f"cannot enqueue: {exc}") from None
         self._after_insert(results)
         return [job for job, _ in results]
+
+    def _row(self, spec: JobSpec, agent: str | None = None) -> dict[str, Any]:
+        """A spec's insert parameters, naming the agent to run it when nothing else decides (this one)."""
+        row = spec.row(self.max_retries)
+        row["agent"] = agent or self.worker_id
+        return row
 
     def _after_insert(self, results: list[tuple[Job, bool]]) -> None:
         """Announce new jobs and wake the dispatcher when there are any."""
@@ -223,7 +240,7 @@ class Queue:
 
     async def recover(self) -> int:
         """Re-queue jobs a crash left running; logs and returns the count."""
-        count, cascaded = await self.db.write(sql.recover, self.clock.now())
+        count, cascaded = await self.db.write(sql.recover, self.clock.now(), self.worker_id if self.shared else None)
         if count:
             log.warning("↻ re-queued %d job(s) left running by an earlier stop", count)
         self.events.cascade(cascaded)
@@ -241,8 +258,10 @@ class Queue:
     # ------------------------------------------------------------------ running
 
     async def start(self) -> None:
-        """Recover, then start the workers and the dispatcher."""
+        """Recover, then start the workers, the dispatcher and the heartbeat (leases, last seen)."""
         await self.recover()
+        self.db.listen(JOBS_CHANNEL, self._notified)
+        self._heart = asyncio.create_task(self._heartbeat(), name="queue-heartbeat")
         self._stopping, self._stop_task = False, None
         self._halt.clear()
         self._start_workers()
@@ -267,6 +286,11 @@ class Queue:
         self._stopping = True
         self._halt.set()
         self._wake.set()
+        if self._heart is not None:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -347,7 +371,7 @@ class Queue:
                 self.events.written(done, cascaded)
                 done = []
             if interrupted:
-                n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now())
+                n, cascaded = await self.db.write(sql.requeue, interrupted, self.clock.now(), self.worker_id)
                 log.info("↻ %d claimed job(s) re-queued at shutdown", n)
                 self.events.cascade(cascaded)
         except Exception as exc:
@@ -373,11 +397,12 @@ class Queue:
             for ctx in self._claimed.values():
                 running[ctx.job.type] = running.get(ctx.job.type, 0) + 1
             saturated = [t for t, n in running.items() if t in self.limits and n >= self.limits[t]]
+            saturated += self.cannot_run
             now = self.clock.now()
             # shielded: if this task is cancelled the write still completes, and stop() collects it
-            self._inflight = (asyncio.create_task(self.db.write(
+            self._inflight = (asyncio.create_task(self.db.write_concurrent(
                 sql.flush_and_claim, [o for _, o in outcomes], max(want, 0), self.worker_id, saturated,
-                running, self.limits, now)), outcomes)
+                running, self.limits, now, self.lease)), outcomes)
             try:
                 claimed, cascaded = await asyncio.shield(self._inflight[0])
             except Exception as exc:
@@ -410,6 +435,28 @@ class Queue:
             if (until_idle or self._stopping) and not self._claimed:
                 return
             await self._wait()
+
+    def _notified(self, _payload: str) -> None:
+        """Another agent (or this one) queued work or put a job back: look for it now."""
+        self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of running jobs and this agent's last_seen; on a shared store, take back the jobs
+        of agents that stopped answering (their leases ran out)."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            now = self.clock.now()
+            write = self.db.write if self.shared else self.db.write_concurrent  # taking back jobs is serial
+            try:
+                _, lost, cascaded = await write(agents.heartbeat, self.worker_id, now, now + self.lease, self.shared)
+            except Exception as exc:
+                log.error("! renewing the leases of running jobs failed: %s", exc)
+                continue
+            if lost:
+                log.warning("↻ %d job(s) of agents that stopped answering put back to pending: %s", len(lost),
+                            ", ".join(f"{job_id} ({who})" for job_id, who in lost))
+                self.events.cascade(cascaded)
+                self._wake.set()
 
     async def _wait(self) -> None:
         """Sleep until woken (enqueue, a finished job) or the idle poll."""

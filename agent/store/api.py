@@ -14,7 +14,7 @@ from agent.clock import iso
 from agent.store import media
 
 SORTS: Final = {
-    "title": "COALESCE(x.sort_title, x.title) COLLATE NOCASE",
+    "title": "lower(COALESCE(x.sort_title, x.title))",  # ASCII case folded, as SQLite's NOCASE; same on PostgreSQL
     "year": "x.year",
     "added": "x.created_at",
     "updated": "x.updated_at",
@@ -39,11 +39,6 @@ class ListQuery:
     artwork_error: bool = False  # only items whose artwork could not be fetched or written
 
 
-def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    """Whether a table has a column (artwork_error arrives with a later migration)."""
-    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
-
-
 def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, Any]], int]:
     """One page of movies or series in API shape (series with their episode count), and the total."""
     where: list[str] = []
@@ -59,15 +54,14 @@ def list_items(conn: sqlite3.Connection, q: ListQuery) -> tuple[list[dict[str, A
     if q.locked:
         where.append("x.locked_fields IS NOT NULL AND x.locked_fields NOT IN ('', '[]')")
     if q.artwork_error:
-        # Before the column exists no item has an artwork error recorded: the filter matches nothing.
-        where.append("x.artwork_error IS NOT NULL AND x.artwork_error != ''"
-                     if has_column(conn, media.TABLES[q.entity], "artwork_error") else "0")
+        where.append("x.artwork_error IS NOT NULL AND x.artwork_error != ''")
     if q.text:
         pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(x.title LIKE ? ESCAPE '\\' OR x.original_title LIKE ? ESCAPE '\\')")
         params.extend([pattern, pattern])
     direction = "DESC" if q.descending else "ASC"
-    order = f" ORDER BY {SORTS[q.sort]} {direction}, x.id {direction}"
+    nulls = "NULLS LAST" if q.descending else "NULLS FIRST"  # SQLite's order, spelled out for PostgreSQL
+    order = f" ORDER BY {SORTS[q.sort]} {direction} {nulls}, x.id {direction}"
     extra = (", (SELECT COUNT(*) FROM episodes e WHERE e.series_id = x.id AND e.missing_since IS NULL)"
              " AS episode_count") if q.entity == "series" else ""
     base = f" FROM {media.TABLES[q.entity]} x JOIN libraries l ON l.id = x.library_id"

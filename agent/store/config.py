@@ -5,38 +5,55 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from agent.errors import UserError
 
-def libraries(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """Every stored library as (name, kind, path), oldest first."""
-    return [(r[0], r[1], r[2]) for r in conn.execute("SELECT name, kind, path FROM libraries ORDER BY id")]
+# Libraries belong to an agent on a shared store (`agent` names it); on SQLite `agent` is NULL and the one
+# agent owns them all. Each function below sees only the libraries of `agent`.
 
 
-def libraries_with_items(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
-    """Every stored library as (name, kind, path, how many movies and series it holds), by name."""
+def libraries(conn: sqlite3.Connection, agent: str | None = None) -> list[tuple[str, str, str]]:
+    """Every stored library of `agent` as (name, kind, path), oldest first."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(
+        "SELECT name, kind, path FROM libraries WHERE agent IS ? ORDER BY id", (agent,))]
+
+
+def libraries_with_items(conn: sqlite3.Connection, agent: str | None = None) -> list[tuple[str, str, str, int]]:
+    """Every stored library of `agent` as (name, kind, path, how many movies and series it holds), by name."""
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
         "SELECT l.name, l.kind, l.path, (SELECT COUNT(*) FROM movies m WHERE m.library_id = l.id)"
-        " + (SELECT COUNT(*) FROM series s WHERE s.library_id = l.id) FROM libraries l ORDER BY l.name")]
+        " + (SELECT COUNT(*) FROM series s WHERE s.library_id = l.id) FROM libraries l WHERE l.agent IS ?"
+        " ORDER BY l.name", (agent,))]
 
 
-def rename_library(conn: sqlite3.Connection, old: str, new: str) -> None:
-    """Give a stored library a new name (its items stay with it)."""
-    conn.execute("UPDATE libraries SET name = ? WHERE name = ?", (new, old))
+def rename_library(conn: sqlite3.Connection, old: str, new: str, agent: str | None = None) -> None:
+    """Give a stored library of `agent` a new name (its items stay with it)."""
+    conn.execute("UPDATE libraries SET name = ? WHERE name = ? AND agent IS ?", (new, old, agent))
 
 
-def put_library(conn: sqlite3.Connection, name: str, kind: str, path: str, now: float) -> None:
-    """Insert a library or update its kind and path."""
+def put_library(conn: sqlite3.Connection, name: str, kind: str, path: str, now: float,
+                agent: str | None = None) -> None:
+    """Insert a library of `agent` or update its kind and path; another agent's library of that name is refused.
+
+    A library no agent owns yet (a store copied from SQLite by `migrate --to`) becomes `agent`'s.
+    """
+    row = conn.execute("SELECT agent FROM libraries WHERE name = ?", (name,)).fetchone()
+    if row is not None and row[0] is not None and row[0] != agent:
+        raise UserError(f"library {name!r} belongs to agent {row[0]!r} on this store; library names are shared"
+                        " by every agent on one database: give this one another name (or set agent.name to"
+                        f" {row[0]!r} if this is that agent, moved)")
     conn.execute(
-        "INSERT INTO libraries (name, kind, path, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path",
-        (name, kind, path, now))
+        "INSERT INTO libraries (name, kind, path, created_at, agent) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path, agent = excluded.agent",
+        (name, kind, path, now, agent))
 
 
-def keep_only_libraries(conn: sqlite3.Connection, names: Sequence[str]) -> None:
-    """Drop every library (and, by cascade, its items) not named."""
+def keep_only_libraries(conn: sqlite3.Connection, names: Sequence[str], agent: str | None = None) -> None:
+    """Drop every library of `agent` (and, by cascade, its items) not named."""
     if names:
-        conn.execute(f"DELETE FROM libraries WHERE name NOT IN ({','.join('?' * len(names))})", list(names))
+        conn.execute(f"DELETE FROM libraries WHERE agent IS ? AND name NOT IN ({','.join('?' * len(names))})",
+                     [agent, *names])
     else:
-        conn.execute("DELETE FROM libraries")
+        conn.execute("DELETE FROM libraries WHERE agent IS ?", (agent,))
 
 
 def clear_mappings(conn: sqlite3.Connection) -> None:
@@ -69,7 +86,7 @@ def put_player(conn: sqlite3.Connection, name: str, type_: str, group_id: int, p
         " position = excluded.position, url = excluded.url", (name, type_, group_id, position, url))
 
 
-def keep_only_players(conn: sqlite3.Connection, names: Sequence[str]) -> None:
+def keep_only_players(conn: sqlite3.Connection, names: Sequence[str]) -> None:  # also other agents' players
     """Drop every player not named."""
     if names:
         conn.execute(f"DELETE FROM media_players WHERE name NOT IN ({','.join('?' * len(names))})", list(names))

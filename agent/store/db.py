@@ -7,31 +7,24 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from agent.errors import AgentError, UserError
+from agent.store.migrate import DatabaseTooNew, MigrationFailed, migrations, schema_version, split_sql
+
+__all__ = ["DatabaseTooNew", "SqliteDatabase", "migrate_file", "migrations", "schema_version"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 5000
-
-
-class DatabaseTooNew(UserError):
-    """The database was written by a newer agent than this one."""
-
-
-class MigrationFailed(RuntimeError):
-    """A migration raised; it was rolled back and the schema stays at the version before it."""
 
 
 class DatabaseUnusable(UserError):
@@ -107,25 +100,6 @@ def unusable(path: Path, exc: BaseException) -> DatabaseUnusable | None:
     return DatabaseUnusable(f"the database {path} {what} ({exc}); {todo.format(dir=path.parent)}")
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """Return (version, name, sql) for every packaged migration, in order."""
-    out = []
-    for entry in resources.files("agent.store").joinpath("migrations").iterdir():
-        match = re.match(r"^(\d{4})_(.+)\.sql$", entry.name)
-        if match:
-            out.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    out.sort()
-    for expected, (version, name, _) in enumerate(out, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration numbering has a gap at {version:04d}_{name}")
-    return out
-
-
-def schema_version() -> int:
-    """The schema version this code expects."""
-    return len(migrations())
-
-
 def _configure(conn: sqlite3.Connection, readonly: bool) -> None:
     """Apply connection pragmas."""
     conn.row_factory = sqlite3.Row
@@ -153,7 +127,7 @@ def migrate_sync(conn: sqlite3.Connection) -> tuple[int, int]:
         log.info("applying migration %04d_%s", version, name)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split_sql(sql):
+            for statement in split_sql(sql):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
@@ -167,29 +141,15 @@ def migrate_sync(conn: sqlite3.Connection) -> tuple[int, int]:
     return current, len(steps)
 
 
-def _split_sql(sql: str) -> list[str]:
-    """Split a migration into statements (executescript would commit implicitly)."""
-    statements, buf = [], []
-    for line in sql.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("--") or not stripped:
-            continue
-        buf.append(line)
-        if sqlite3.complete_statement("\n".join(buf)):
-            statements.append("\n".join(buf))
-            buf = []
-    if buf and "\n".join(buf).strip():
-        statements.append("\n".join(buf))
-    return statements
-
-
-class Database:
-    """The agent's database: `write(fn)` runs fn(conn) in one transaction on the writer thread.
+class SqliteDatabase:
+    """The agent's SQLite database: `write(fn)` runs fn(conn) in one transaction on the writer thread.
 
     aiosqlite owns one thread per connection; whole operations (several statements) run
     in that thread through `Connection._execute`, so a queue claim or a scan batch costs one
     thread hop instead of one per statement.
     """
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -239,6 +199,13 @@ class Database:
             if self.full_since is not None and await self._writer._execute(_space_left, self.path.parent) >= LOW_SPACE:
                 self._disk_full(False)
         return result
+
+    async def write_concurrent(self, fn: Callable[..., T], *args: Any) -> T:
+        """As `write`: SQLite has one writer, so there is nothing to do concurrently."""
+        return await self.write(fn, *args)
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Nothing to listen to: on SQLite this agent is the only one writing."""
 
     def _disk_full(self, full: bool) -> None:
         """Remember whether writes are refused for a full disk, and tell `on_full` when that changes."""

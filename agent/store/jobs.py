@@ -8,14 +8,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from agent.queue.model import Job, Outcome, Status
+from agent.store.pg import JOBS_CHANNEL, is_postgres, notify, serialize
 
-CLAIM_SQL = """
+# Job types that touch no files: any agent sharing the store may run them (the others run on the agent
+# that owns the library of their item; see _bind_owners).
+ANYWHERE: Final = frozenset({"notify_players", "playback_capture", "playback_restore"})
+
+_CLAIM = """
 UPDATE job_queue
    SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
-       worker = :worker, progress = 0, message = NULL, cancel_requested = 0
+       worker = :worker, lease_until = :lease, progress = 0, message = NULL, cancel_requested = 0
  WHERE id = (
     SELECT j.id FROM job_queue j INDEXED BY ix_job_claim  -- matches ORDER BY: no sort of the pending set
      WHERE j.status = 'pending' AND j.run_after <= :now
+       AND (j.agent IS NULL OR j.agent = :worker)
        AND j.type NOT IN (SELECT value FROM json_each(:saturated))
        AND (j.lock_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM job_queue r WHERE r.status = 'running' AND r.lock_key = j.lock_key))
@@ -23,18 +29,23 @@ UPDATE job_queue
             SELECT 1 FROM job_dependencies d JOIN job_queue p ON p.id = d.depends_on
              WHERE d.job_id = j.id AND p.status != 'completed')
      ORDER BY j.priority, coalesce(j.chain, j.id), j.id
-     LIMIT 1)
+     LIMIT 1{skip_locked})
 RETURNING *
 """
+CLAIM_SQL = _CLAIM.format(skip_locked="")
+# PostgreSQL: several agents claim at once; a row another agent is claiming is skipped, not waited for
+CLAIM_SQL_PG = _CLAIM.format(skip_locked=" FOR UPDATE SKIP LOCKED")
+# an outcome is written only by the agent that still holds the job (one whose lease ran out lost it)
 COMPLETE_SQL = ("UPDATE job_queue SET status = 'completed', result = NULL, error = NULL, progress = 1,"
-                " completed_at = ?, updated_at = ?, worker = NULL WHERE id = ? AND status = 'running'")
+                " completed_at = ?, updated_at = ?, worker = NULL, lease_until = NULL"
+                " WHERE id = ? AND status = 'running' AND worker = ?")
 Cascade = tuple[int, str, str, str]  # (job id, type, new status, message): jobs changed as a side effect
 
 
 _KEYS_PER_QUERY: Final = 500  # values per `IN (...)` lookup (SQLite allows 32,766 variables)
 _INSERT_JOB: Final = (
     "INSERT INTO job_queue (id, type, priority, payload, max_retries, run_after, dedupe_key, lock_key, chain,"
-    " origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " origin, agent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -68,7 +79,12 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
     a batch is one job at the more urgent priority, `depends_on` must name jobs that exist (else
     ValueError, and the caller's transaction rolls back), and a job depending on a failed or
     cancelled one fails at once. Ids continue from the largest, as SQLite would give them.
+
+    On a shared store (PostgreSQL) each new job is bound to the agent that must run it (_bind_owners),
+    and agents waiting for work are told (NOTIFY) when the transaction commits.
     """
+    if is_postgres(conn):
+        specs = _bind_owners(conn, specs)
     keys = list(dict.fromkeys(s["dedupe_key"] for s in specs if s.get("dedupe_key")))
     pending = _pending_by_key(conn, keys)
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
@@ -96,7 +112,7 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
         new_rows.append(
             [top + 1 + len(new_rows), spec["type"], spec["priority"], payload_json(spec.get("payload") or {}),
              spec["max_retries"], now + float(spec.get("delay") or 0.0), key, spec.get("lock_key"),
-             spec.get("chain"), spec.get("origin"), now, now]
+             spec.get("chain"), spec.get("origin"), spec.get("agent") if is_postgres(conn) else None, now, now]
         )
     placed: list[tuple[int, bool]] = []
     deps: list[tuple[int, int]] = []
@@ -132,7 +148,69 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
         conn.executemany("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", deps)
     for job_id in named:
         _fail_if_dependency_dead(conn, job_id, now)
+    if new_rows or bumps:
+        notify(conn, JOBS_CHANNEL)
     return placed
+
+
+_ITEM_OWNER: Final = {
+    "movie": "SELECT m.id, l.agent FROM movies m JOIN libraries l ON l.id = m.library_id WHERE m.id IN ({})",
+    "series": "SELECT s.id, l.agent FROM series s JOIN libraries l ON l.id = s.library_id WHERE s.id IN ({})",
+    "episode": "SELECT e.id, l.agent FROM episodes e JOIN series s ON s.id = e.series_id"
+               " JOIN libraries l ON l.id = s.library_id WHERE e.id IN ({})",
+    "season": "SELECT n.id, l.agent FROM seasons n JOIN series s ON s.id = n.series_id"
+              " JOIN libraries l ON l.id = s.library_id WHERE n.id IN ({})",
+}
+
+
+def _bind_owners(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each spec with `agent`: who must run it on a shared store.
+
+    A job about a library (scan) or an item (enrich, artwork, publish, cleanup) runs on the agent owning
+    that library: the files are local to it. Player jobs (ANYWHERE) run on any agent. Anything else
+    (a webhook, cache_gc) runs on the agent that queued it (`agent` in the spec), and its dedupe and
+    lock keys are that agent's own, so each agent keeps one pending cache_gc of its own.
+    """
+    libraries: dict[str, str | None] = {}
+    owners: dict[tuple[str, int], str | None] = {}
+    wanted: dict[str, set[int]] = {}
+    for spec in specs:
+        payload = spec.get("payload") or {}
+        if spec["type"] in ANYWHERE:
+            continue
+        if isinstance(payload.get("library"), str):
+            libraries[payload["library"]] = None
+        elif payload.get("entity") in _ITEM_OWNER and type(payload.get("id")) is int:
+            wanted.setdefault(payload["entity"], set()).add(payload["id"])
+    if libraries:
+        names = list(libraries)
+        for start in range(0, len(names), _KEYS_PER_QUERY):
+            chunk = names[start : start + _KEYS_PER_QUERY]
+            libraries.update((r[0], r[1]) for r in conn.execute(
+                f"SELECT name, agent FROM libraries WHERE name IN ({','.join('?' * len(chunk))})", chunk))
+    for entity, ids in wanted.items():
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _KEYS_PER_QUERY):
+            chunk = ordered[start : start + _KEYS_PER_QUERY]
+            owners.update(((entity, r[0]), r[1]) for r in conn.execute(
+                _ITEM_OWNER[entity].format(",".join("?" * len(chunk))), chunk))
+    out = []
+    for spec in specs:
+        payload = spec.get("payload") or {}
+        bound = dict(spec)
+        if spec["type"] in ANYWHERE:
+            bound["agent"] = None
+        elif isinstance(payload.get("library"), str) and libraries.get(payload["library"]):
+            bound["agent"] = libraries[payload["library"]]
+        elif owners.get((payload.get("entity"), payload.get("id"))):  # type: ignore[arg-type]
+            bound["agent"] = owners[(payload["entity"], payload["id"])]
+        elif spec.get("agent"):
+            me = spec["agent"]
+            for key in ("dedupe_key", "lock_key"):
+                if spec.get(key):
+                    bound[key] = f"{spec[key]}@{me}"
+        out.append(bound)
+    return out
 
 
 def _check_named(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -234,24 +312,39 @@ def _deps(conn: sqlite3.Connection, job_id: int) -> list[int]:
 
 def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want: int, worker: str,
                     saturated: Sequence[str], running_by_type: dict[str, int], limits: dict[str, int],
-                    now: float) -> tuple[list[Job], list[Cascade]]:
+                    now: float, lease: float = 0.0) -> tuple[list[Job], list[Cascade]]:
     """Write finished outcomes, then claim up to `want` jobs: one thread hop per dispatch round.
 
-    Returns (claimed jobs, other jobs changed as a consequence as [(id, type, status, message)]).
+    `worker` is the agent's name: it claims jobs bound to it or to no agent, and holds each for `lease`
+    seconds (renewed while it runs). Returns (claimed jobs, other jobs changed as a consequence as
+    [(id, type, status, message)]).
     """
     cascaded: list[Cascade] = []
-    plain = [(now, now, o.job_id) for o in outcomes if o.status == Status.COMPLETED and o.result is None]
+    if outcomes:
+        serialize(conn)  # outcomes cascade (dependents, superseded twins): one writer at a time
+    plain = [(now, now, o.job_id, worker) for o in outcomes if o.status == Status.COMPLETED and o.result is None]
     if plain:
         conn.executemany(COMPLETE_SQL, plain)
     for out in outcomes:
         if out.status != Status.COMPLETED or out.result is not None:
-            cascaded += record(conn, out, now)
+            cascaded += record(conn, out, now, worker)
     claimed: list[Job] = []
     counts = dict(running_by_type)
     blocked = set(saturated)
-    params = {"now": now, "worker": worker, "saturated": json.dumps(sorted(blocked))}
+    params = {"now": now, "worker": worker, "lease": now + lease, "saturated": json.dumps(sorted(blocked))}
+    shared = is_postgres(conn)
     for _ in range(want):
-        row = conn.execute(CLAIM_SQL, params).fetchone()
+        if shared:  # a claim that loses a lock key to another agent's claim is undone alone
+            conn.execute("SAVEPOINT claim")
+        try:
+            row = conn.execute(CLAIM_SQL_PG if shared else CLAIM_SQL, params).fetchone()
+        except sqlite3.IntegrityError:
+            if not shared:
+                raise
+            conn.execute("ROLLBACK TO SAVEPOINT claim")
+            break  # another agent took a job with the same lock key just now: the next round looks again
+        if shared:
+            conn.execute("RELEASE SAVEPOINT claim")
         if row is None:
             break
         job = Job.from_row(row)
@@ -263,33 +356,36 @@ def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want:
     return claimed, cascaded
 
 
-def record(conn: sqlite3.Connection, out: Outcome, now: float) -> list[Cascade]:
-    """Write one outcome; a permanent failure or cancel fails the pending dependents (recursively)."""
+def record(conn: sqlite3.Connection, out: Outcome, now: float, worker: str) -> list[Cascade]:
+    """Write one outcome; a permanent failure or cancel fails the pending dependents (recursively).
+
+    Only while `worker` still holds the job: an agent whose lease ran out lost it to another run.
+    """
     result = json.dumps(out.result) if out.result is not None else None
     if out.status == Status.PENDING:
-        return to_pending(conn, out.job_id, now, error=out.error, run_after=out.run_after)
-    conn.execute(
+        return to_pending(conn, out.job_id, now, error=out.error, run_after=out.run_after, worker=worker)
+    cur = conn.execute(
         "UPDATE job_queue SET status = ?, result = ?, error = ?, progress = CASE WHEN ? = 'completed' THEN 1"
-        " ELSE progress END, completed_at = ?, updated_at = ?, worker = NULL"
-        " WHERE id = ? AND status = 'running'",
-        (out.status.value, result, out.error, out.status.value, now, now, out.job_id))
-    if out.status in (Status.FAILED, Status.CANCELLED):
+        " ELSE progress END, completed_at = ?, updated_at = ?, worker = NULL, lease_until = NULL"
+        " WHERE id = ? AND status = 'running' AND worker = ?",
+        (out.status.value, result, out.error, out.status.value, now, now, out.job_id, worker))
+    if cur.rowcount and out.status in (Status.FAILED, Status.CANCELLED):
         return fail_dependents(conn, out.job_id, now)
     return []
 
 
 def to_pending(conn: sqlite3.Connection, job_id: int, now: float, error: str | None = None,
-               run_after: float | None = None, message: str | None = None, refund: bool = False
-               ) -> list[Cascade]:
+               run_after: float | None = None, message: str | None = None, refund: bool = False,
+               worker: str | None = None) -> list[Cascade]:
     """Put a running job back to pending, unless an identical job (same dedupe_key) is already pending.
 
     The partial unique index allows one pending job per dedupe_key. When a newer one was enqueued
     while this one ran, that newer job does the work: this one is cancelled as superseded, and
-    whatever waited on it waits on the newer job instead.
+    whatever waited on it waits on the newer job instead. With `worker`, only while that agent holds it.
     """
-    row = conn.execute("SELECT id, type, priority, dedupe_key FROM job_queue"
+    row = conn.execute("SELECT id, type, priority, dedupe_key, worker FROM job_queue"
                        " WHERE id = ? AND status = 'running'", (job_id,)).fetchone()
-    if row is None:
+    if row is None or (worker is not None and row["worker"] != worker):
         return []
     twin = None
     if row["dedupe_key"] is not None:
@@ -297,16 +393,19 @@ def to_pending(conn: sqlite3.Connection, job_id: int, now: float, error: str | N
                             " AND id != ?", (row["dedupe_key"], job_id)).fetchone()
     if twin is None:
         conn.execute(
-            "UPDATE job_queue SET status = 'pending', worker = NULL, error = COALESCE(?, error),"
+            "UPDATE job_queue SET status = 'pending', worker = NULL, lease_until = NULL, error = COALESCE(?, error),"
             " message = COALESCE(?, message), run_after = ?, updated_at = ?,"
-            " attempts = CASE WHEN ? THEN MAX(attempts - 1, 0) ELSE attempts END WHERE id = ?",
+            " attempts = CASE WHEN ? AND attempts > 0 THEN attempts - 1 ELSE attempts END WHERE id = ?",
             (error, message, now if run_after is None else run_after, now, refund, job_id))
+        notify(conn, JOBS_CHANNEL)
         return []
     msg = f"superseded by pending job {twin['id']} with the same dedupe_key"
-    conn.execute("UPDATE job_queue SET status = 'cancelled', worker = NULL, error = ?, completed_at = ?,"
-                 " updated_at = ? WHERE id = ?", (msg, now, now, job_id))
-    conn.execute("UPDATE OR IGNORE job_dependencies SET depends_on = ? WHERE depends_on = ? AND job_id != ?",
-                 (twin["id"], job_id, twin["id"]))
+    conn.execute("UPDATE job_queue SET status = 'cancelled', worker = NULL, lease_until = NULL, error = ?,"
+                 " completed_at = ?, updated_at = ? WHERE id = ?", (msg, now, now, job_id))
+    conn.execute("UPDATE job_dependencies SET depends_on = ? WHERE depends_on = ? AND job_id != ?"
+                 " AND NOT EXISTS (SELECT 1 FROM job_dependencies d"
+                 " WHERE d.job_id = job_dependencies.job_id AND d.depends_on = ?)",
+                 (twin["id"], job_id, twin["id"], twin["id"]))
     conn.execute("DELETE FROM job_dependencies WHERE depends_on = ?", (job_id,))
     if row["priority"] < twin["priority"]:
         conn.execute("UPDATE job_queue SET priority = ?, updated_at = ? WHERE id = ?",
@@ -379,26 +478,51 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> tuple[Job | None
     return Job.from_row(row, _deps(conn, job_id)), "retried"
 
 
-def recover(conn: sqlite3.Connection, now: float) -> tuple[int, list[Cascade]]:
+def recover(conn: sqlite3.Connection, now: float, worker: str | None = None) -> tuple[int, list[Cascade]]:
     """Jobs left running by a crash go back to pending (their interrupted attempt still counts).
 
+    With `worker` (a shared store) only that agent's: the others' are theirs, or their leases'.
     Returns (how many were found running, jobs changed as a consequence).
     """
-    ids = [r[0] for r in conn.execute("SELECT id FROM job_queue WHERE status = 'running' ORDER BY id")]
+    if worker is None:
+        ids = [r[0] for r in conn.execute("SELECT id FROM job_queue WHERE status = 'running' ORDER BY id")]
+    else:
+        ids = [r[0] for r in conn.execute("SELECT id FROM job_queue WHERE status = 'running' AND worker = ?"
+                                          " ORDER BY id", (worker,))]
     cascaded: list[Cascade] = []
     for job_id in ids:
         cascaded += to_pending(conn, job_id, now, message="interrupted by a restart")
     return len(ids), cascaded
 
 
-def requeue(conn: sqlite3.Connection, job_ids: Iterable[int], now: float) -> tuple[int, list[Cascade]]:
+def requeue(conn: sqlite3.Connection, job_ids: Iterable[int], now: float, worker: str | None = None
+            ) -> tuple[int, list[Cascade]]:
     """Graceful stop: claimed jobs that did not finish go back to pending without using an attempt."""
     ids = list(job_ids)
     cascaded: list[Cascade] = []
     for job_id in ids:
         cascaded += to_pending(conn, job_id, now, message="interrupted by shutdown",
-                               refund=True)
+                               refund=True, worker=worker)
     return len(ids), cascaded
+
+
+def renew(conn: sqlite3.Connection, worker: str, lease_until: float) -> int:
+    """Extend the leases of the jobs this agent runs; how many it holds."""
+    return conn.execute("UPDATE job_queue SET lease_until = ? WHERE status = 'running' AND worker = ?",
+                        (lease_until, worker)).rowcount
+
+
+def expire(conn: sqlite3.Connection, worker: str, now: float) -> tuple[list[tuple[int, str]], list[Cascade]]:
+    """Jobs whose agent stopped renewing their lease go back to pending, to run again (exactly once).
+
+    The lost attempt counts, as after a crash. Returns ([(job id, the agent that lost it)], cascades).
+    """
+    rows = conn.execute("SELECT id, worker FROM job_queue WHERE status = 'running' AND lease_until < ?"
+                        " AND (worker IS NULL OR worker != ?) ORDER BY id", (now, worker)).fetchall()
+    cascaded: list[Cascade] = []
+    for job_id, lost_by in rows:
+        cascaded += to_pending(conn, job_id, now, message=f"run again: agent {lost_by} stopped answering")
+    return [(r[0], r[1]) for r in rows], cascaded
 
 
 def prune(conn: sqlite3.Connection, before: float) -> int:

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
+from agent.store.pg import is_postgres
+
 _MISSING_TABLES: Final = frozenset({"movies", "series", "episodes"})
 MOVIE_STATE: Final = (
     "id", "path", "file", "tmdb_id", "imdb_id", "file_size", "file_hash", "nfo_hash", "nfo_error",
@@ -23,6 +25,9 @@ EPISODE_STATE: Final = (
 
 def _dict_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
     """Rows of a query as plain dicts (cheaper than dict(sqlite3.Row) when loading a whole library)."""
+    if is_postgres(conn):
+        yield from (dict(row) for row in conn.execute(sql, params))
+        return
     cur = conn.cursor()
     cur.row_factory = None
     cur.execute(sql, params)

@@ -27,7 +27,7 @@ def orphan_events(conn: sqlite3.Connection) -> list[int]:
     rows = conn.execute(
         "SELECT e.id FROM webhook_events e WHERE e.ignored IS NULL AND e.job_ids = '[]' AND NOT EXISTS"
         " (SELECT 1 FROM job_queue j WHERE j.type = 'webhook'"
-        " AND json_extract(j.payload, '$.event_id') = e.id)"
+        " AND CAST(json_extract(j.payload, '$.event_id') AS INTEGER) = e.id)"
         " ORDER BY e.id"
     )
     return [r["id"] for r in rows]

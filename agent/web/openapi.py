@@ -180,6 +180,7 @@ SCHEMAS: JsonObj = {
         "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"enum": ["movies", "series"]},
             "path": {"type": "string"}, "watch": {"enum": ["auto", "poll", "off"]},
+            "agent": {"type": "string", "description": "the agent whose files these are (its scans run there)"},
             "counts": {"type": "object", "properties": {k: {"type": "integer"} for k in
                                                         ("movies", "series", "episodes")}},
             "progress": {"type": "object", "required": ["found", "published"],
@@ -235,6 +236,9 @@ SCHEMAS: JsonObj = {
                                                      " (null: it started its own; each item's lookup does)"),
             "origin": nullable("integer", description="the job whose work this is (the scan or webhook that found"
                                                       " the item; null: asked for directly)"),
+            "agent": nullable("string", description="the agent that must run it (its library's files are there);"
+                                                    " null: any agent"),
+            "worker": nullable("string", description="the agent running it now"),
             "subject": nullable("object", description="what the job is about, in list replies: {kind: movie|"
                                                       "series|episode|library|webhook, label, id?, title?}"),
             "created_at": nullable("string", format="date-time"), "started_at": nullable("string", format="date-time"),
@@ -283,6 +287,23 @@ SCHEMAS: JsonObj = {
     "ActivityList": list_of("ActivityItem"), "SearchList": list_of("SearchResult"),
     "MovieList": list_of("Movie"), "SeriesList": list_of("Series"), "JobList": list_of("Job"),
     "LibraryList": list_of("Library"), "PlayerList": list_of("Player"),
+    "Agent": {
+        "type": "object", "required": ["name", "libraries", "last_seen", "running", "state"],
+        "properties": {
+            "name": {"type": "string"}, "libraries": {"type": "array", "items": {"type": "string"}},
+            "players": {"type": "array", "items": {"type": "string"}}, "version": nullable("string"),
+            "started_at": nullable("string", format="date-time"), "last_seen": nullable("string", format="date-time"),
+            "stopped_at": nullable("string", format="date-time"),
+            "running": {"type": "integer", "description": "jobs it runs now"},
+            "state": {"enum": ["up", "stopped", "not answering"],
+                      "description": "not answering: no heartbeat within a lease (30 s); its jobs go back to pending"},
+            "self": {"type": "boolean", "description": "the agent that answered this request"},
+        },
+    },
+    "AgentList": {"type": "object", "required": ["items", "total", "shared"],
+                  "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+                                 "total": {"type": "integer"},
+                                 "shared": {"type": "boolean", "description": "the store is PostgreSQL (store.url)"}}},
     "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "integer"}}},
     "RefreshAccepted": {
         "type": "object", "required": ["job_id", "cleared"],
@@ -458,6 +479,9 @@ def build_paths() -> JsonObj:
         "/api/libraries": {"get": operation(
             "listLibraries", "libraries", "Configured libraries with counts and last scan",
             {"200": reply("Libraries", ref("LibraryList"))})},
+        "/api/agents": {"get": operation(
+            "listAgents", "system", "The agents sharing this store (one on SQLite): libraries, last seen, running jobs",
+            {"200": reply("Agents", ref("AgentList"))})},
         "/api/libraries/{name}/scan": {"post": operation(
             "scanLibrary", "libraries", "Enqueue a scan of one library",
             {"202": reply("Queued (an already pending scan of it is returned)", ref("JobAccepted")),

@@ -13,6 +13,10 @@ from agent.paths import PathMapper, resolve_inside
 from agent.webhooks.model import WebhookEvent
 
 
+class OutsideLibraries(PermanentFailure):
+    """A sender's path maps to no library of this agent (on a shared store another agent may hold it)."""
+
+
 @dataclass(frozen=True)
 class Place:
     """A local path (normalised, not symlink-resolved) and the library that holds it."""
@@ -57,7 +61,7 @@ class Locator:
                 best = (depth, lib)
         if best is None:
             libs = ", ".join(f"{lib.name}: {lib.path}" for lib in self.libraries) or "none configured"
-            raise PermanentFailure(
+            raise OutsideLibraries(
                 f"{self.source} path '{remote}' maps to '{local}', which is outside every library ({libs}); "
                 f"{self.source} path mappings tried: {self.tried()}",
                 detail={"path": remote, "local": local, "mappings": self.tried()},

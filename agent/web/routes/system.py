@@ -15,7 +15,7 @@ from agent.library.naming import is_junk
 from agent.library.scan import scan_keys
 from agent.queue.model import Priority
 from agent.services import Services
-from agent.store import api
+from agent.store import agents, api
 from agent.web.keys import HUB, services_of, static_dir
 
 log = logging.getLogger("agent.web")
@@ -55,6 +55,7 @@ def setup(app: web.Application) -> None:
             lib = services.cfg.library(r["name"])
             items.append({
                 "id": r["id"], "name": r["name"], "kind": r["kind"], "path": r["path"],
+                "agent": r["agent"] or services.cfg.agent.name,  # the agent whose files these are
                 "watch": lib.watch if lib else "off",
                 "counts": {"movies": r["movies"], "series": r["series"], "episodes": r["episodes"]},
                 "progress": api.library_progress(r),
@@ -65,18 +66,36 @@ def setup(app: web.Application) -> None:
     async def scan_library(request: web.Request) -> web.Response:
         services = services_of(request)
         lib = services.cfg.library(request.match_info["name"])
-        if lib is None:
+        name = lib.name if lib is not None else None
+        if name is None and services.cfg.shared_store:  # another agent's library: the scan runs on that agent
+            owners = await services.db.read(agents.owners)
+            name = next((n for n in owners if n.lower() == request.match_info["name"].lower()), None)
+        if name is None:
             raise NotFound(f"no library named {request.match_info['name']!r}",
                            detail={"libraries": [lb.name for lb in services.cfg.libraries]})
-        job = await services.queue.enqueue("scan", {"library": lib.name}, priority=Priority.HIGH,
-                                           **scan_keys(lib.name, None))
-        return web.json_response({"job_id": job.id}, status=202)
+        job = await services.queue.enqueue("scan", {"library": name}, priority=Priority.HIGH,
+                                           **scan_keys(name, None))
+        return web.json_response({"job_id": job.id, "agent": job.agent or services.cfg.agent.name}, status=202)
+
+    async def agent_list(request: web.Request) -> web.Response:
+        """The agents sharing this store: name, libraries, last seen, running jobs, and whether it answers."""
+        services = services_of(request)
+        now = services.clock.now()
+        items = []
+        for a in await services.db.read(agents.listing):
+            alive = a["stopped_at"] is None and now - a["last_seen"] <= services.queue.lease
+            items.append({**a, "last_seen": iso(a["last_seen"]), "started_at": iso(a["started_at"]),
+                          "stopped_at": iso(a["stopped_at"]), "state": "up" if alive else (
+                              "stopped" if a["stopped_at"] is not None else "not answering"),
+                          "self": a["name"] == services.cfg.agent.name})
+        return web.json_response({"items": items, "total": len(items), "shared": services.cfg.shared_store})
 
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(static_dir() / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/libraries", libraries)
+    app.router.add_get("/api/agents", agent_list)
     app.router.add_post("/api/libraries/{name}/scan", scan_library)
     app.router.add_get("/ws", app[HUB].handle)
     app.router.add_get("/", index)

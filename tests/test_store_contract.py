@@ -1,0 +1,226 @@
+"""One contract for the store and its queue, held by both backends: SQLite always, PostgreSQL when installed.
+
+Each test runs once per backend (the `store` fixture). The whole suite can also run on PostgreSQL with
+METARR_TEST_STORE=postgresql; these are the guarantees CI checks on both every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import make_config, open_test_agent, pg_database
+
+from agent.clock import FakeClock
+from agent.queue import Queue
+from agent.queue.model import Outcome, Status
+from agent.store import Database, PgDatabase, SqliteDatabase, api, schema_version
+from agent.store import jobs as sql
+from agent.store.dialect import to_postgres
+from agent.store.pg import connect
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty store on each backend."""
+    db: Database = (SqliteDatabase(tmp_path / "metarr.sqlite") if request.param == "sqlite"
+                    else PgDatabase(pg_database()))
+    await db.open()
+    yield db
+    await db.close()
+
+
+def queue_on(db: Database, clock: FakeClock, **kw: object) -> Queue:
+    return Queue(db, clock, workers=2, agent="contract", **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _sqlite_columns(path: Path) -> dict[str, set[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name NOT LIKE 'sqlite_%'")]
+        return {t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")} for t in tables}
+    finally:
+        conn.close()
+
+
+async def test_both_backends_build_the_same_schema(tmp_path: Path) -> None:
+    """The numbered migrations give the same tables and columns on both, at the same version."""
+    lite = SqliteDatabase(tmp_path / "metarr.sqlite")
+    await lite.open()
+    await lite.close()
+    url = pg_database()
+    pg = PgDatabase(url)
+    await pg.open()
+    await pg.close()
+    raw = connect(url)
+    try:
+        cols: dict[str, set[str]] = {}
+        for table, column in raw.execute("SELECT table_name, column_name FROM information_schema.columns"
+                                         " WHERE table_schema = current_schema()").fetchall():
+            cols.setdefault(table, set()).add(column)
+        version = raw.execute("SELECT version FROM schema_version").fetchone()[0]
+    finally:
+        raw.close()
+    cols.pop("schema_version")
+    assert cols == _sqlite_columns(tmp_path / "metarr.sqlite")
+    assert version == schema_version()
+
+
+def test_the_dialect_rewrites_what_differs() -> None:
+    text, returns_id = to_postgres("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)")
+    assert text == "INSERT INTO job_dependencies (job_id, depends_on) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+    assert not returns_id
+    text, returns_id = to_postgres("INSERT INTO libraries (name) VALUES (:name)")
+    assert text == "INSERT INTO libraries (name) VALUES (%(name)s) RETURNING id" and returns_id
+    text, _ = to_postgres("SELECT 1 FROM t INDEXED BY ix WHERE a LIKE '%?%' AND b IS ? AND c IS NOT ? -- why?")
+    assert text == "SELECT 1 FROM t  WHERE a ILIKE '%%?%%' AND b IS NOT DISTINCT FROM %s AND c IS DISTINCT FROM %s "
+    text, _ = to_postgres("SELECT json_extract(payload, '$.id') FROM j WHERE t NOT IN (SELECT value FROM"
+                          " json_each(:sat))")
+    assert "(payload::jsonb ->> 'id')" in text and "json_array_elements_text(%(sat)s::json) AS value" in text
+
+
+# ---------------------------------------------------------------- the queue
+
+
+async def test_dedupe_priority_and_order(store: Database) -> None:
+    """A pending twin is returned (made more urgent); claims go by priority, then chain, then id."""
+    clock = FakeClock()
+    q = queue_on(store, clock)
+    ran: list[str] = []
+
+    async def handler(ctx: object) -> None:
+        ran.append(ctx.job.payload["n"])  # type: ignore[attr-defined]
+
+    q.register("t", handler)
+    q.workers = 1
+    a = await q.enqueue("t", {"n": "a"}, priority=5)
+    b = await q.enqueue("t", {"n": "b"}, priority=5, dedupe_key="k")
+    again = await q.enqueue("t", {"n": "b2"}, priority=2, dedupe_key="k")
+    c = await q.enqueue("t", {"n": "c"}, priority=5, chain=a.id)
+    assert again.id == b.id and again.priority == 2
+    await q.run_until_idle()
+    assert ran == ["b", "a", "c"]
+    for job in (a, b, c):
+        assert (await q.get(job.id)).status == Status.COMPLETED
+
+
+async def test_dependencies_locks_and_cascades(store: Database) -> None:
+    """A job waits for its dependency; a failed dependency fails its dependents, naming it; one per lock key."""
+    clock = FakeClock()
+    q = queue_on(store, clock, max_retries=0)
+    running: set[str] = set()
+    overlap: list[str] = []
+
+    async def work(ctx: object) -> None:
+        key = ctx.job.lock_key  # type: ignore[attr-defined]
+        if key in running:
+            overlap.append(key)
+        running.add(key)
+        await asyncio.sleep(0)
+        running.discard(key)
+        if ctx.job.payload.get("fail"):  # type: ignore[attr-defined]
+            raise RuntimeError("boom")
+
+    q.register("w", work)
+    first = await q.enqueue("w", {"fail": True}, lock_key="L")
+    second = await q.enqueue("w", {}, lock_key="L")
+    child = await q.enqueue("w", {}, depends_on=[first.id])
+    grandchild = await q.enqueue("w", {}, depends_on=[child.id])
+    await q.run_until_idle()
+    assert overlap == []
+    assert (await q.get(first.id)).status == Status.FAILED
+    assert (await q.get(second.id)).status == Status.COMPLETED
+    failed = await q.get(grandchild.id)
+    assert failed.status == Status.FAILED and f"dependency job {child.id}" in (failed.error or "")
+
+
+async def test_retry_backoff_then_dead_letter_then_retry(store: Database) -> None:
+    """A failing job is retried after a delay, stays failed after its retries, and can be retried by hand."""
+    clock = FakeClock()
+    q = queue_on(store, clock, max_retries=1)
+    calls = 0
+
+    async def flaky(ctx: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("down")
+
+    q.register("f", flaky)
+    job = await q.enqueue("f", {})
+    await q.run_until_idle()
+    waiting = await q.get(job.id)
+    assert waiting.status == Status.PENDING and waiting.run_after > clock.now()
+    clock.advance(3600)
+    await q.run_until_idle()
+    dead = await q.get(job.id)
+    assert dead.status == Status.FAILED and dead.attempts == 2 and "down" in (dead.error or "")
+    assert (await q.retry(job.id)).status == Status.PENDING
+    assert (await q.stats())["pending"] == 1
+
+
+async def test_crash_recovery_and_leases(store: Database) -> None:
+    """A job left running is re-queued at start; on a shared store an expired lease frees it for another agent,
+    and the agent that lost it can no longer write its outcome."""
+    clock = FakeClock()
+    q = Queue(store, clock, agent="gone")
+    job = await q.enqueue("x", {})  # bound to "gone", the agent that queued it (no library to say otherwise)
+    claimed, _ = await store.write(sql.flush_and_claim, [], 1, "gone", [], {}, {}, clock.now(), 30.0)
+    assert [j.id for j in claimed] == [job.id]
+    if store.dialect == "postgresql":
+        # another agent's heartbeat takes it back once the lease has run out, not before
+        lost, _ = await store.write(sql.expire, "contract", clock.now() + 10)
+        assert lost == []
+        lost, _ = await store.write(sql.expire, "contract", clock.now() + 31)
+        assert lost == [(job.id, "gone")]
+    else:
+        count, _ = await store.write(sql.recover, clock.now())
+        assert count == 1
+    back = await q.get(job.id)
+    assert back.status == Status.PENDING and back.worker is None
+    await store.write(sql.flush_and_claim, [Outcome(job.id, Status.COMPLETED)], 0, "gone", [], {}, {}, clock.now())
+    assert (await q.get(job.id)).status == Status.PENDING  # the old holder's late outcome is not written
+
+
+async def test_listing_search_and_counts(store: Database, tmp_path: Path) -> None:
+    """The read models answer the same on both: paged job lists, and title search that ignores case."""
+    clock = FakeClock()
+    q = queue_on(store, clock)
+    for n in range(5):
+        await q.enqueue("t", {"n": n})
+    jobs, total = await store.read(sql.listing, "pending", "t", 2, 0)
+    assert total == 5 and [j.payload["n"] for j in jobs] == [4, 3]
+    assert await store.read(sql.stats) == {"pending": 5, "running": 0, "failed": 0}
+    assert await store.read(api.libraries) == []
+
+
+# ---------------------------------------------------------------- the agent on each store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def test_a_library_scanned_and_published_on_each_store(tmp_path: Path, backend: str) -> None:
+    """The real agent on each store: a scan finds a movie, an NFO lands beside it, the API finds it by any case."""
+    extra = {"store": {"url": pg_database()}, "agent": {"name": "nas1"}} if backend == "postgresql" else {}
+    cfg = make_config(tmp_path, extra)
+    folder = cfg.libraries[0].path / "The Matrix (1999)"
+    folder.mkdir()
+    (folder / "The Matrix (1999).mkv").write_bytes(b"\0" * 64)
+    async with open_test_agent(cfg, FakeClock()) as services:
+        await services.queue.enqueue("scan", {"library": "Movies"})
+        await services.queue.run_until_idle()
+        assert (folder / "The Matrix (1999).nfo").is_file()
+        found, total = await services.db.read(api.list_items, api.ListQuery("movie", text="MATRIX"))
+        assert total == 1 and found[0]["title"] == "The Matrix"
+        libraries = await services.db.read(api.libraries)
+        owner = "nas1" if backend == "postgresql" else None
+        assert [(r["name"], r["agent"]) for r in libraries] == [("Movies", owner), ("TV", owner)]
