@@ -205,10 +205,11 @@ def _bind_owners(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]]) -> l
         elif owners.get((payload.get("entity"), payload.get("id"))):  # type: ignore[arg-type]
             bound["agent"] = owners[(payload["entity"], payload["id"])]
         elif spec.get("agent"):
-            me = spec["agent"]
-            for key in ("dedupe_key", "lock_key"):
-                if spec.get(key):
-                    bound[key] = f"{spec[key]}@{me}"
+            bound["agent"] = me = spec["agent"]
+            if "library" not in payload and "entity" not in payload:  # agent-local work: its keys are its own
+                for key in ("dedupe_key", "lock_key"):
+                    if spec.get(key):
+                        bound[key] = f"{spec[key]}@{me}"
         out.append(bound)
     return out
 
