@@ -88,6 +88,7 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
     events = events or Events()
     warnings = HealthWarnings()
     async with contextlib.AsyncExitStack() as stack:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)  # the cache and the key live there whatever the store
         db = open_database(cfg.store_target)
         _full_disk_warning(warnings, db)
         await db.open()

@@ -24,7 +24,9 @@ def register(services: Services) -> None:
         if "skipped" in result:
             return result
         update = req.update or ("Modified" if result["written"] or result["removed"] else None)
-        if update and services.cfg.players:
+        # on a shared store the players may be another agent's (player jobs run on any agent that has them)
+        if update and (services.cfg.players or (services.cfg.shared_store
+                                                and await services.db.read(players.any_player))):
             art = tuple(p for p in [*result["written"], *result["removed"]] if p.lower().endswith(IMAGE_SUFFIXES))
             job = await enqueue_notify(ctx, NotifyPayload(entity=req.entity, id=req.id, update=update, art=art),
                                        priority=req.priority, depends_on=[ctx.job.id])

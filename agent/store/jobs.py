@@ -11,7 +11,7 @@ from agent.queue.model import Job, Outcome, Status
 from agent.store.pg import JOBS_CHANNEL, is_postgres, notify, serialize
 
 # Job types that touch no files: any agent sharing the store may run them (the others run on the agent
-# that owns the library of their item; see _bind_owners).
+# that owns the library of their item; see bind_owners).
 ANYWHERE: Final = frozenset({"notify_players", "playback_capture", "playback_restore"})
 
 _CLAIM = """
@@ -80,11 +80,11 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
     ValueError, and the caller's transaction rolls back), and a job depending on a failed or
     cancelled one fails at once. Ids continue from the largest, as SQLite would give them.
 
-    On a shared store (PostgreSQL) each new job is bound to the agent that must run it (_bind_owners),
+    On a shared store (PostgreSQL) each new job is bound to the agent that must run it (bind_owners),
     and agents waiting for work are told (NOTIFY) when the transaction commits.
     """
     if is_postgres(conn):
-        specs = _bind_owners(conn, specs)
+        specs = bind_owners(conn, specs)
     keys = list(dict.fromkeys(s["dedupe_key"] for s in specs if s.get("dedupe_key")))
     pending = _pending_by_key(conn, keys)
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_queue").fetchone()[0]
@@ -163,7 +163,7 @@ _ITEM_OWNER: Final = {
 }
 
 
-def _bind_owners(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def bind_owners(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each spec with `agent`: who must run it on a shared store.
 
     A job about a library (scan) or an item (enrich, artwork, publish, cleanup) runs on the agent owning

@@ -122,3 +122,8 @@ def capture_state(
     if job is not None and job["status"] != "completed":
         return True, job["id"]
     return has_open_capture(conn, entity, item_id, now) or job is not None, None
+
+
+def any_player(conn: sqlite3.Connection) -> bool:
+    """Whether any agent sharing the store has a player configured."""
+    return conn.execute("SELECT 1 FROM media_players LIMIT 1").fetchone() is not None
