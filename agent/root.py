@@ -95,7 +95,7 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
         stack.push_async_callback(db.close)
         await db.write(mirror_config, cfg, clock.now())
         await db.write(agents.register, cfg.agent.name, [lib.name for lib in cfg.libraries],
-                       [p.name for p in cfg.players], __version__, clock.now())
+                       [p.name for p in cfg.players], __version__, clock.now(), not cfg.shared_store)
         stack.push_async_callback(_say_stopped, db, cfg.agent.name, clock)
         if cfg.shared_store:
             relay = EventRelay(db, events, cfg.agent.name)

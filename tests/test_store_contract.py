@@ -224,3 +224,31 @@ async def test_a_library_scanned_and_published_on_each_store(tmp_path: Path, bac
         libraries = await services.db.read(api.libraries)
         owner = "nas1" if backend == "postgresql" else None
         assert [(r["name"], r["agent"]) for r in libraries] == [("Movies", owner), ("TV", owner)]
+
+
+async def test_a_claim_walks_the_claim_index_even_with_stale_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: a burst queued after the last ANALYZE is claimed through ix_job_claim, not by sorting every
+    pending job (200-400 ms a round of 8 claims at 20,000 pending before claim_plan, 4-14 ms with it)."""
+    db = PgDatabase(pg_database())
+    await db.open()
+    try:
+        specs = [{"type": "t", "payload": {"n": n}, "priority": 5, "max_retries": 3} for n in range(3000)]
+        await db.write(sql.insert_many, specs, 0.0)
+        params = {"now": 1.0, "worker": "a", "lease": 31.0, "saturated": "[]"}
+
+        def plan(conn: object) -> str:
+            sql.claim_plan(conn)  # type: ignore[arg-type]
+            rows = conn.execute("EXPLAIN " + sql.CLAIM_SQL_PG, params).fetchall()  # type: ignore[attr-defined]
+            return "\n".join(r[0] for r in rows)
+
+        # (without claim_plan the plan here is a Sort over every pending row, unless autovacuum analysed the
+        # table meanwhile: not asserted, it depends on when autovacuum runs)
+        text = await db.write_concurrent(plan)
+        assert "ix_job_claim" in text and "Sort" not in text, text
+        used: list[object] = []
+        real = sql.claim_plan
+        monkeypatch.setattr(sql, "claim_plan", lambda conn: (used.append(conn), real(conn)))
+        claimed, _ = await db.write_concurrent(sql.flush_and_claim, [], 2, "a", [], {}, {}, 1.0, 30.0)
+        assert len(claimed) == 2 and len(used) == 1  # every claiming round sets the plan up
+    finally:
+        await db.close()

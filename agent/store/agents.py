@@ -11,8 +11,11 @@ from agent.store import jobs
 
 
 def register(conn: sqlite3.Connection, name: str, libraries: Sequence[str], players: Sequence[str], version: str,
-             now: float) -> None:
-    """This agent is up, with these libraries and players."""
+             now: float, alone: bool = False) -> None:
+    """This agent is up, with these libraries and players; `alone` (an SQLite store) forgets any other name
+    (the same agent under an earlier host name)."""
+    if alone:
+        conn.execute("DELETE FROM agents WHERE name != ?", (name,))
     conn.execute(
         "INSERT INTO agents (name, libraries, players, version, started_at, last_seen, stopped_at)"
         " VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT(name) DO UPDATE SET libraries = excluded.libraries,"

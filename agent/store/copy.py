@@ -221,8 +221,8 @@ def _fits(pg_type: str, value: Any) -> bool:
         return kind is int
     if pg_type in _FLOAT:
         return kind is int or kind is float
-    if pg_type in _TEXT:
-        return kind is str and "\x00" not in value
+    if pg_type in _TEXT:  # a number in a text column (a Kodi item id beside Jellyfin's) is written as its digits
+        return kind in (int, float) or (kind is str and "\x00" not in value)
     if pg_type == "bytea":
         return kind is bytes
     return True  # another type: PostgreSQL parses the text

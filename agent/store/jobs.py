@@ -321,9 +321,11 @@ def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want:
     [(id, type, status, message)]).
     """
     cascaded: list[Cascade] = []
-    if outcomes:
-        serialize(conn)  # outcomes cascade (dependents, superseded twins): one writer at a time
     plain = [(now, now, o.job_id, worker) for o in outcomes if o.status == Status.COMPLETED and o.result is None]
+    if any(o.status != Status.COMPLETED for o in outcomes):
+        # retries and failures cascade (superseded twins, dependents): one writer at a time, taken before any
+        # row lock so it cannot deadlock; a completion touches only its own row and needs no lock
+        serialize(conn)
     if plain:
         conn.executemany(COMPLETE_SQL, plain)
     for out in outcomes:
@@ -334,6 +336,8 @@ def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want:
     blocked = set(saturated)
     params = {"now": now, "worker": worker, "lease": now + lease, "saturated": json.dumps(sorted(blocked))}
     shared = is_postgres(conn)
+    if shared and want > 0:
+        claim_plan(conn)
     for _ in range(want):
         if shared:  # a claim that loses a lock key to another agent's claim is undone alone
             conn.execute("SAVEPOINT claim")
@@ -355,6 +359,15 @@ def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want:
             blocked.add(job.type)
             params["saturated"] = json.dumps(sorted(blocked))
     return claimed, cascaded
+
+
+def claim_plan(conn: sqlite3.Connection) -> None:
+    """PostgreSQL: claims in this transaction walk ix_job_claim in order and stop at the first runnable row.
+
+    With statistics older than a burst the planner expects one pending row and sorts every pending job on
+    each claim instead: 200-400 ms a round of 8 claims at 20,000 pending, against 4-14 ms this way.
+    """
+    conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
 
 
 def record(conn: sqlite3.Connection, out: Outcome, now: float, worker: str) -> list[Cascade]:

@@ -377,7 +377,11 @@ class PgDatabase:
     # ------------------------------------------------------------------ LISTEN / NOTIFY
     def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call `callback(payload)` on the event loop for each NOTIFY on `channel` (from any agent)."""
+        new_channel = channel not in self._callbacks
         self._callbacks.setdefault(channel, []).append(callback)
+        if self._listener is not None and new_channel:  # LISTEN again on all channels, this one included
+            self._listener.cancel()
+            self._listener = None
         if self._listener is None:
             self._listener = asyncio.get_running_loop().create_task(self._listen(), name="pg-listen")
 
@@ -388,7 +392,7 @@ class PgDatabase:
             try:
                 aconn = await psycopg.AsyncConnection.connect(self.url, autocommit=True,
                                                               connect_timeout=CONNECT_TIMEOUT)
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 log.warning("cannot listen on %s (%s); trying again in %.0f s", self.path, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX)
@@ -407,9 +411,10 @@ class PgDatabase:
                                 cb(note.payload)
                             except Exception:
                                 log.exception("a NOTIFY listener failed on %s", note.channel)
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 log.warning("lost the LISTEN connection to %s (%s); connecting again", self.path, exc)
                 await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
 
 
 def is_postgres(conn: Any) -> bool:
