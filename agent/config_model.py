@@ -205,6 +205,12 @@ class Config:
         """Whether other agents may share this store (PostgreSQL)."""
         return bool(self.store.url)
 
+    @property
+    def store_agent(self) -> str | None:
+        """The name this agent's libraries and webhook events are stored under: its own on a shared store,
+        None on SQLite (one agent owns everything)."""
+        return self.agent.name if self.shared_store else None
+
     def library(self, name: str) -> LibraryConfig | None:
         """Find a library by name (case-insensitive)."""
         for lib in self.libraries:

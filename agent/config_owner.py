@@ -77,14 +77,9 @@ def record_owner(cfg: Config) -> None:
         log.warning("cannot record the config that owns %s: %s", cfg.data_dir, exc.strerror or exc)
 
 
-def store_agent(cfg: Config) -> str | None:
-    """The agent name libraries are stored under: this agent's on a shared store, None on SQLite (one agent)."""
-    return cfg.agent.name if cfg.shared_store else None
-
-
 def rename_libraries(conn: sqlite3.Connection, cfg: Config) -> None:
     """A configured library new by name but with a stored library's kind and path is that one, renamed."""
-    me = store_agent(cfg)
+    me = cfg.store_agent
     stored = {name: (kind, path) for name, kind, path in store.libraries(conn, me)}
     names = {lib.name for lib in cfg.libraries}
     for lib in cfg.libraries:
@@ -103,7 +98,7 @@ def _dropped_with_items(conn: sqlite3.Connection, cfg: Config) -> list[str]:
     renamed = {(lib.kind, str(lib.path)) for lib in cfg.libraries}
     names = {lib.name for lib in cfg.libraries}
     lost = []
-    for name, kind, path, items in store.libraries_with_items(conn, store_agent(cfg)):
+    for name, kind, path, items in store.libraries_with_items(conn, cfg.store_agent):
         kept = (name, kind, path) in wanted or (name not in names and (kind, path) in renamed)
         if items and not kept:
             lost.append(f"{name} at {path} ({items} item{'s' if items != 1 else ''})")
@@ -132,7 +127,7 @@ def mirror_config(conn: sqlite3.Connection, cfg: Config, now: float) -> None:
     On a shared store (PostgreSQL) the libraries are this agent's only; other agents' libraries, players
     they listed, and path mappings (each agent maps its own paths, from its own config) are left alone.
     """
-    me = store_agent(cfg)
+    me = cfg.store_agent
     check_owner(conn, cfg)
     rename_libraries(conn, cfg)
     for lib in cfg.libraries:

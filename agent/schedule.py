@@ -29,19 +29,21 @@ class Maintenance:
 
     def __init__(self, cfg: Config, db: Database, queue: Queue, clock: Clock) -> None:
         self.cfg, self.db, self.queue, self.clock = cfg, db, queue, clock
+        # each agent sharing a store collects its own cache on its own day
+        self._gc_key = GC_META_KEY if cfg.store_agent is None else f"{GC_META_KEY}@{cfg.store_agent}"
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> dict[str, Any]:
         """One pass: enqueue cache_gc when a day has passed, drop expired playback captures."""
         now = self.clock.now()
         out: dict[str, Any] = {"cache_gc_job": None}
-        last = await self.db.read(meta.get, GC_META_KEY)
+        last = await self.db.read(meta.get, self._gc_key)
         if last is None:
             # First start: the first GC runs a day from now, not while the agent is being set up.
-            await self.db.write(meta.put, GC_META_KEY, repr(now))
+            await self.db.write(meta.put, self._gc_key, repr(now))
         elif now - float(last) >= GC_EVERY:
             job = await enqueue_cache_gc(self.queue)
-            await self.db.write(meta.put, GC_META_KEY, repr(now))
+            await self.db.write(meta.put, self._gc_key, repr(now))
             out["cache_gc_job"] = job.id
         out["playback_expired"] = await self.db.write(players_store.expire_playback, now)
         if out["playback_expired"]:
@@ -51,7 +53,7 @@ class Maintenance:
     async def resume_webhooks(self) -> list[int]:
         """Queue the webhook job for events recorded just before a stop; returns the new job ids."""
         job_ids = []
-        for event_id in await self.db.read(webhooks_store.orphan_events):
+        for event_id in await self.db.read(webhooks_store.orphan_events, self.cfg.store_agent):
             job_ids.append(await enqueue_webhook(self.queue, self.db, event_id))
         if job_ids:
             log.warning("↻ queued %d webhook event(s) recorded before the last stop", len(job_ids))

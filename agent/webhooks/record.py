@@ -21,8 +21,9 @@ def ignored_reason(event: WebhookEvent) -> str | None:
     return None if event.needs_work else (event.ignore_reason or f"{event.event_type}: nothing to do")
 
 
-async def record_event(db: Database, event: WebhookEvent, now: float) -> int:
-    """Write one accepted webhook (decoded body and parsed event) and return its event id."""
+async def record_event(db: Database, event: WebhookEvent, now: float, agent: str | None = None) -> int:
+    """Write one accepted webhook (decoded body and parsed event) and return its event id; `agent` is the
+    receiving agent on a shared store (only it resumes the event after a stop)."""
     return await db.write(
         store.insert_event,
         event.source,
@@ -31,6 +32,7 @@ async def record_event(db: Database, event: WebhookEvent, now: float) -> int:
         json.dumps(event.to_dict()),
         now,
         ignored_reason(event),
+        agent,
     )
 
 

@@ -6,6 +6,8 @@
 ALTER TABLE libraries ADD COLUMN agent TEXT;
 ALTER TABLE job_queue ADD COLUMN agent TEXT;
 ALTER TABLE job_queue ADD COLUMN lease_until REAL;
+-- the agent that received a webhook: only it resumes the event if it stopped before queueing its job
+ALTER TABLE webhook_events ADD COLUMN agent TEXT;
 CREATE INDEX ix_job_lease ON job_queue(lease_until) WHERE status = 'running';
 -- one running job per lock key (one scan per library), kept by the database itself: claims by two agents
 -- at the same moment cannot both win

@@ -44,7 +44,7 @@ async def receive(request: web.Request, services: Services) -> web.Response:
     if isinstance(body, web.Response):
         return body
     event = parse_webhook(source, body, request.headers.get("Content-Type", ""))
-    event_id = await record_event(services.db, event, services.clock.now())
+    event_id = await record_event(services.db, event, services.clock.now(), services.cfg.store_agent)
     services.emit("webhook:received", {"source": source, "event_type": event.event_type, "event_id": event_id})
     reason = ignored_reason(event)
     if reason is not None:
