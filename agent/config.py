@@ -179,7 +179,8 @@ def _jobs(r: Reader | None) -> JobsConfig:
                      max_retries=r.integer("max_retries", 3, 0, 100),
                      timeout_seconds=r.number("timeout_seconds", 600.0, 0, 7 * DAY, above=True),
                      prune_completed_days=r.number("prune_completed_days", 7.0, 0, CENTURY_DAYS),
-                     grace_seconds=r.number("grace_seconds", 10.0, 0, 3600))
+                     grace_seconds=r.number("grace_seconds", 10.0, 0, 3600),
+                     lease_seconds=r.number("lease_seconds", JobsConfig.lease_seconds, 3, 3600))
     r.done()
     return cfg
 

@@ -44,6 +44,9 @@ class JobsConfig:
     timeout_seconds: float = 600.0
     prune_completed_days: float = 7.0
     grace_seconds: float = 10.0
+    # a running job is its agent's while renewed (every third of this); on a shared store another agent puts
+    # it back to pending once this long has passed without a renewal (the agent died)
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

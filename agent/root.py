@@ -105,7 +105,8 @@ async def open_agent(cfg: Config, clock: Clock | None = None, *, api_key: str | 
         queue = Queue(db, clock, emit=events.emit, workers=cfg.jobs.workers, limits=cfg.jobs.limits,
                       timeout=cfg.jobs.timeout_seconds, max_retries=cfg.jobs.max_retries,
                       grace=cfg.jobs.grace_seconds, prune_after=cfg.jobs.prune_completed_days * 86400,
-                      agent=cfg.agent.name, cannot_run=ANYWHERE if cfg.shared_store and not cfg.players else ())
+                      agent=cfg.agent.name, cannot_run=ANYWHERE if cfg.shared_store and not cfg.players else (),
+                      lease=cfg.jobs.lease_seconds)
         http = aiohttp.ClientSession(timeout=HTTP_TIMEOUT, headers={"User-Agent": f"metarr-agent/{__version__}"})
         stack.push_async_callback(http.close)
         recent_writes = RecentWrites(clock)
