@@ -432,3 +432,48 @@ def test_phone_shows_the_library_in_the_first_screen(browser: Browser, tmp_path:
     finally:
         tab.close()
         agent.stop()
+
+
+def test_two_agents_one_dashboard(browser: Browser, tmp_path: Path, pg_url: str) -> None:
+    """Two agents on one PostgreSQL: either agent's dashboard shows both libraries' movies and, under System,
+    both agents with their libraries and state; a single-box agent shows no Agents panel."""
+    agents: list[AgentProcess] = []
+    for name, title, tmdb_id in (("nas1", "Alpha Movie", 501), ("nas2", "Beta Film", 502)):
+        root = tmp_path / name
+        add_movie(root / "media" / "movies", title, 2001, tmdb_id)
+        agents.append(run_agent(root, {"store": {"url": pg_url}, "agent": {"name": name}, "libraries": [
+            {"name": f"Movies-{name}", "kind": "movies", "path": str(root / "media" / "movies"), "watch": "off"}]}))
+    tab = Tab(browser, "dashboard_two_agents")
+    try:
+        nas1, nas2 = agents
+        nas1.scan("Movies-nas1")
+        nas2.scan("Movies-nas2")
+        page = tab.page
+        open_dashboard(page, nas1)
+        grid = page.get_by_test_id("movies")
+        expect(grid.locator("li.card")).to_have_count(2)
+        expect(grid).to_contain_text("Beta Film")  # nas2's movie, on nas1's dashboard
+        open_dashboard(page, nas1, "#/system")
+        expect(page.get_by_test_id("agents")).to_be_visible()
+        expect(page.get_by_test_id("agent-nas2")).to_contain_text("Movies-nas2")
+        expect(page.get_by_test_id("agent-state-nas2")).to_have_text("up")
+        nas2.stop()
+        page.get_by_test_id("health-refresh").click()
+        expect(page.get_by_test_id("agent-state-nas2")).to_have_text("stopped")
+        tab.shot("_agents", full_page=True)
+    finally:
+        tab.close()
+        for agent in agents:
+            agent.stop()
+
+
+def test_one_box_shows_no_agents_panel(browser: Browser, tmp_path: Path) -> None:
+    agent = run_agent(tmp_path)
+    tab = Tab(browser, "dashboard_one_box")
+    try:
+        open_dashboard(tab.page, agent, "#/system")
+        expect(tab.page.get_by_test_id("players-empty")).to_be_visible()
+        expect(tab.page.get_by_test_id("agents")).to_be_hidden()
+    finally:
+        tab.close()
+        agent.stop()

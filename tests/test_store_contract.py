@@ -10,9 +10,10 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import make_config, open_test_agent, pg_database
+from conftest import HEADERS, make_config, open_test_agent, pg_database
 
 from agent.clock import FakeClock
 from agent.queue import Queue
@@ -252,3 +253,31 @@ async def test_a_claim_walks_the_claim_index_even_with_stale_statistics(monkeypa
         assert len(claimed) == 2 and len(used) == 1  # every claiming round sets the plan up
     finally:
         await db.close()
+
+
+async def test_agents_route_on_each_store(tmp_path: Path, backend: str, make_client: Any) -> None:
+    """GET /api/agents: one agent on SQLite (shared false); on PostgreSQL every agent that shares the store,
+    each with its libraries, and /api/libraries names each library's agent."""
+    if backend == "sqlite":
+        client = await make_client(make_config(tmp_path, {"agent": {"name": "box"}}))
+        body = await (await client.get("/api/agents", headers=HEADERS)).json()
+        assert body["shared"] is False and [a["name"] for a in body["items"]] == ["box"]
+        assert body["items"][0]["state"] == "up" and body["items"][0]["self"] is True
+        return
+    url = pg_database()
+    (tmp_path / "films-b").mkdir()
+    films = {"name": "Films B", "kind": "movies", "path": str(tmp_path / "films-b"), "watch": "off"}
+    other = make_config(tmp_path / "other", {"store": {"url": url}, "agent": {"name": "nas2"}}, libraries=[films])
+    async with open_test_agent(other, FakeClock()):
+        pass  # nas2 registered its library, then stopped cleanly
+    client = await make_client(make_config(tmp_path / "me", {"store": {"url": url}, "agent": {"name": "nas1"}}))
+    body = await (await client.get("/api/agents", headers=HEADERS)).json()
+    by_name = {a["name"]: a for a in body["items"]}
+    assert body["shared"] is True and set(by_name) == {"nas1", "nas2"}
+    assert by_name["nas1"]["state"] == "up" and by_name["nas1"]["libraries"] == ["Movies", "TV"]
+    assert by_name["nas2"]["state"] == "stopped" and by_name["nas2"]["libraries"] == ["Films B"]
+    libraries = (await (await client.get("/api/libraries", headers=HEADERS)).json())["items"]
+    assert {lib["name"]: lib["agent"] for lib in libraries} == {"Films B": "nas2", "Movies": "nas1", "TV": "nas1"}
+    # a scan of nas2's library asked of nas1 is queued for nas2
+    reply = await (await client.post("/api/libraries/Films B/scan", headers=HEADERS)).json()
+    assert reply["agent"] == "nas2"

@@ -8,7 +8,7 @@ import { ItemPage } from './item.js';
 import { LibrariesView } from './libraries.js';
 import { LibraryView } from './library.js';
 import { clearStatus, initStatus, reportError } from './status.js';
-import { HealthView, PlayersView } from './system.js';
+import { AgentsView, HealthView, PlayersView } from './system.js';
 import { CONNECTED, DISCONNECTED, LiveSocket } from './ws.js';
 
 const $ = (id) => document.getElementById(id);
@@ -38,6 +38,7 @@ const item = new ItemPage($('detail'), $('match-dialog'), (kind, id) => {
   if (kind === 'series') library.itemUpdated('series', id);
 });
 const players = new PlayersView($('players-body'), () => loadHealth());
+const agents = new AgentsView($('agents-body'), $('agents-panel'));
 const health = new HealthView($('health'), $('health-strip'), $('health-count'), (name, reply) => {
   players.results.set(name, reply);
   return Promise.all([loadHealth(), players.load()]);
@@ -103,6 +104,7 @@ async function loadAll() {
   loadHealth();
   activity.load();
   players.load();
+  agents.load();
   await libraries.load();
   library.load();
   if (item.current) item.reload();
@@ -192,7 +194,7 @@ $('change-key').addEventListener('click', () => {
   showKeyForm('');
 });
 
-$('health-refresh').addEventListener('click', () => { loadHealth(); players.load(); });
+$('health-refresh').addEventListener('click', () => { loadHealth(); players.load(); agents.load(); });
 $('reconnect').addEventListener('click', () => socket.start());
 window.addEventListener('online', () => { if (getKey() && socket.state !== CONNECTED) socket.start(); });
 window.addEventListener('hashchange', route);

@@ -211,3 +211,40 @@ export class PlayersView {
     keepFocus(this.tbody, () => replaceChildren(this.tbody, rows));
   }
 }
+
+/** The agents sharing the store (one on SQLite): their libraries, heartbeat and running jobs. */
+export class AgentsView {
+  /** tbody: the table body to fill; section: the panel, shown only when another agent shares the store. */
+  constructor(tbody, section) {
+    this.tbody = tbody;
+    this.section = section;
+    this.agents = [];
+  }
+
+  /** Fetch the agents. */
+  async load() {
+    try {
+      const reply = await api('GET', '/api/agents');
+      this.agents = reply.items || [];
+      this.section.hidden = !reply.shared && this.agents.length <= 1;
+      this.render();
+    } catch (err) {
+      reportError('Could not load agents', err);
+    }
+  }
+
+  /** Redraw the table body. */
+  render() {
+    const rows = this.agents.map((agent) => el('tr', { 'data-testid': `agent-${agent.name}` },
+      cell('Name', { text: agent.self ? `${agent.name} (this one)` : agent.name }),
+      cell('Libraries', { text: (agent.libraries || []).join(', ') || '—' }),
+      cell('State', {}, [el('span', {
+        class: `badge ${agent.state === 'up' ? 'connected' : 'unreachable'}`, 'data-testid': `agent-state-${agent.name}`,
+        text: agent.state,
+      })]),
+      cell('Last seen', { text: agent.last_seen ? formatTime(agent.last_seen) : '—' }),
+      cell('Running', { text: String(agent.running ?? 0) }),
+    ));
+    keepFocus(this.tbody, () => replaceChildren(this.tbody, rows));
+  }
+}
