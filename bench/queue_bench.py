@@ -139,7 +139,8 @@ def bench_bare(tmp: Path, n: int, level: str, claim: str = sql.CLAIM_SQL) -> Res
     done = 0
     while True:
         now = time.time()
-        row = conn.execute(claim, {"now": now, "worker": "bare", "saturated": "[]", "lease": now + 30.0}).fetchone()
+        row = conn.execute(claim, {"now": now, "worker": "bare", "saturated": "[]", "lease": now + 30.0,
+                                   "elsewhere": "[]", "stale": now - 60.0}).fetchone()
         if row is None:
             break
         conn.execute(sql.COMPLETE_SQL, (now, now, row["id"], "bare"))

@@ -211,7 +211,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 async def test_a_library_scanned_and_published_on_each_store(tmp_path: Path, backend: str) -> None:
     """The real agent on each store: a scan finds a movie, an NFO lands beside it, the API finds it by any case."""
-    extra = {"store": {"url": pg_database()}, "agent": {"name": "nas1"}} if backend == "postgresql" else {}
+    extra = ({"store": {"url": pg_database()}, "agent": {"name": "nas1"}} if backend == "postgresql"
+             else {"store": {"url": ""}})
     cfg = make_config(tmp_path, extra)
     folder = cfg.libraries[0].path / "The Matrix (1999)"
     folder.mkdir()
@@ -235,7 +236,7 @@ async def test_a_claim_walks_the_claim_index_even_with_stale_statistics(monkeypa
     try:
         specs = [{"type": "t", "payload": {"n": n}, "priority": 5, "max_retries": 3} for n in range(3000)]
         await db.write(sql.insert_many, specs, 0.0)
-        params = {"now": 1.0, "worker": "a", "lease": 31.0, "saturated": "[]"}
+        params = {"now": 1.0, "worker": "a", "lease": 31.0, "saturated": "[]", "elsewhere": "[]", "stale": 0.0}
 
         def plan(conn: object) -> str:
             sql.claim_plan(conn)  # type: ignore[arg-type]
@@ -259,7 +260,7 @@ async def test_agents_route_on_each_store(tmp_path: Path, backend: str, make_cli
     """GET /api/agents: one agent on SQLite (shared false); on PostgreSQL every agent that shares the store,
     each with its libraries, and /api/libraries names each library's agent."""
     if backend == "sqlite":
-        client = await make_client(make_config(tmp_path, {"agent": {"name": "box"}}))
+        client = await make_client(make_config(tmp_path, {"agent": {"name": "box"}, "store": {"url": ""}}))
         body = await (await client.get("/api/agents", headers=HEADERS)).json()
         assert body["shared"] is False and [a["name"] for a in body["items"]] == ["box"]
         assert body["items"][0]["state"] == "up" and body["items"][0]["self"] is True
@@ -281,3 +282,17 @@ async def test_agents_route_on_each_store(tmp_path: Path, backend: str, make_cli
     # a scan of nas2's library asked of nas1 is queued for nas2
     reply = await (await client.post("/api/libraries/Films B/scan", headers=HEADERS)).json()
     assert reply["agent"] == "nas2"
+
+
+async def test_player_jobs_wait_for_an_agent_with_players_then_run_anywhere(store: Database) -> None:
+    """An agent without players leaves player jobs to agents that have them, for two leases; then it runs them
+    itself, so a scan waiting on a playback capture never waits for ever when no agent has players."""
+    clock = FakeClock()
+    q = queue_on(store, clock)
+    job = await q.enqueue("notify_players", {"entity": "movie", "id": 1, "update": "Modified"})
+    elsewhere = ["notify_players", "playback_capture", "playback_restore"]
+    now = clock.now()
+    early, _ = await store.write(sql.flush_and_claim, [], 1, "bare", [], {}, {}, now + 59, 30.0, elsewhere)
+    assert early == []
+    late, _ = await store.write(sql.flush_and_claim, [], 1, "bare", [], {}, {}, now + 61, 30.0, elsewhere)
+    assert [j.id for j in late] == [job.id]

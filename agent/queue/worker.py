@@ -74,7 +74,8 @@ class Queue:
         # the agent's name: it claims jobs bound to it (or to none) and holds them under this name
         self.worker_id = agent or f"{os.getpid()}"
         self.shared = db.dialect == "postgresql"  # other agents may share the queue
-        self.cannot_run = sorted(set(cannot_run))  # types this agent leaves to the others (no players here)
+        # types this agent leaves to the others for two leases (player jobs, when it has no players)
+        self.cannot_run = sorted(set(cannot_run))
         self.lease = lease
         self.handlers: dict[str, _Registration] = {}
         self._claimed: dict[int, JobContext] = {}  # claimed here: in the ready-list or running
@@ -397,12 +398,11 @@ class Queue:
             for ctx in self._claimed.values():
                 running[ctx.job.type] = running.get(ctx.job.type, 0) + 1
             saturated = [t for t, n in running.items() if t in self.limits and n >= self.limits[t]]
-            saturated += self.cannot_run
             now = self.clock.now()
             # shielded: if this task is cancelled the write still completes, and stop() collects it
             self._inflight = (asyncio.create_task(self.db.write_concurrent(
                 sql.flush_and_claim, [o for _, o in outcomes], max(want, 0), self.worker_id, saturated,
-                running, self.limits, now, self.lease)), outcomes)
+                running, self.limits, now, self.lease, self.cannot_run)), outcomes)
             try:
                 claimed, cascaded = await asyncio.shield(self._inflight[0])
             except Exception as exc:

@@ -23,6 +23,7 @@ UPDATE job_queue
      WHERE j.status = 'pending' AND j.run_after <= :now
        AND (j.agent IS NULL OR j.agent = :worker)
        AND j.type NOT IN (SELECT value FROM json_each(:saturated))
+       AND (j.run_after < :stale OR j.type NOT IN (SELECT value FROM json_each(:elsewhere)))
        AND (j.lock_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM job_queue r WHERE r.status = 'running' AND r.lock_key = j.lock_key))
        AND NOT EXISTS (
@@ -313,11 +314,14 @@ def _deps(conn: sqlite3.Connection, job_id: int) -> list[int]:
 
 def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want: int, worker: str,
                     saturated: Sequence[str], running_by_type: dict[str, int], limits: dict[str, int],
-                    now: float, lease: float = 0.0) -> tuple[list[Job], list[Cascade]]:
+                    now: float, lease: float = 0.0, elsewhere: Sequence[str] = ()
+                    ) -> tuple[list[Job], list[Cascade]]:
     """Write finished outcomes, then claim up to `want` jobs: one thread hop per dispatch round.
 
     `worker` is the agent's name: it claims jobs bound to it or to no agent, and holds each for `lease`
-    seconds (renewed while it runs). Returns (claimed jobs, other jobs changed as a consequence as
+    seconds (renewed while it runs). Types in `elsewhere` (player jobs, on an agent without players) are
+    left to other agents for two leases; past that no agent with players took them, and this one does, so
+    nothing waits on them for ever. Returns (claimed jobs, other jobs changed as a consequence as
     [(id, type, status, message)]).
     """
     cascaded: list[Cascade] = []
@@ -334,7 +338,8 @@ def flush_and_claim(conn: sqlite3.Connection, outcomes: Sequence[Outcome], want:
     claimed: list[Job] = []
     counts = dict(running_by_type)
     blocked = set(saturated)
-    params = {"now": now, "worker": worker, "lease": now + lease, "saturated": json.dumps(sorted(blocked))}
+    params = {"now": now, "worker": worker, "lease": now + lease, "saturated": json.dumps(sorted(blocked)),
+              "elsewhere": json.dumps(sorted(elsewhere)), "stale": now - 2 * lease}
     shared = is_postgres(conn)
     if shared and want > 0:
         claim_plan(conn)
