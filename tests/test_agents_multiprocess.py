@@ -18,6 +18,11 @@ one line per handler start):
   by nas1). Separate enrich/publish jobs for one item may legitimately complete more than once (a later scan
   or the artwork step re-queues them once the first is no longer pending), so per dedupe_key the database only
   promises one *pending* job at a time; that is what the burst's duplicate requests are merged against.
+
+The second test is the other direction and the lease: nas1 and nas2 (jobs.lease_seconds: 3) share one fake Kodi;
+nas1 is killed -9 for good in the middle of notify_players (held at the Kodi) and of an enrich of its own (held at
+TMDB). nas2's heartbeat puts both back once the lease has run out: it runs the player job (bound to no agent) once
+more, and leaves the enrich (bound to nas1) pending for nas1; GET /api/agents then shows nas1 "not answering".
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ import psycopg
 import pytest
 from aiohttp import web
 from conftest import API_KEY, HEADERS, free_port, subprocess_env, write_config
+from fakes.kodi import FakeKodi
+from fakes.player_setup import kodi_player
 from fakes.tmdb import FakeTmdb, sample_movie
 
 pytestmark = pytest.mark.slow
@@ -180,17 +187,23 @@ def radarr_download(tmdb_id: int, title: str, year: int, video: Path) -> dict[st
     return body
 
 
-def config_for(root: Path, name: str, port: int, library: str, store: str, tmdb: str) -> Path:
-    """An agent config under `root`: its own data_dir, port and library, the shared store, TMDB at the fake."""
+def config_for(root: Path, name: str, port: int, library: str, store: str, tmdb: str,
+               jobs: dict[str, Any] | None = None, players: list[dict[str, Any]] | None = None) -> Path:
+    """An agent config under `root`: its own data_dir, port and library, the shared store, TMDB at the fake
+    (`jobs` adds to the jobs section; `players` configures players)."""
     movies = root / "media" / "movies"
-    return write_config(root, extra={
+    extra: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "api_key": API_KEY},
         "store": {"url": store},
         "agent": {"name": name},
-        "jobs": {"workers": 2},
+        "jobs": {"workers": 2, **(jobs or {})},
         "providers": {"tmdb": {"api_key": "fake-v3-key", "base_url": f"{tmdb}/3",
                                "image_base_url": f"{tmdb}/t/p/original", "rate_limit": 100000}},
-    }, libraries=[{"name": library, "kind": "movies", "path": str(movies), "watch": "off"}])
+    }
+    if players is not None:
+        extra["players"] = players
+    return write_config(root, extra=extra,
+                        libraries=[{"name": library, "kind": "movies", "path": str(movies), "watch": "off"}])
 
 
 def files_under(root: Path) -> set[Path]:
@@ -475,3 +488,211 @@ async def test_two_agents_share_one_store_through_a_burst_and_a_kill_9(
     for note in notes:
         warnings.warn(note, stacklevel=1)
 
+
+
+
+# ------------------------------------------------------------------------------------------------ lease takeover
+
+LEASE = 3  # jobs.lease_seconds of both agents in the takeover test (the minimum)
+TAKEOVER_DEADLINE = 40.0  # the whole takeover test; it takes about 10 s
+PLAYER_MOVIES = [(5001, "Cedar Lane", 2001), (5002, "Harbor Held", 2002)]  # 5002's lookups wait at a gate
+NOTIFY_GATED = frozenset({"VideoLibrary.GetMovies", "VideoLibrary.Scan", "VideoLibrary.RefreshMovie"})
+KODI_A, KODI_B = "smb://nas/a/movies/", "smb://nas/b/movies/"  # the two trees as the shared Kodi sees them
+STARTS = tuple[int, str, int]  # (job id, type, attempt) of one start line
+
+
+def start_lines(text: str) -> list[STARTS]:
+    """Every handler start in a log, in order."""
+    return [(int(m[1]), m[2], int(m[3])) for m in START_LINE.finditer(text)]
+
+
+async def test_a_dead_agents_player_job_is_taken_over_after_its_lease(
+        tmp_path: Path, pg_url: str, aiohttp_server: Any) -> None:
+    """nas1 and nas2 share one PostgreSQL and one Kodi, with leases of 3 s. nas1 is killed (-9, never restarted)
+    in the middle of notify_players (held at the Kodi) and of an enrich of its own (held at TMDB). Once the
+    lease has run out nas2 puts them back: it runs the player job (bound to no agent) once more and completes
+    it, and leaves the enrich (bound to nas1, whose files it is about) pending for nas1.
+
+    The Cedar Lane movie gets one publish after its enrich and another after its artwork, each queueing a
+    notify_players (dedupe_key notify:movie:<id>): when the second is queued while the first is pending it
+    joins it, otherwise both run. So nas1 holds one or two notify jobs at the kill; the lowest is re-run, and
+    a second one is cancelled as superseded by it when both are put back (one pending job per dedupe_key)."""
+    deadline = time.monotonic() + TAKEOVER_DEADLINE
+    tmdb_gate, kodi_gate = asyncio.Event(), asyncio.Event()
+    fake = FakeTmdb(movies={tmdb_id: sample_movie(tmdb_id, title, year, imdb_id=f"tt{tmdb_id:07d}", collection=None)
+                            for tmdb_id, title, year in PLAYER_MOVIES})
+    held_lookups: list[str] = []
+
+    @web.middleware
+    async def hold_harbor(request: web.Request, handler: Any) -> web.StreamResponse:
+        """Lookups of "Harbor Held" wait until the end of the test: nas1 is inside that enrich when killed."""
+        if ("harbor" in request.query.get("query", "").lower() or "harbor" in request.path.lower()
+                or request.path.rsplit("/", 1)[-1] == "5002"):
+            held_lookups.append(request.path)
+            await tmdb_gate.wait()
+        return await handler(request)
+
+    fake.app.middlewares.insert(0, hold_harbor)
+    tmdb = str((await aiohttp_server(fake.app)).make_url("")).rstrip("/")
+
+    # one fake Kodi both agents are configured with; what a notify sends it waits at the gate until nas1 is dead
+    kodi = FakeKodi()
+    killed = False
+    arrivals: list[tuple[str, dict[str, Any], bool]] = []  # (method, params, arrived after nas1 was killed)
+
+    @web.middleware
+    async def hold_notify(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.json()
+        if isinstance(body, dict) and body.get("method") in NOTIFY_GATED:
+            arrivals.append((body["method"], body.get("params") or {}, killed))
+            await kodi_gate.wait()
+        return await handler(request)
+
+    kodi_http = kodi.http_app()
+    kodi_http.middlewares.insert(0, hold_notify)
+    kodi.url = str((await aiohttp_server(kodi_http)).make_url("/jsonrpc"))
+    kodi.ws_url = str((await aiohttp_server(kodi.ws_app())).make_url("/jsonrpc")).replace("http://", "ws://")
+    mappings = [{"remote": KODI_A, "local": str(tmp_path / "a" / "media" / "movies")},
+                {"remote": KODI_B, "local": str(tmp_path / "b" / "media" / "movies")}]
+    player = kodi_player("living room", kodi, path_mappings=mappings)
+
+    videos = make_tree(tmp_path / "a" / "media" / "movies", PLAYER_MOVIES)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    port1, port2 = free_port(), free_port()
+    jobs_cfg = {"lease_seconds": LEASE, "workers": 3}
+    nas1 = Agent("nas1", config_for(tmp_path / "a", "nas1", port1, "Movies A", pg_url, tmdb, jobs_cfg, [player]),
+                 port1, logs)
+    nas2 = Agent("nas2", config_for(tmp_path / "b", "nas2", port2, "Movies B", pg_url, tmdb, jobs_cfg, [player]),
+                 port2, logs)
+    started = time.monotonic()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            # ---------------------------------------------------------------- nas1 alone claims the notify
+            nas1.start()
+            await nas1.wait_ready(http)
+            status, body = await call(http, "POST", nas1, "/api/libraries/Movies A/scan")
+            assert status == 202 and body["agent"] == "nas1", body
+
+            async def nas1_stuck() -> list[tuple[Any, ...]]:
+                """nas1 with nothing left to do but its held jobs: the enrich of Harbor Held (at the TMDB gate)
+                and the notify_players of Cedar Lane (at the Kodi gate, each having sent its first call)."""
+                rows = await db(pg_url, "SELECT id, type, status, worker, agent, attempts, dedupe_key FROM job_queue"
+                                        " WHERE status IN ('pending', 'running') ORDER BY id")
+                notifies = [r for r in rows if r[1] == "notify_players"]
+                settled = (held_lookups and notifies and len(arrivals) == len(notifies)
+                           and all(r[2] == "running" and r[3] == "nas1" for r in rows)
+                           and sorted({r[1] for r in rows}) == ["enrich", "notify_players"])
+                return rows if settled else []
+
+            at_kill = await until("nas1 stuck in notify_players (Kodi gate) and an enrich (TMDB gate)",
+                                  nas1_stuck, deadline, nas1)
+            notify_ids = [r[0] for r in at_kill if r[1] == "notify_players"]
+            notify_id = notify_ids[0]  # the one put back to pending (the others are superseded by it)
+            bound_to_nas1 = {r[0]: r for r in at_kill if r[4] == "nas1"}
+            assert [r[1] for r in bound_to_nas1.values()] == ["enrich"], at_kill
+            for row in at_kill:
+                if row[1] == "notify_players":  # bound to no agent, first attempt, one item
+                    assert row[4] is None and row[5] == 1 and row[6] == at_kill[-1][6], at_kill
+            movie_id = int(at_kill[-1][6].rsplit(":", 1)[1])
+            rows = await db(pg_url, "SELECT title FROM movies WHERE id = %s", movie_id)
+            assert rows == [("Cedar Lane",)], rows
+
+            # ---------------------------------------------------------------- nas2 joins; nas1 keeps its jobs
+            nas2.start()
+            await nas2.wait_ready(http)
+            rows = await db(pg_url, "SELECT id, type, status, worker, agent, attempts, dedupe_key FROM job_queue"
+                                    " WHERE status IN ('pending', 'running') ORDER BY id")
+            assert rows == at_kill, rows  # a live agent renews its leases: nobody takes its jobs
+
+            # ---------------------------------------------------------------- kill -9 nas1, for good
+            nas1.kill9()
+            killed = True
+            killed_at = time.monotonic()
+            kodi_gate.set()  # nas1's held requests now answer closed sockets; nas2's will pass at once
+
+            async def notify_done() -> list[tuple[Any, ...]]:
+                rows = await db(pg_url, "SELECT status, attempts, agent, worker, result, error FROM job_queue"
+                                        " WHERE id = %s", notify_id)
+                return rows if rows[0][0] not in ("pending", "running") else []
+
+            (done,) = await until(f"notify_players job {notify_id} run again and finished by nas2", notify_done,
+                                  deadline, nas2)
+            took = time.monotonic() - killed_at
+            status_, attempts, agent, worker, result, error = done
+            result = json.loads(result) if isinstance(result, str) else result
+            assert (status_, attempts, agent, worker, error) == ("completed", 2, None, None, None), done
+            folder = f"{KODI_A}Cedar Lane (2001)/"
+            assert result["groups"] == {"living room": {"player": "living room", "action": f"scanned {folder[:-1]}"}}, \
+                result
+            assert result["failed"] == {}, result
+            # not before the lease ran out: 3 s after nas1's last renewal, which was at most 1 s before the kill
+            assert took >= LEASE - LEASE / 3 - 0.25, took
+            # a second notify of the same item held by nas1 is cancelled as superseded, not run twice
+            for job_id in notify_ids[1:]:
+                rows = await db(pg_url, "SELECT status, attempts, worker, error FROM job_queue WHERE id = %s", job_id)
+                assert rows == [("cancelled", 1, None,
+                                 f"{SUPERSEDED} {notify_id} with the same dedupe_key")], (job_id, rows)
+
+            # ---------------------------------------------------------------- nas1's own jobs stay nas1's
+            async def put_back() -> list[tuple[Any, ...]]:
+                rows = await db(pg_url, "SELECT id, status, agent, worker, attempts, message FROM job_queue"
+                                        " WHERE id = ANY(%s) ORDER BY id", list(bound_to_nas1))
+                return rows if all(r[1] != "running" for r in rows) else []
+
+            for job_id, status_, agent, worker, attempts, message in await until(
+                    "nas1's own running jobs put back", put_back, deadline, nas2):
+                assert (status_, agent, worker) == ("pending", "nas1", None), (job_id, status_, agent, worker)
+                assert attempts == bound_to_nas1[job_id][5], (job_id, attempts)  # the lost attempt counts
+                assert message == "run again: agent nas1 stopped answering", (job_id, message)
+            # nothing bound to nas1 ever started on nas2, nor is held by it
+            rows = await db(pg_url, "SELECT id FROM job_queue WHERE agent = 'nas1' AND worker IS NOT NULL")
+            assert rows == [], rows
+            nas1_jobs = {r[0] for r in await db(pg_url, "SELECT id FROM job_queue WHERE agent = 'nas1'")}
+            nas2_starts = start_lines(nas2.text())
+            assert not [s for s in nas2_starts if s[0] in nas1_jobs], nas2_starts
+
+            # ---------------------------------------------------------------- the logs
+            # nas2 started the notify once, as its second attempt; nas1 had started it once, the first
+            assert [s for s in nas2_starts if s[0] in notify_ids] == [(notify_id, "notify_players", 2)], nas2_starts
+            nas1_starts = start_lines(nas1.text())
+            assert [s for s in nas1_starts if s[0] in notify_ids] == [(i, "notify_players", 1) for i in notify_ids], \
+                nas1_starts
+            taken = [line for line in nas2.text().splitlines() if "stopped answering" in line]
+            assert len(taken) == 1 and "WARNING" in taken[0], taken
+            named = dict(re.findall(r"(\d+) \((\w+)\)", taken[0].split("put back to pending:", 1)[1]))
+            assert named == {str(r[0]): "nas1" for r in at_kill}, (taken, at_kill)
+            assert "stopped answering" not in nas1.text(), nas1.text()[-3000:]
+            assert "Traceback" not in nas2.text(), nas2.text()[-4000:]
+
+            # ---------------------------------------------------------------- the Kodi
+            # nas1's runs got as far as looking the movie up; nas2's run looked it up and scanned its folder
+            before = [m for m, _, after in arrivals if not after]
+            after = [(m, p) for m, p, after in arrivals if after]
+            assert before == ["VideoLibrary.GetMovies"] * len(notify_ids), arrivals
+            assert [m for m, _ in after] == ["VideoLibrary.GetMovies", "VideoLibrary.Scan"], after
+            assert after[0][1]["filter"]["value"] == folder and after[1][1]["directory"] == folder, after
+            assert len(kodi.calls_to("VideoLibrary.Scan")) == 1, kodi.calls
+            assert videos[5001].with_suffix(".nfo").is_file()  # what the Kodi was told to scan is there
+
+            # ---------------------------------------------------------------- GET /api/agents on nas2
+            async def nas1_not_answering() -> dict[str, Any] | None:
+                status, body = await call(http, "GET", nas2, "/api/agents")
+                assert status == 200, body
+                listed = {a["name"]: a for a in body["items"]}
+                return listed if listed["nas1"]["state"] == "not answering" else None
+
+            listed = await until("nas1 listed as not answering", nas1_not_answering, deadline, nas2)
+            assert listed["nas1"]["stopped_at"] is None and listed["nas1"]["running"] == 0, listed
+            assert listed["nas2"]["state"] == "up" and listed["nas2"]["self"] is True, listed
+            assert listed["nas1"]["libraries"] == ["Movies A"] and listed["nas2"]["libraries"] == ["Movies B"]
+
+            assert nas2.terminate() == 0
+    finally:
+        kodi_gate.set()
+        tmdb_gate.set()
+        nas1.close()
+        nas2.close()
+    print(f"notify jobs held by nas1 {notify_ids}: {notify_id} run again on nas2 {took:.1f} s after the kill; "
+          f"nas1's own jobs left pending: {sorted((r[0], r[1]) for r in bound_to_nas1.values())}; "
+          f"test {time.monotonic() - started:.1f} s")

@@ -296,3 +296,24 @@ async def test_player_jobs_wait_for_an_agent_with_players_then_run_anywhere(stor
     assert early == []
     late, _ = await store.write(sql.flush_and_claim, [], 1, "bare", [], {}, {}, now + 61, 30.0, elsewhere)
     assert [j.id for j in late] == [job.id]
+
+
+async def test_a_notify_folding_into_a_pending_one_brings_its_artwork(store: Database) -> None:
+    """The images players must drop from their caches survive a merge: a notify queued while another for the
+    same item is pending (fields first, artwork after), and one superseded after its agent stopped."""
+    clock = FakeClock()
+    q = queue_on(store, clock)
+    first = await q.enqueue("notify_players", {"entity": "movie", "id": 1, "update": "Modified"},
+                            dedupe_key="notify:movie:1")
+    second = await q.enqueue("notify_players", {"entity": "movie", "id": 1, "update": "Created",
+                                                "art": ["/m/poster.jpg"]}, dedupe_key="notify:movie:1")
+    assert second.id == first.id
+    claimed, _ = await store.write(sql.flush_and_claim, [], 1, "gone", [], {}, {}, clock.now(), 30.0)
+    assert [j.id for j in claimed] == [first.id]
+    third = await q.enqueue("notify_players", {"entity": "movie", "id": 1, "update": "Modified",
+                                               "art": ["/m/fanart.jpg"]}, dedupe_key="notify:movie:1")
+    await store.write(sql.recover, clock.now())  # the running one is superseded by the pending third
+    assert (await q.get(first.id)).status == Status.CANCELLED
+    merged = await q.get(third.id)
+    assert merged.payload["update"] == "Created"
+    assert merged.payload["art"] == ["/m/fanart.jpg", "/m/poster.jpg"]

@@ -100,11 +100,15 @@ def insert_batch(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]], now:
             if spec["priority"] < hit[1]:  # a user asking again makes it more urgent
                 hit[1] = spec["priority"]
                 bumps.append((spec["priority"], now, hit[0]))
+            fold_into(conn, hit[0], spec.get("payload") or {})
             plan.append((hit, 0))
             continue
         if key and key in fresh:
             row = new_rows[fresh[key]]
             row[2] = min(row[2], spec["priority"])
+            folded = _folded(json.loads(row[3]), spec.get("payload") or {})
+            if folded is not None:
+                row[3] = json.dumps(folded)
             plan.append((None, fresh[key]))
             continue
         if key:
@@ -213,6 +217,30 @@ def bind_owners(conn: sqlite3.Connection, specs: Sequence[dict[str, Any]]) -> li
                         bound[key] = f"{spec[key]}@{me}"
         out.append(bound)
     return out
+
+
+def _folded(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The payload of a job another one with the same dedupe_key folds into, when that changes it, else None.
+
+    A player notify carries `art`, the images players must drop from their caches; the job it joins gets
+    them all, and a "Created" (a new file: scan it) outranks a "Modified" (refresh it)."""
+    art = extra.get("art")
+    out = dict(into)
+    if isinstance(art, list) and art:
+        out["art"] = list(dict.fromkeys([*(into.get("art") or []), *art]))
+    if extra.get("update") == "Created" and into.get("update") == "Modified":
+        out["update"] = "Created"
+    return out if out != into else None
+
+
+def fold_into(conn: sqlite3.Connection, job_id: int, extra: dict[str, Any]) -> None:
+    """Fold the payload of a job that joins (or is superseded by) pending job `job_id` into that job's."""
+    if not extra.get("art") and extra.get("update") != "Created":
+        return
+    row = conn.execute("SELECT payload FROM job_queue WHERE id = ?", (job_id,)).fetchone()
+    folded = _folded(json.loads(row[0] or "{}"), extra) if row is not None else None
+    if folded is not None:
+        conn.execute("UPDATE job_queue SET payload = ? WHERE id = ?", (json.dumps(folded), job_id))
 
 
 def _check_named(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -418,6 +446,8 @@ def to_pending(conn: sqlite3.Connection, job_id: int, now: float, error: str | N
             (error, message, now if run_after is None else run_after, now, refund, job_id))
         notify(conn, JOBS_CHANNEL)
         return []
+    payload = conn.execute("SELECT payload FROM job_queue WHERE id = ?", (job_id,)).fetchone()[0]
+    fold_into(conn, twin["id"], json.loads(payload or "{}"))
     msg = f"superseded by pending job {twin['id']} with the same dedupe_key"
     conn.execute("UPDATE job_queue SET status = 'cancelled', worker = NULL, lease_until = NULL, error = ?,"
                  " completed_at = ?, updated_at = ? WHERE id = ?", (msg, now, now, job_id))
