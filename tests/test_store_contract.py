@@ -16,9 +16,10 @@ import pytest
 from conftest import HEADERS, make_config, open_test_agent, pg_database
 
 from agent.clock import FakeClock
+from agent.errors import UserError
 from agent.queue import Queue
 from agent.queue.model import Outcome, Status
-from agent.store import Database, PgDatabase, SqliteDatabase, api, schema_version
+from agent.store import Database, PgDatabase, SqliteDatabase, api, check_store, schema_version
 from agent.store import jobs as sql
 from agent.store.dialect import to_postgres
 from agent.store.pg import connect
@@ -317,3 +318,13 @@ async def test_a_notify_folding_into_a_pending_one_brings_its_artwork(store: Dat
     merged = await q.get(third.id)
     assert merged.payload["update"] == "Created"
     assert merged.payload["art"] == ["/m/fanart.jpg", "/m/poster.jpg"]
+
+
+def test_an_unreachable_postgresql_is_one_clear_line(tmp_path: Path) -> None:
+    """store.url naming a server that is not there: a UserError on one line, the password masked."""
+    sock = tmp_path / "nothing-listens-here"
+    with pytest.raises(UserError) as caught:
+        check_store(f"postgresql://metarr:s3cret@/metarr?host={sock}")
+    message = str(caught.value)
+    assert "cannot reach the database" in message and "check store.url" in message
+    assert "s3cret" not in message and "\n" not in message

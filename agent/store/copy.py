@@ -37,7 +37,7 @@ from psycopg import sql
 from agent.errors import UserError
 from agent.store import jobs
 from agent.store.migrate import schema_version
-from agent.store.pg import PgConn, Row, connect, migrate_sync, redact, sync_identities
+from agent.store.pg import PgConn, Row, connect, migrate_sync, one_line, redact, sync_identities
 
 BATCH: Final = 2000  # rows read from SQLite per fetch
 PG_ONLY: Final = frozenset({"schema_version"})  # PostgreSQL's schema version (SQLite's is PRAGMA user_version)
@@ -82,7 +82,7 @@ def copy_sqlite_to_postgres(sqlite_path: Path | str, url: str, agent_name: str |
                 _verify_counts(src, raw, counts)
                 _adopt(conn, agent_name, time.time())
         except psycopg.OperationalError as exc:
-            raise UserError(f"lost the connection to {redact(url)} during the copy: {str(exc).strip()}; nothing"
+            raise UserError(f"lost the connection to {redact(url)} during the copy: {one_line(exc)}; nothing"
                             " was copied (the transaction rolled back): run the command again") from None
         finally:
             raw.close()
@@ -170,7 +170,7 @@ def _connect(url: str) -> psycopg.Connection[Row]:
     try:
         return connect(url)
     except psycopg.Error as exc:
-        raise UserError(f"cannot reach the database {redact(url)}: {str(exc).strip()}; check the URL and that"
+        raise UserError(f"cannot reach the database {redact(url)}: {one_line(exc)}; check the URL and that"
                         " PostgreSQL is running") from None
 
 
@@ -254,7 +254,7 @@ def _copy_table(src: sqlite3.Connection, raw: psycopg.Connection[Any], path: Pat
                 sent += 1
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
-        raise UserError(f"PostgreSQL refused a row of table {table}: {str(exc).strip()}{where}; the row breaks"
+        raise UserError(f"PostgreSQL refused a row of table {table}: {one_line(exc)}{where}; the row breaks"
                         f" a constraint of the schema (`sqlite3 {path} 'PRAGMA foreign_key_check'` lists rows"
                         " whose parent is gone); nothing was copied") from None
     return sent

@@ -178,6 +178,11 @@ def _as_sqlite_errors() -> Iterator[None]:
         raise sqlite3.IntegrityError(str(exc).strip()) from exc
 
 
+def one_line(exc: BaseException) -> str:
+    """libpq's message (several lines, tabs) as one line."""
+    return " ".join(str(exc).split())
+
+
 def _params(params: Sequence[Any] | dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
     return params if isinstance(params, dict) else tuple(params)
 
@@ -247,7 +252,7 @@ def check_url(url: str) -> tuple[int, int]:
     try:
         raw = connect(url)
     except psycopg.OperationalError as exc:
-        raise UserError(f"cannot reach the database {redact(url)}: {str(exc).strip()}; check store.url and that"
+        raise UserError(f"cannot reach the database {redact(url)}: {one_line(exc)}; check store.url and that"
                         " PostgreSQL is running") from None
     try:
         return migrate_sync(raw)
@@ -325,7 +330,7 @@ class PgDatabase:
         except psycopg.OperationalError as exc:
             await writer.close()
             await reader.close()
-            raise UserError(f"cannot reach the database {self.path}: {str(exc).strip()}; check store.url and"
+            raise UserError(f"cannot reach the database {self.path}: {one_line(exc)}; check store.url and"
                             " that PostgreSQL is running") from None
         except BaseException:
             await writer.close()
