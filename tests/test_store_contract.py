@@ -177,9 +177,10 @@ async def test_crash_recovery_and_leases(store: Database) -> None:
     assert [j.id for j in claimed] == [job.id]
     if store.dialect == "postgresql":
         # another agent's heartbeat takes it back once the lease has run out, not before
-        lost, _ = await store.write(sql.expire, "contract", clock.now() + 10)
+        lost, _ = await store.write(sql.expire, [], clock.now() + 10)
         assert lost == []
-        lost, _ = await store.write(sql.expire, "contract", clock.now() + 31)
+        assert (await store.write(sql.expire, [job.id], clock.now() + 31))[0] == []  # held: never taken back
+        lost, _ = await store.write(sql.expire, [], clock.now() + 31)
         assert lost == [(job.id, "gone")]
     else:
         count, _ = await store.write(sql.recover, clock.now())

@@ -440,6 +440,14 @@ class Queue:
         """Another agent (or this one) queued work or put a job back: look for it now."""
         self._wake.set()
 
+    def _held(self) -> list[int]:
+        """The jobs this agent holds: claimed (waiting or running), or finished with the outcome not yet written."""
+        held = set(self._claimed)
+        held.update(o.job_id for _, o in self._outcomes)
+        if self._inflight is not None:
+            held.update(o.job_id for _, o in self._inflight[1])
+        return sorted(held)
+
     async def _heartbeat(self) -> None:
         """Renew the leases of running jobs and this agent's last_seen; on a shared store, take back the jobs
         of agents that stopped answering (their leases ran out)."""
@@ -448,7 +456,8 @@ class Queue:
             now = self.clock.now()
             write = self.db.write if self.shared else self.db.write_concurrent  # taking back jobs is serial
             try:
-                _, lost, cascaded = await write(agents.heartbeat, self.worker_id, now, now + self.lease, self.shared)
+                _, lost, cascaded = await write(agents.heartbeat, self.worker_id, self._held(), now,
+                                                now + self.lease, self.shared)
             except Exception as exc:
                 log.error("! renewing the leases of running jobs failed: %s", exc)
                 continue

@@ -24,18 +24,17 @@ def register(conn: sqlite3.Connection, name: str, libraries: Sequence[str], play
         (name, json.dumps(list(libraries)), json.dumps(list(players)), version, now, now))
 
 
-def heartbeat(conn: sqlite3.Connection, name: str, now: float, lease_until: float, expire: bool
-              ) -> tuple[int, list[tuple[int, str]], list[jobs.Cascade]]:
-    """Renew this agent's leases and its last_seen; with `expire`, re-queue the jobs of agents that went quiet.
-
-    Returns (jobs this agent holds, [(job id, agent that lost it)], cascades).
+def heartbeat(conn: sqlite3.Connection, name: str, held: Sequence[int], now: float, lease_until: float,
+              expire: bool) -> tuple[int, list[tuple[int, str]], list[jobs.Cascade]]:
+    """Renew the leases of the jobs this agent holds and its last_seen; with `expire`, re-queue the jobs whose
+    lease ran out (their agent went quiet). Returns (leases renewed, [(job id, agent that lost it)], cascades).
     """
-    held = jobs.renew(conn, name, lease_until)
+    renewed = jobs.renew(conn, name, held, lease_until)
     conn.execute("UPDATE agents SET last_seen = ? WHERE name = ?", (now, name))
     if not expire:
-        return held, [], []
-    lost, cascaded = jobs.expire(conn, name, now)
-    return held, lost, cascaded
+        return renewed, [], []
+    lost, cascaded = jobs.expire(conn, held, now)
+    return renewed, lost, cascaded
 
 
 def stopped(conn: sqlite3.Connection, name: str, now: float) -> None:

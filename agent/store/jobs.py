@@ -555,19 +555,33 @@ def requeue(conn: sqlite3.Connection, job_ids: Iterable[int], now: float, worker
     return len(ids), cascaded
 
 
-def renew(conn: sqlite3.Connection, worker: str, lease_until: float) -> int:
-    """Extend the leases of the jobs this agent runs; how many it holds."""
-    return conn.execute("UPDATE job_queue SET lease_until = ? WHERE status = 'running' AND worker = ?",
-                        (lease_until, worker)).rowcount
+def renew(conn: sqlite3.Connection, worker: str, held: Sequence[int], lease_until: float) -> int:
+    """Extend the leases of the jobs this agent holds in memory (`held`); how many were renewed.
+
+    A row claimed under this name that the agent does not hold (a claim whose reply was lost with the
+    connection) is not renewed: its lease runs out and the job is run again.
+    """
+    renewed = 0
+    ids = sorted(set(held))
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        chunk = ids[start : start + _KEYS_PER_QUERY]
+        renewed += conn.execute(
+            f"UPDATE job_queue SET lease_until = ? WHERE status = 'running' AND worker = ?"
+            f" AND id IN ({','.join('?' * len(chunk))})", [lease_until, worker, *chunk]).rowcount
+    return renewed
 
 
-def expire(conn: sqlite3.Connection, worker: str, now: float) -> tuple[list[tuple[int, str]], list[Cascade]]:
+def expire(conn: sqlite3.Connection, held: Sequence[int], now: float) -> tuple[list[tuple[int, str]], list[Cascade]]:
     """Jobs whose agent stopped renewing their lease go back to pending, to run again (exactly once).
+
+    `held`: the jobs the calling agent holds (never its own to take back).
 
     The lost attempt counts, as after a crash. Returns ([(job id, the agent that lost it)], cascades).
     """
+    mine = sorted(set(held))  # a few dozen at most (workers x prefetch)
     rows = conn.execute("SELECT id, worker FROM job_queue WHERE status = 'running' AND lease_until < ?"
-                        " AND (worker IS NULL OR worker != ?) ORDER BY id", (now, worker)).fetchall()
+                        + (f" AND id NOT IN ({','.join('?' * len(mine))})" if mine else "") + " ORDER BY id",
+                        [now, *mine]).fetchall()
     cascaded: list[Cascade] = []
     for job_id, lost_by in rows:
         cascaded += to_pending(conn, job_id, now, message=f"run again: agent {lost_by} stopped answering")

@@ -263,8 +263,9 @@ def check_url(url: str) -> tuple[int, int]:
 class _Connection:
     """One connection with a thread of its own; operations run there whole."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, again: bool) -> None:
         self.url = url
+        self.again = again  # run an operation again on a new connection when the old one broke under it
         self.raw: psycopg.Connection[Row] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pg-{name}")
 
@@ -280,7 +281,12 @@ class _Connection:
             if not self.raw.closed and not self.raw.broken:
                 raise
             log.warning("the connection to %s was lost; connecting again", redact(self.url))
-            self.raw = connect(self.url)  # the transaction rolled back with the connection: run it again
+            self.raw = None  # the next operation connects afresh
+            if not self.again:
+                # a write is not run twice: the server may have committed it before the connection broke
+                # (its caller retries what it must; a claim lost this way is freed by its lease)
+                raise
+            self.raw = connect(self.url)
             return fn(self.raw, *args)
 
     async def close(self) -> None:
@@ -324,7 +330,7 @@ class PgDatabase:
 
     async def open(self) -> None:
         """Connect, migrate, and start listening."""
-        writer, reader = _Connection(self.url, "writer"), _Connection(self.url, "reader")
+        writer, reader = _Connection(self.url, "writer", again=False), _Connection(self.url, "reader", again=True)
         try:
             await writer.run(migrate_sync)
         except psycopg.OperationalError as exc:
