@@ -56,7 +56,7 @@ class _Registration:
 
 
 class Queue:
-    """Enqueue and run jobs against the SQLite `job_queue` table."""
+    """Enqueue and run jobs against the store's `job_queue` table (SQLite, or PostgreSQL shared by several agents)."""
 
     def __init__(self, db: Database, clock: Clock | None = None, emit: Emit | None = None, workers: int = 2,
                  limits: dict[str, int] | None = None, timeout: float = 600.0, max_retries: int = 3,
