@@ -32,7 +32,7 @@ from agent.queue import Queue
 from agent.schedule import Maintenance
 from agent.services import Services
 from agent.store import Database, agents, open_database
-from agent.store.jobs import ANYWHERE
+from agent.store.owners import ANYWHERE
 from agent.streams import StreamProber
 
 log = logging.getLogger("agent")

@@ -100,6 +100,13 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
+async def fake_url(aiohttp_server: Any, fake: Any) -> str:
+    """The module's `fake` (a FakeTmdb) served on loopback; its base URL."""
+    server = await aiohttp_server(fake.app)
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     """A clock tests move by hand."""
     return FakeClock()

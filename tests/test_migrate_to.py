@@ -47,13 +47,6 @@ def fake() -> FakeTmdb:
                     fanart_movies={603: sample_fanart_movie()})
 
 
-@pytest.fixture
-async def fake_url(aiohttp_server: Any, fake: FakeTmdb) -> str:
-    """The fake served on loopback; its base URL."""
-    server = await aiohttp_server(fake.app)
-    return str(server.make_url("")).rstrip("/")
-
-
 def agent_config(tmp_path: Path, fake: FakeTmdb, fake_url: str, store_url: str = "") -> Config:
     """The config of agent box1 on tmp_path's libraries: on SQLite (no url) or on PostgreSQL."""
     providers = {"tmdb": {"api_key": fake.api_key, "base_url": f"{fake_url}/3",

@@ -26,13 +26,6 @@ def fake() -> FakeTmdb:
                                                  overview="TMDB's own overview.")})
 
 
-@pytest.fixture
-async def fake_url(aiohttp_server: Any, fake: FakeTmdb) -> str:
-    """The fake served on loopback; its base URL."""
-    server = await aiohttp_server(fake.app)
-    return str(server.make_url("")).rstrip("/")
-
-
 async def agent_with(make_client: Factory, tmp_path: Path, fake: FakeTmdb, url: str, **nfo: Any) -> Any:
     """The real app with TMDB at the fake and the given `nfo:` settings."""
     extra: dict[str, Any] = {"providers": provider_extra(fake, url, fanart=False)}

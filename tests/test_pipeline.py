@@ -33,13 +33,6 @@ def fake() -> FakeTmdb:
                     fanart_movies={603: sample_fanart_movie()})
 
 
-@pytest.fixture
-async def fake_url(aiohttp_server: Any, fake: FakeTmdb) -> str:
-    """The fake served on loopback; its base URL."""
-    server = await aiohttp_server(fake.app)
-    return str(server.make_url("")).rstrip("/")
-
-
 def provider_extra(fake: FakeTmdb, url: str, fanart: bool = True) -> dict[str, Any]:
     """Config `providers:` pointing TMDB (and fanart.tv) at the fake."""
     out: dict[str, Any] = {"tmdb": {"api_key": fake.api_key, "base_url": f"{url}/3",

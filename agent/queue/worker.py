@@ -89,6 +89,7 @@ class Queue:
         self._stop_task: asyncio.Future[None] | None = None
         self._task: asyncio.Task | None = None
         self._heart: asyncio.Task | None = None
+        self._listening = False
         self._background: set[asyncio.Task] = set()
         self._enqueue_batch: list[tuple[dict[str, Any], asyncio.Future[Job]]] = []
         self._last_prune = float("-inf")
@@ -261,7 +262,9 @@ class Queue:
     async def start(self) -> None:
         """Recover, then start the workers, the dispatcher and the heartbeat (leases, last seen)."""
         await self.recover()
-        self.db.listen(JOBS_CHANNEL, self._notified)
+        if not self._listening:  # a queue started again keeps its one listener
+            self.db.listen(JOBS_CHANNEL, self._notified)
+            self._listening = True
         self._heart = asyncio.create_task(self._heartbeat(), name="queue-heartbeat")
         self._stopping, self._stop_task = False, None
         self._halt.clear()

@@ -35,7 +35,7 @@ import psycopg.errors
 from psycopg import sql
 
 from agent.errors import UserError
-from agent.store import jobs
+from agent.store import jobs, owners
 from agent.store.migrate import schema_version
 from agent.store.pg import PgConn, Row, connect, migrate_sync, one_line, redact, sync_identities
 
@@ -283,7 +283,7 @@ def _adopt(conn: PgConn, agent_name: str | None, now: float) -> None:
                         " WHERE status != 'completed' AND agent IS NULL ORDER BY id").fetchall()
     specs = [{"type": r["type"], "payload": _payload(r["payload"]), "dedupe_key": r["dedupe_key"],
               "lock_key": r["lock_key"], "agent": agent_name} for r in rows]
-    bound = jobs.bind_owners(conn, specs) if specs else []
+    bound = owners.bind_owners(conn, specs) if specs else []
     changes = []
     for r, b in zip(rows, bound, strict=True):
         owned = (b.get("agent"), b.get("dedupe_key"), b.get("lock_key"))
