@@ -8,9 +8,9 @@ from typing import Any
 
 from conftest import HEADERS
 from fakes.tmdb import FakeTmdb
-from test_pipeline import MATRIX, app, fake, fake_url, movie_folder, nfo_root, only_movie, publish_again, scan
+from test_pipeline import MATRIX, app, fake, movie_folder, nfo_root, only_movie, publish_again, scan
 
-__all__ = ["app", "fake", "fake_url"]  # fixtures used by name
+__all__ = ["app", "fake"]  # fixtures used by name (fake_url is conftest's)
 TTL = 8 * 86400  # past the provider response cache's 7 days, so the next enrich asks the fake again
 
 
